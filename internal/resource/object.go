@@ -1,0 +1,164 @@
+// Package resource defines airlock's Kubernetes-style objects: the envelope
+// every kind shares (apiVersion, kind, metadata, spec, status), name and
+// label rules, label selectors, the kind registry, and the strict decoder
+// that turns YAML or JSON documents into objects with precise errors.
+//
+// The package knows nothing about any one kind: domain packages register
+// their spec types and validation in a Scheme.
+package resource
+
+import (
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+)
+
+// APIVersion is the only API version airlock serves.
+const APIVersion = "airlock.dev/v1"
+
+// Object is one resource. Spec is what a user declares; Status is what the
+// system records. Both are kept as raw JSON so the store and the transport
+// never need to know a kind's Go types.
+type Object struct {
+	APIVersion string          `json:"apiVersion"`
+	Kind       string          `json:"kind"`
+	Metadata   Metadata        `json:"metadata"`
+	Spec       json.RawMessage `json:"spec,omitempty"`
+	Status     json.RawMessage `json:"status,omitempty"`
+}
+
+// Metadata identifies an object and carries its bookkeeping. Revision is the
+// audit sequence number of the object's last change; a client that sends a
+// non-zero Revision on update asks for compare-and-swap.
+type Metadata struct {
+	Name      string            `json:"name"`
+	Labels    map[string]string `json:"labels,omitempty"`
+	Revision  int64             `json:"revision,omitempty"`
+	CreatedAt time.Time         `json:"createdAt,omitzero"`
+	UpdatedAt time.Time         `json:"updatedAt,omitzero"`
+}
+
+// Ref names an object by kind and name, for messages and audit entries.
+func (o *Object) Ref() string { return o.Kind + "/" + o.Metadata.Name }
+
+// DeepCopy returns a copy that shares no mutable state with o.
+func (o *Object) DeepCopy() *Object {
+	c := *o
+	if o.Metadata.Labels != nil {
+		c.Metadata.Labels = make(map[string]string, len(o.Metadata.Labels))
+		for k, v := range o.Metadata.Labels {
+			c.Metadata.Labels[k] = v
+		}
+	}
+	c.Spec = append(json.RawMessage(nil), o.Spec...)
+	c.Status = append(json.RawMessage(nil), o.Status...)
+	return &c
+}
+
+// DecodeSpec unmarshals the object's spec into v, rejecting unknown fields.
+func (o *Object) DecodeSpec(v any) error {
+	return strictUnmarshal(o.Spec, v)
+}
+
+// DecodeStatus unmarshals the object's status into v. An empty status leaves
+// v untouched.
+func (o *Object) DecodeStatus(v any) error {
+	if len(o.Status) == 0 || string(o.Status) == "null" {
+		return nil
+	}
+	return json.Unmarshal(o.Status, v)
+}
+
+// SetSpec marshals v into the object's spec.
+func (o *Object) SetSpec(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode spec of %s: %w", o.Ref(), err)
+	}
+	o.Spec = b
+	return nil
+}
+
+// SetStatus marshals v into the object's status.
+func (o *Object) SetStatus(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode status of %s: %w", o.Ref(), err)
+	}
+	o.Status = b
+	return nil
+}
+
+func strictUnmarshal(data []byte, v any) error {
+	if len(data) == 0 {
+		data = []byte("{}")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
+}
+
+var (
+	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`)
+	labelKeyRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$`)
+	labelValRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?)?$`)
+)
+
+// MaxNameLength is the longest name an object may have.
+const MaxNameLength = 63
+
+// ValidateName reports whether s may name an object: 1 to 63 characters of
+// lower-case letters, digits, '-' and '.', starting and ending with a letter
+// or digit.
+func ValidateName(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("name is required")
+	case len(s) > MaxNameLength:
+		return fmt.Errorf("name %q is %d characters long; the limit is %d", s, len(s), MaxNameLength)
+	case !nameRE.MatchString(s) || strings.Contains(s, ".."):
+		return fmt.Errorf("name %q is invalid: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit (e.g. %q)", s, suggestName(s))
+	}
+	return nil
+}
+
+func suggestName(s string) string {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '-', r == '.':
+			b.WriteRune(r)
+		default:
+			b.WriteRune('-')
+		}
+	}
+	out := strings.Trim(b.String(), "-.")
+	if out == "" {
+		return "my-name"
+	}
+	if len(out) > MaxNameLength {
+		out = strings.Trim(out[:MaxNameLength], "-.")
+	}
+	return out
+}
+
+// ValidateLabels checks label keys and values against the Kubernetes rules
+// (keys: optional DNS prefix and a name of up to 63 characters; values: up
+// to 63 characters of letters, digits, '-', '_' and '.').
+func ValidateLabels(labels map[string]string) error {
+	for k, v := range labels {
+		name := k
+		if i := strings.LastIndexByte(k, '/'); i >= 0 {
+			name = k[i+1:]
+		}
+		if len(k) > 253 || len(name) > 63 || !labelKeyRE.MatchString(k) {
+			return fmt.Errorf("label key %q is invalid: use up to 63 letters, digits, '-', '_' and '.', optionally prefixed by a DNS name and '/'", k)
+		}
+		if len(v) > 63 || !labelValRE.MatchString(v) {
+			return fmt.Errorf("label %q has invalid value %q: use up to 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit", k, v)
+		}
+	}
+	return nil
+}
