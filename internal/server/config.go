@@ -1,0 +1,27 @@
+package server
+
+import (
+	"log/slog"
+	"time"
+)
+
+// Config is everything `airlock server` can be told.
+type Config struct {
+	// DataDir holds the SQLite database, the audit signing key and the
+	// bootstrap admin token. It is created on first start.
+	DataDir string
+	// Listen is the HTTP address, default 127.0.0.1:8640.
+	Listen string
+	// DatabaseURL selects PostgreSQL (postgres://...) instead of SQLite in DataDir.
+	DatabaseURL string
+	// SigningKey is the path of the ed25519 audit signing key (PEM, PKCS #8);
+	// default DataDir/audit.key, created when missing.
+	SigningKey string
+	// CheckpointEvery is how often a checkpoint is signed when the log grew
+	// (default 1 minute).
+	CheckpointEvery time.Duration
+	// Logger receives structured logs; nil means slog.Default().
+	Logger *slog.Logger
+	// Ready, when set, is called with the bound address once the server serves.
+	Ready func(addr string)
+}
