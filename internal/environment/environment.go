@@ -1,0 +1,305 @@
+// Package environment defines the Environment kind: a place a release runs,
+// with its tier (development up to production), how strongly it is isolated
+// from its neighbours, which network and credential scopes it uses, and what
+// class of data it holds.
+//
+// The package is pure: Validate checks one environment on its own and
+// CheckSet checks the rules that span every environment (CIS 16.8
+// separation of production from non-production). Neither does I/O.
+package environment
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/resource"
+)
+
+// Tier is an environment's place in the path to production.
+type Tier string
+
+// Tiers, from the first place a change runs to the last.
+const (
+	TierDevelopment   Tier = "development"
+	TierTesting       Tier = "testing"
+	TierStaging       Tier = "staging"
+	TierUAT           Tier = "uat"
+	TierPreproduction Tier = "preproduction"
+	TierProduction    Tier = "production"
+)
+
+// Tiers lists every tier in promotion order.
+var Tiers = []Tier{TierDevelopment, TierTesting, TierStaging, TierUAT, TierPreproduction, TierProduction}
+
+// Level is how strongly an environment is isolated from others. The levels
+// are the five of Elastisys Welkin, from weakest to strongest.
+type Level string
+
+// Isolation levels, weakest first.
+const (
+	// LevelLabels: deployments share everything and are told apart only by
+	// labels; secrets and files are readable across them.
+	LevelLabels Level = "labels"
+	// LevelNamespace: a shared cluster, separated by namespaces (a trust
+	// boundary for secrets, with network policies).
+	LevelNamespace Level = "namespace"
+	// LevelNode: separate machines inside a shared environment.
+	LevelNode Level = "node"
+	// LevelCluster: separate workload clusters; platform services shared.
+	LevelCluster Level = "cluster"
+	// LevelEnvironment: nothing shared at all.
+	LevelEnvironment Level = "environment"
+)
+
+// Levels lists every isolation level from weakest to strongest.
+var Levels = []Level{LevelLabels, LevelNamespace, LevelNode, LevelCluster, LevelEnvironment}
+
+// Rank orders levels: 0 for labels up to 4 for environment, and -1 for a
+// value that is not a level.
+func (l Level) Rank() int {
+	for i, x := range Levels {
+		if x == l {
+			return i
+		}
+	}
+	return -1
+}
+
+// AtLeast reports whether l is as strong as m or stronger. An unknown level
+// is never strong enough.
+func (l Level) AtLeast(m Level) bool { return l.Rank() >= 0 && l.Rank() >= m.Rank() }
+
+// Data is the class of data an environment holds.
+type Data string
+
+// Data classes. Only a production-tier environment may hold production data.
+const (
+	DataProduction Data = "production" // real customer data
+	DataMasked     Data = "masked"     // production data with sensitive fields irreversibly replaced
+	DataSynthetic  Data = "synthetic"  // generated data with no real records
+	DataSubset     Data = "subset"     // a small anonymised sample of production patterns
+)
+
+// DataClasses lists every data class.
+var DataClasses = []Data{DataProduction, DataMasked, DataSynthetic, DataSubset}
+
+// RuntimeLocal is the runtime that runs versions as processes on the
+// airlock machine itself. It is the only runtime for now and the default.
+const RuntimeLocal = "local"
+
+// Runtimes lists the runtime targets an environment may name.
+var Runtimes = []string{RuntimeLocal}
+
+// MinimumProductionLevel is the weakest isolation a production-tier
+// environment may have without a waiver.
+const MinimumProductionLevel = LevelCluster
+
+// MinWaiverReason is the shortest reason a waiver may give, in characters.
+const MinWaiverReason = 10
+
+// Spec is what a user declares about an environment.
+type Spec struct {
+	Tier        Tier      `json:"tier"`
+	Isolation   Isolation `json:"isolation"`
+	Data        Data      `json:"data"`
+	Runtime     string    `json:"runtime,omitempty"`
+	Description string    `json:"description,omitempty"`
+}
+
+// Isolation says how an environment is separated from the others.
+// Network and Credentials name scopes (a VPC, a vault path, a service
+// account); two environments with the same name share that scope.
+type Isolation struct {
+	Level       Level   `json:"level"`
+	Network     string  `json:"network"`
+	Credentials string  `json:"credentials"`
+	Waiver      *Waiver `json:"waiver,omitempty"`
+}
+
+// Waiver accepts, on the record, a production environment isolated more
+// weakly than MinimumProductionLevel. It turns the error into a violation
+// shown in the environment's status.
+type Waiver struct {
+	Reason  string     `json:"reason"`
+	Expires *time.Time `json:"expires,omitempty"`
+}
+
+// Status is what the system records about an environment.
+type Status struct {
+	Violations []Violation `json:"violations,omitempty"`
+}
+
+// Violation is a rule an environment breaks. A waived violation is accepted
+// on the record; it is still shown so nobody forgets it.
+type Violation struct {
+	Rule    string `json:"rule"`
+	Message string `json:"message"`
+	Waived  bool   `json:"waived,omitempty"`
+}
+
+// Rules, as named in violations and set problems.
+const (
+	RuleProductionIsolation = "production-isolation"
+	RuleProductionData      = "production-data"
+	RuleSharedNetwork       = "shared-network"
+	RuleSharedCredentials   = "shared-credentials"
+	RuleSharedHost          = "shared-host"
+	RuleWaiverExpired       = "waiver-expired"
+	RuleInvalid             = "invalid"
+)
+
+// IsProduction reports whether the environment is production tier.
+func (s Spec) IsProduction() bool { return s.Tier == TierProduction }
+
+// RuntimeName returns the runtime, with the default applied.
+func (s Spec) RuntimeName() string {
+	if s.Runtime == "" {
+		return RuntimeLocal
+	}
+	return s.Runtime
+}
+
+// Default fills in the fields a user may leave out: runtime becomes local.
+func (s *Spec) Default() {
+	s.Runtime = s.RuntimeName()
+}
+
+// Register adds the Environment kind to s. Its validation applies defaults
+// and writes them back into the decoded object, so stored specs are explicit.
+func Register(s *resource.Scheme) {
+	s.Register(resource.Kind{
+		Name:        "Environment",
+		Plural:      "environments",
+		Aliases:     []string{"env", "envs"},
+		NewSpec:     func() any { return &Spec{} },
+		Validate:    validateObject,
+		Declarative: true,
+	})
+}
+
+func validateObject(obj *resource.Object, spec any) error {
+	s, ok := spec.(*Spec)
+	if !ok {
+		return fmt.Errorf("environment: spec has type %T, want *environment.Spec", spec)
+	}
+	s.Default()
+	if err := Validate(*s); err != nil {
+		return err
+	}
+	return obj.SetSpec(s)
+}
+
+// suggestions maps common shorthands to the value meant.
+var suggestions = map[string]string{
+	"dev": "development", "develop": "development", "test": "testing", "qa": "testing",
+	"stage": "staging", "stg": "staging", "pre-production": "preproduction", "preprod": "preproduction",
+	"pre-prod": "preproduction", "prod": "production", "live": "production",
+	"env": "environment", "separate": "environment", "ns": "namespace", "label": "labels",
+	"anonymized": "masked", "anonymised": "masked", "fake": "synthetic", "generated": "synthetic", "sample": "subset",
+}
+
+func oneOf[T ~string](field string, got T, allowed []T) error {
+	for _, a := range allowed {
+		if got == a {
+			return nil
+		}
+	}
+	names := make([]string, len(allowed))
+	for i, a := range allowed {
+		names[i] = string(a)
+	}
+	list := strings.Join(names, ", ")
+	if got == "" {
+		return fmt.Errorf("%s is required; use one of: %s", field, list)
+	}
+	hint := ""
+	if s, ok := suggestions[strings.ToLower(string(got))]; ok {
+		hint = fmt.Sprintf(" (did you mean %q?)", s)
+	} else {
+		for _, a := range allowed {
+			if strings.EqualFold(string(got), string(a)) {
+				hint = fmt.Sprintf(" (did you mean %q?)", a)
+			}
+		}
+	}
+	return fmt.Errorf("%s %q is not allowed%s; use one of: %s", field, string(got), hint, list)
+}
+
+// Validate checks one environment on its own: every field has an allowed
+// value, only a production-tier environment holds production data, and a
+// production-tier environment is isolated at cluster level or stronger
+// unless it carries a waiver. An empty runtime counts as local. The error is
+// a *resource.PathError naming the field at fault.
+func Validate(s Spec) error {
+	if err := oneOf("tier", s.Tier, Tiers); err != nil {
+		return resource.Errorf("spec.tier", "%v", err)
+	}
+	if err := oneOf("isolation.level", s.Isolation.Level, Levels); err != nil {
+		return resource.Errorf("spec.isolation.level", "%v (weakest to strongest)", err)
+	}
+	if err := validateScope("network", s.Isolation.Network, "staging-net"); err != nil {
+		return resource.Errorf("spec.isolation.network", "%v", err)
+	}
+	if err := validateScope("credentials", s.Isolation.Credentials, "staging-vault"); err != nil {
+		return resource.Errorf("spec.isolation.credentials", "%v", err)
+	}
+	if err := oneOf("data", s.Data, DataClasses); err != nil {
+		return resource.Errorf("spec.data", "%v", err)
+	}
+	if err := oneOf("runtime", s.RuntimeName(), Runtimes); err != nil {
+		return resource.Errorf("spec.runtime", "%v (or leave it out for local)", err)
+	}
+	if s.Data == DataProduction && !s.IsProduction() {
+		return resource.Errorf("spec.data",
+			"a %s environment must not hold production data: only tier production may (CIS 16.8); use masked, synthetic or subset data", s.Tier)
+	}
+	w := s.Isolation.Waiver
+	if w != nil {
+		if !s.IsProduction() {
+			return resource.Errorf("spec.isolation.waiver",
+				"a waiver only applies to a production-tier environment isolated below %s; this is a %s environment, so remove the waiver", MinimumProductionLevel, s.Tier)
+		}
+		if s.Isolation.Level.AtLeast(MinimumProductionLevel) {
+			return resource.Errorf("spec.isolation.waiver",
+				"level %s meets the production minimum of %s, so there is nothing to waive; remove the waiver", s.Isolation.Level, MinimumProductionLevel)
+		}
+		if r := strings.TrimSpace(w.Reason); len([]rune(r)) < MinWaiverReason {
+			got := "no reason"
+			if r != "" {
+				got = fmt.Sprintf("the reason %q", r)
+			}
+			return resource.Errorf("spec.isolation.waiver.reason",
+				"a waiver needs a reason of at least %d characters saying why weaker isolation is accepted; got %s", MinWaiverReason, got)
+		}
+	}
+	if s.IsProduction() && !s.Isolation.Level.AtLeast(MinimumProductionLevel) && w == nil {
+		return resource.Errorf("spec.isolation.level",
+			"a production environment needs isolation level %s or stronger (%s), got %s; raise the level, or accept the risk on the record by adding isolation.waiver with a reason",
+			MinimumProductionLevel, strings.Join(levelNames(MinimumProductionLevel), " or "), s.Isolation.Level)
+	}
+	return nil
+}
+
+func levelNames(min Level) []string {
+	var out []string
+	for _, l := range Levels {
+		if l.AtLeast(min) {
+			out = append(out, string(l))
+		}
+	}
+	return out
+}
+
+// validateScope checks a network or credential scope name. Scope names are
+// compared exactly, so they follow the object-name rules (lower case): two
+// spellings of one scope could otherwise hide that it is shared.
+func validateScope(what, name, example string) error {
+	if name == "" {
+		return fmt.Errorf("isolation.%s is required: name the %s scope this environment uses (e.g. %q), distinct from the scopes of environments it must be separated from", what, what, example)
+	}
+	if err := resource.ValidateName(name); err != nil {
+		return fmt.Errorf("%s scope: %v", what, err)
+	}
+	return nil
+}
