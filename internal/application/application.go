@@ -1,0 +1,199 @@
+// Package application defines the Application kind: something a team ships,
+// who owns it, which pipeline its releases travel, and small per-environment
+// runtime settings.
+//
+// Validate checks an application on its own; Check checks it against the
+// pipelines that exist. Both are pure.
+package application
+
+import (
+	"fmt"
+	"net"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/airlock-dev/airlock/internal/pipeline"
+	"github.com/airlock-dev/airlock/internal/resource"
+)
+
+// DefaultReplicas is the number of replicas when an environment's settings
+// leave it out.
+const DefaultReplicas = 1
+
+// MaxReplicas bounds replicas per environment.
+const MaxReplicas = 1000
+
+// maxOwner bounds the length of one owner (a user, team or e-mail address).
+const maxOwner = 253
+
+// Spec is what a user declares about an application.
+type Spec struct {
+	Owners       []string               `json:"owners"`
+	Pipeline     string                 `json:"pipeline"`
+	UserFacing   bool                   `json:"userFacing,omitempty"`
+	Description  string                 `json:"description,omitempty"`
+	Environments map[string]EnvSettings `json:"environments,omitempty"`
+}
+
+// EnvSettings are the application's runtime settings in one environment of
+// its pipeline. Environments without an entry use the defaults.
+type EnvSettings struct {
+	// Replicas is how many instances run; nil means DefaultReplicas and 0
+	// means none.
+	Replicas *int `json:"replicas,omitempty"`
+	// Listen is the host:port the application is served on, if any.
+	Listen string `json:"listen,omitempty"`
+}
+
+// ReplicaCount returns Replicas with the default applied.
+func (e EnvSettings) ReplicaCount() int {
+	if e.Replicas == nil {
+		return DefaultReplicas
+	}
+	return *e.Replicas
+}
+
+// Status is what the system records about an application. It has no fields
+// yet.
+type Status struct{}
+
+// Settings returns the application's settings in env, with defaults applied
+// when the spec has no entry for it.
+func (a Spec) Settings(env string) EnvSettings {
+	s := a.Environments[env]
+	n := s.ReplicaCount()
+	s.Replicas = &n
+	return s
+}
+
+// Default fills in the fields a user may leave out: replicas become
+// DefaultReplicas.
+func (a *Spec) Default() {
+	for name, s := range a.Environments {
+		if s.Replicas == nil {
+			n := DefaultReplicas
+			s.Replicas = &n
+			a.Environments[name] = s
+		}
+	}
+}
+
+// Register adds the Application kind to s. Its validation applies defaults
+// and writes them back into the decoded object.
+func Register(s *resource.Scheme) {
+	s.Register(resource.Kind{
+		Name:    "Application",
+		Plural:  "applications",
+		Aliases: []string{"app", "apps"},
+		NewSpec: func() any { return &Spec{} },
+		Validate: func(obj *resource.Object, spec any) error {
+			a, ok := spec.(*Spec)
+			if !ok {
+				return fmt.Errorf("application: spec has type %T, want *application.Spec", spec)
+			}
+			a.Default()
+			if err := Validate(*a); err != nil {
+				return err
+			}
+			return obj.SetSpec(a)
+		},
+		Declarative: true,
+	})
+}
+
+// Validate checks an application on its own: at least one owner, a
+// pipeline name, and valid per-environment settings. The error is a
+// *resource.PathError naming the field at fault.
+func Validate(a Spec) error {
+	if len(a.Owners) == 0 {
+		return resource.Errorf("spec.owners", "an application needs at least one owner, who answers for it (e.g. owners: [team-payments])")
+	}
+	seen := map[string]int{}
+	for i, o := range a.Owners {
+		path := fmt.Sprintf("spec.owners[%d]", i)
+		switch {
+		case o == "":
+			return resource.Errorf(path, "owner %d is empty; name a user or team", i+1)
+		case len(o) > maxOwner:
+			return resource.Errorf(path, "owner is %d characters long; the limit is %d", len(o), maxOwner)
+		case strings.IndexFunc(o, unicode.IsSpace) >= 0 || strings.IndexFunc(o, unicode.IsControl) >= 0:
+			return resource.Errorf(path, "owner %q contains spaces or control characters; use a user name, team name or e-mail address", o)
+		}
+		if j, dup := seen[o]; dup {
+			return resource.Errorf(path, "owner %q is listed twice (also owner %d); remove one", o, j+1)
+		}
+		seen[o] = i
+	}
+	if a.Pipeline == "" {
+		return resource.Errorf("spec.pipeline", "pipeline is required: name the Pipeline this application's releases travel (e.g. pipeline: default)")
+	}
+	if err := resource.ValidateName(a.Pipeline); err != nil {
+		return resource.Errorf("spec.pipeline", "pipeline %v", err)
+	}
+	for _, env := range sortedKeys(a.Environments) {
+		path := "spec.environments." + env
+		if err := resource.ValidateName(env); err != nil {
+			return resource.Errorf(path, "environment %v", err)
+		}
+		s := a.Environments[env]
+		if r := s.ReplicaCount(); r < 0 || r > MaxReplicas {
+			return resource.Errorf(path+".replicas", "replicas must be between 0 and %d, got %d", MaxReplicas, r)
+		}
+		if s.Listen != "" {
+			if err := validateListen(s.Listen); err != nil {
+				return resource.Errorf(path+".listen", "%v", err)
+			}
+		}
+	}
+	return nil
+}
+
+func validateListen(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("listen %q is not host:port; write e.g. %q or %q (IPv6 in brackets: %q)", addr, "127.0.0.1:8080", ":8080", "[::1]:8080")
+	}
+	if strings.IndexFunc(host, unicode.IsSpace) >= 0 {
+		return fmt.Errorf("listen %q: host %q contains spaces", addr, host)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("listen %q: port %q must be a number from 1 to 65535", addr, port)
+	}
+	return nil
+}
+
+// Check checks an application against the pipelines that exist (keyed by
+// name): its pipeline exists, and every environment it has settings for is
+// a stage of that pipeline. The error is a *resource.PathError.
+func Check(a Spec, pipelines map[string]pipeline.Spec) error {
+	p, ok := pipelines[a.Pipeline]
+	if !ok {
+		return resource.Errorf("spec.pipeline", "pipeline %q does not exist; known pipelines: %s (create it first, or fix the name)", a.Pipeline, list(sortedKeys(pipelines)))
+	}
+	for _, env := range sortedKeys(a.Environments) {
+		if p.Index(env) < 0 {
+			return resource.Errorf("spec.environments."+env,
+				"environment %q is not a stage of pipeline %q, whose stages are %s; set settings only for those, or add the environment to the pipeline", env, a.Pipeline, list(p.Environments()))
+		}
+	}
+	return nil
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func list(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
