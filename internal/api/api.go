@@ -1,0 +1,228 @@
+// Package api is airlock's HTTP transport: routes under /api/v1, each with
+// the authorization rule it is checked against, JSON bodies, problem+json
+// errors (mapped in errors.go only), an OpenAPI document generated from the
+// same route table, and the service endpoints /healthz, /readyz and /metrics.
+package api
+
+import (
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/airlock-dev/airlock/internal/audit"
+	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/resource"
+	"github.com/airlock-dev/airlock/internal/store"
+)
+
+// maxBody limits every request body.
+const maxBody = resource.MaxInputBytes
+
+// Checkpointer signs checkpoints of the audit log.
+type Checkpointer interface {
+	// Checkpoint signs and stores a checkpoint of the current head (or
+	// returns the latest one when the log has not grown since).
+	Checkpoint(ctx context.Context) (audit.Checkpoint, error)
+	PublicKey() ed25519.PublicKey
+}
+
+// Deps are what the API serves from.
+type Deps struct {
+	Store        store.Store
+	Scheme       *resource.Scheme
+	Catalog      *catalog.Service
+	Tokens       *auth.Tokens
+	Checkpointer Checkpointer
+	Now          func() time.Time
+	Logger       *slog.Logger
+	Registry     *prometheus.Registry
+	Version      string
+}
+
+// API is the HTTP handler set.
+type API struct {
+	Deps
+	logger   *slog.Logger
+	routes   []route
+	mux      *http.ServeMux
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// New builds the handler. It registers its metrics in deps.Registry.
+func New(d Deps) *API {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Registry == nil {
+		d.Registry = prometheus.NewRegistry()
+	}
+	a := &API{Deps: d, logger: d.Logger, mux: http.NewServeMux()}
+	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "airlock_http_requests_total", Help: "HTTP requests by route and status code.",
+	}, []string{"route", "code"})
+	a.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "airlock_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+	}, []string{"route"})
+	d.Registry.MustRegister(a.requests, a.latency)
+	a.registerRoutes()
+	a.mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	return a
+}
+
+// ServeHTTP serves every route.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+// rule is how a route is authorized. Exactly one of its fields says how.
+type rule struct {
+	public bool        // no token needed (health, readiness, the OpenAPI document)
+	action auth.Action // a fixed action
+	verb   string      // a kind-generic route: ActionFor(verb, kind of {resource})
+	// perObject is for routes whose body names the objects (apply): the
+	// handler authorizes each object with ActionFor("write", kind).
+	perObject bool
+}
+
+type route struct {
+	method, path string
+	summary      string
+	rule         rule
+	handler      func(w http.ResponseWriter, r *http.Request, c *call) error
+}
+
+// call is one authorized request.
+type call struct {
+	principal *auth.Principal
+	kind      *resource.Kind // for kind-generic routes
+}
+
+func (c *call) actor(r *http.Request) store.Actor {
+	return store.Actor{Name: c.principal.Name, Reason: r.URL.Query().Get("reason")}
+}
+
+// handle registers a route. Every route passes through here, so none can
+// exist without an authorization rule.
+func (a *API) handle(method, path, summary string, rl rule, h func(http.ResponseWriter, *http.Request, *call) error) {
+	n := 0
+	for _, set := range []bool{rl.public, rl.action != "", rl.verb != "", rl.perObject} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		panic(fmt.Sprintf("api: route %s %s must have exactly one authorization rule", method, path))
+	}
+	rt := route{method: method, path: path, summary: summary, rule: rl, handler: h}
+	a.routes = append(a.routes, rt)
+	a.mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		err := a.serve(rec, r, rt)
+		if err != nil {
+			a.writeError(rec, r, err)
+		}
+		a.requests.WithLabelValues(method+" "+path, strconv.Itoa(rec.status)).Inc()
+		a.latency.WithLabelValues(method + " " + path).Observe(time.Since(start).Seconds())
+	})
+}
+
+func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
+	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	c := &call{}
+	if rt.rule.public {
+		return rt.handler(w, r, c)
+	}
+	token, ok := bearer(r)
+	if !ok {
+		return fmt.Errorf("%w: no bearer token", auth.ErrUnauthenticated)
+	}
+	p, err := auth.Authenticate(r.Context(), a.Store, token, a.Now())
+	if err != nil {
+		return err
+	}
+	c.principal = p
+	switch {
+	case rt.rule.action != "":
+		if err := auth.Authorize(p, rt.rule.action, ""); err != nil {
+			return err
+		}
+	case rt.rule.verb != "":
+		k, ok := a.Scheme.Lookup(r.PathValue("resource"))
+		if !ok {
+			return &resource.UnknownKindError{Word: r.PathValue("resource"), Allowed: a.Scheme.KindNames(false)}
+		}
+		c.kind = k
+		env := ""
+		if k.Name == catalog.EnvironmentKind {
+			env = r.PathValue("name")
+		}
+		if err := auth.Authorize(p, auth.ActionFor(rt.rule.verb, k.Name), env); err != nil {
+			return err
+		}
+	}
+	return rt.handler(w, r, c)
+}
+
+func bearer(r *http.Request) (string, bool) {
+	h := r.Header.Get("Authorization")
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || h[:len(prefix)] != prefix {
+		return "", false
+	}
+	return h[len(prefix):], true
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Flush() {
+	if f, ok := s.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// readJSON decodes a JSON body into v, rejecting unknown fields.
+func readJSON(r *http.Request, v any) error {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return err
+	}
+	if len(body) == 0 {
+		return badRequestf("request body is empty; send a JSON object")
+	}
+	dec := json.NewDecoder(bytesReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequestf("request body: %v", err)
+	}
+	return nil
+}

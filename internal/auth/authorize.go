@@ -1,0 +1,153 @@
+package auth
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+// Action is something a caller asks to do. Every API route maps to one.
+type Action string
+
+// Actions. Kind-generic routes map (verb, kind) to one of these with
+// ActionFor.
+const (
+	ReadResources  Action = "resources.read"   // get, list, watch of declared and system kinds
+	WriteConfig    Action = "config.write"     // Environment, Pipeline, Application, RoleBinding
+	CreateRelease  Action = "releases.create"  // register a release
+	DeleteRelease  Action = "releases.delete"  // remove a release record
+	ReadTokens     Action = "tokens.read"      // list tokens (never secrets)
+	ManageTokens   Action = "tokens.manage"    // create, revoke
+	ReadAudit      Action = "audit.read"       // list, export, verify, public key
+	SignCheckpoint Action = "audit.checkpoint" // sign a checkpoint now
+	Identify       Action = "whoami"           // who am I
+)
+
+// permission is who may do an action. Scoped is true when the action
+// targets an environment, so a grant limited to environments can allow it;
+// otherwise only unscoped grants count (except for reads).
+type permission struct {
+	roles  []Role
+	scoped bool
+}
+
+var everyone = Roles
+
+var permissions = map[Action]permission{
+	ReadResources:  {roles: everyone, scoped: true},
+	WriteConfig:    {roles: []Role{Admin}, scoped: true},
+	CreateRelease:  {roles: []Role{Admin, CI, Deployer}, scoped: true},
+	DeleteRelease:  {roles: []Role{Admin}},
+	ReadTokens:     {roles: []Role{Admin, Auditor}},
+	ManageTokens:   {roles: []Role{Admin}},
+	ReadAudit:      {roles: []Role{Admin, Auditor}},
+	SignCheckpoint: {roles: []Role{Admin, Auditor}},
+	Identify:       {roles: everyone, scoped: true},
+}
+
+// Actions lists every action, sorted, for tests that walk the whole matrix.
+func Actions() []Action {
+	out := make([]Action, 0, len(permissions))
+	for a := range permissions {
+		out = append(out, a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out
+}
+
+// AllowedRoles lists the roles that may perform a.
+func AllowedRoles(a Action) []Role { return permissions[a].roles }
+
+// ActionFor maps a verb on a kind to the action that governs it. verb is
+// "read", "write" or "delete".
+func ActionFor(verb, kind string) Action {
+	switch {
+	case verb == "read" && kind == TokenKind:
+		return ReadTokens
+	case verb == "read":
+		return ReadResources
+	case kind == TokenKind:
+		return ManageTokens
+	case kind == "Release" && verb == "delete":
+		return DeleteRelease
+	case kind == "Release":
+		return CreateRelease
+	default:
+		return WriteConfig
+	}
+}
+
+// ForbiddenError says who was refused what, and which roles would allow it.
+type ForbiddenError struct {
+	Principal string
+	Action    Action
+	Env       string
+	Have      []string
+	Need      []Role
+}
+
+func (e *ForbiddenError) Error() string {
+	need := make([]string, len(e.Need))
+	for i, r := range e.Need {
+		need[i] = string(r)
+	}
+	where := ""
+	if e.Env != "" {
+		where = fmt.Sprintf(" in environment %q", e.Env)
+	}
+	have := "no roles"
+	if len(e.Have) > 0 {
+		have = "roles " + strings.Join(e.Have, ", ")
+	}
+	return fmt.Sprintf("%s may not %s%s: it needs one of the roles %s (it has %s); ask an admin for a role binding",
+		e.Principal, e.Action, where, strings.Join(need, ", "), have)
+}
+
+// Authorize decides whether p may perform a, in environment env when the
+// action targets one (env "" otherwise). A nil error allows it. An unknown
+// action is refused: the permission table must name every action.
+func Authorize(p *Principal, a Action, env string) error {
+	perm, ok := permissions[a]
+	if !ok {
+		return &ForbiddenError{Principal: p.Name, Action: a, Env: env, Have: p.RoleNames()}
+	}
+	for _, g := range p.Grants {
+		if len(g.Environments) > 0 {
+			if !perm.scoped {
+				continue
+			}
+			// A scoped grant allows an environment-less action only for reads
+			// and release registration, which touch no environment.
+			if env == "" && a != ReadResources && a != CreateRelease && a != Identify {
+				continue
+			}
+			if env != "" && !contains(g.Environments, env) {
+				continue
+			}
+		}
+		for _, r := range g.Roles {
+			if containsRole(perm.roles, r) {
+				return nil
+			}
+		}
+	}
+	return &ForbiddenError{Principal: p.Name, Action: a, Env: env, Have: p.RoleNames(), Need: perm.roles}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func containsRole(list []Role, r Role) bool {
+	for _, x := range list {
+		if x == r {
+			return true
+		}
+	}
+	return false
+}

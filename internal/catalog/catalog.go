@@ -1,0 +1,264 @@
+// Package catalog keeps the declared world consistent: it applies documents
+// atomically, deletes objects, and registers releases, and after every change
+// re-checks the whole set of environments, pipelines and applications inside
+// the same transaction, so two concurrent changes can never together produce
+// a set that breaks the separation rules.
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/airlock-dev/airlock/internal/application"
+	"github.com/airlock-dev/airlock/internal/environment"
+	"github.com/airlock-dev/airlock/internal/pipeline"
+	"github.com/airlock-dev/airlock/internal/release"
+	"github.com/airlock-dev/airlock/internal/resource"
+	"github.com/airlock-dev/airlock/internal/store"
+)
+
+// Kind names this package coordinates.
+const (
+	EnvironmentKind = "Environment"
+	PipelineKind    = "Pipeline"
+	ApplicationKind = "Application"
+	ReleaseKind     = "Release"
+)
+
+// InvalidError is input that is well-formed but not acceptable on its own
+// (a wrong field value, an immutable field changed). It maps to HTTP 400.
+type InvalidError struct{ Msg string }
+
+func (e *InvalidError) Error() string { return e.Msg }
+
+// PolicyError is a change refused by a separation or pipeline rule: the
+// input is understood, and airlock will not allow it. It maps to HTTP 422,
+// which the CLI reports with exit code 3.
+type PolicyError struct{ Msg string }
+
+func (e *PolicyError) Error() string { return e.Msg }
+
+// Action is what apply did to one object.
+type Action string
+
+// Apply outcomes, as printed by the CLI.
+const (
+	Created    Action = "created"
+	Configured Action = "configured"
+	Unchanged  Action = "unchanged"
+)
+
+// Result is apply's outcome for one object.
+type Result struct {
+	Kind     string `json:"kind"`
+	Name     string `json:"name"`
+	Action   Action `json:"action"`
+	Revision int64  `json:"revision"`
+}
+
+// Service applies and deletes declared objects.
+type Service struct {
+	store  store.Store
+	scheme *resource.Scheme
+}
+
+// New returns a Service over st; scheme must hold the declared kinds.
+func New(st store.Store, scheme *resource.Scheme) *Service {
+	return &Service{store: st, scheme: scheme}
+}
+
+var errDryRun = errors.New("dry run")
+
+// Apply creates or updates every object in one transaction. Objects whose
+// spec and labels are unchanged are left alone (no revision, no audit
+// entry). With dryRun, everything is checked and nothing is kept.
+func (s *Service) Apply(ctx context.Context, actor store.Actor, objs []*resource.Object, dryRun bool) ([]Result, error) {
+	seen := map[string]bool{}
+	for _, o := range objs {
+		k, ok := s.scheme.Lookup(o.Kind)
+		if !ok || !k.Declarative {
+			return nil, &InvalidError{Msg: fmt.Sprintf("%s cannot be applied; kinds that can: %s", o.Ref(), s.scheme.KindNames(true))}
+		}
+		if seen[o.Ref()] {
+			return nil, &InvalidError{Msg: fmt.Sprintf("%s appears twice in the input; keep one", o.Ref())}
+		}
+		seen[o.Ref()] = true
+	}
+	var results []Result
+	err := s.store.Write(ctx, actor, func(tx store.Tx) error {
+		results = results[:0]
+		for _, o := range objs {
+			r, err := applyOne(ctx, tx, actor, o)
+			if err != nil {
+				return err
+			}
+			results = append(results, r)
+		}
+		if err := Reconcile(ctx, tx); err != nil {
+			return err
+		}
+		if dryRun {
+			return errDryRun
+		}
+		return nil
+	})
+	if errors.Is(err, errDryRun) {
+		return results, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func applyOne(ctx context.Context, tx store.Tx, actor store.Actor, in *resource.Object) (Result, error) {
+	o := in.DeepCopy()
+	o.Status = nil
+	if o.Kind == ReleaseKind {
+		if err := prepareRelease(o, actor.Name); err != nil {
+			return Result{}, err
+		}
+	}
+	cur, err := tx.Get(ctx, o.Kind, o.Metadata.Name)
+	if errors.Is(err, store.ErrNotFound) {
+		created, err := tx.Create(ctx, o)
+		if err != nil {
+			return Result{}, fmt.Errorf("create %s: %w", o.Ref(), err)
+		}
+		return Result{Kind: o.Kind, Name: o.Metadata.Name, Action: Created, Revision: created.Metadata.Revision}, nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("read %s: %w", o.Ref(), err)
+	}
+	if o.Kind == ReleaseKind {
+		var old, nw release.Spec
+		if err := cur.DecodeSpec(&old); err != nil {
+			return Result{}, fmt.Errorf("decode stored %s: %w", cur.Ref(), err)
+		}
+		if err := o.DecodeSpec(&nw); err != nil {
+			return Result{}, &InvalidError{Msg: fmt.Sprintf("%s: %v", o.Ref(), err)}
+		}
+		nw.Creator = old.Creator // the creator is whoever registered it first
+		if err := release.Immutable(old, nw); err != nil {
+			return Result{}, fmt.Errorf("%s: %w: %v", o.Ref(), store.ErrConflict, err)
+		}
+		return Result{Kind: o.Kind, Name: o.Metadata.Name, Action: Unchanged, Revision: cur.Metadata.Revision}, nil
+	}
+	if bytes.Equal(compact(cur.Spec), compact(o.Spec)) && maps.Equal(cur.Metadata.Labels, o.Metadata.Labels) {
+		if o.Metadata.Revision != 0 && o.Metadata.Revision != cur.Metadata.Revision {
+			return Result{}, fmt.Errorf("%s is at revision %d, not %d: %w; get it again and retry", o.Ref(), cur.Metadata.Revision, o.Metadata.Revision, store.ErrConflict)
+		}
+		return Result{Kind: o.Kind, Name: o.Metadata.Name, Action: Unchanged, Revision: cur.Metadata.Revision}, nil
+	}
+	next := cur.DeepCopy()
+	next.Spec = o.Spec
+	next.Metadata.Labels = o.Metadata.Labels
+	next.Metadata.Revision = o.Metadata.Revision // 0: last writer wins inside this transaction
+	updated, err := tx.Update(ctx, next)
+	if err != nil {
+		return Result{}, fmt.Errorf("update %s: %w", o.Ref(), err)
+	}
+	return Result{Kind: o.Kind, Name: o.Metadata.Name, Action: Configured, Revision: updated.Metadata.Revision}, nil
+}
+
+func compact(b []byte) []byte {
+	var out bytes.Buffer
+	if err := json.Compact(&out, b); err != nil {
+		return b
+	}
+	return out.Bytes()
+}
+
+// Delete removes one declared object, refusing when something still refers
+// to it. revision, when non-zero, must match.
+func (s *Service) Delete(ctx context.Context, actor store.Actor, kind, name string, revision int64) error {
+	return s.store.Write(ctx, actor, func(tx store.Tx) error {
+		if err := tx.Delete(ctx, kind, name, revision); err != nil {
+			return err
+		}
+		if err := Reconcile(ctx, tx); err != nil {
+			var pe *PolicyError
+			if errors.As(err, &pe) {
+				return &PolicyError{Msg: fmt.Sprintf("cannot delete %s/%s: %s", kind, name, pe.Msg)}
+			}
+			return err
+		}
+		return nil
+	})
+}
+
+// Reconcile checks the whole declared set as tx sees it and records each
+// environment's separation violations in its status. It returns a
+// *PolicyError when the set breaks a rule.
+func Reconcile(ctx context.Context, tx store.Tx) error {
+	envObjs, err := tx.List(ctx, EnvironmentKind, nil)
+	if err != nil {
+		return fmt.Errorf("list environments: %w", err)
+	}
+	envs := make(map[string]environment.Spec, len(envObjs))
+	for _, o := range envObjs {
+		var sp environment.Spec
+		if err := o.DecodeSpec(&sp); err != nil {
+			return fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		envs[o.Metadata.Name] = sp
+	}
+	violations, err := environment.CheckSet(envs, tx.Now())
+	if err != nil {
+		return &PolicyError{Msg: err.Error()}
+	}
+	for _, o := range envObjs {
+		var st environment.Status
+		if err := o.DecodeStatus(&st); err != nil {
+			return fmt.Errorf("decode status of %s: %w", o.Ref(), err)
+		}
+		want := violations[o.Metadata.Name]
+		if slices.EqualFunc(st.Violations, want, func(a, b environment.Violation) bool { return a == b }) {
+			continue
+		}
+		st.Violations = want
+		next := o.DeepCopy()
+		if err := next.SetStatus(st); err != nil {
+			return err
+		}
+		if _, err := tx.Update(ctx, next); err != nil {
+			return fmt.Errorf("record separation status of %s: %w", o.Ref(), err)
+		}
+	}
+
+	pipeObjs, err := tx.List(ctx, PipelineKind, nil)
+	if err != nil {
+		return fmt.Errorf("list pipelines: %w", err)
+	}
+	pipes := make(map[string]pipeline.Spec, len(pipeObjs))
+	for _, o := range pipeObjs {
+		var sp pipeline.Spec
+		if err := o.DecodeSpec(&sp); err != nil {
+			return fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		if err := pipeline.Check(sp, envs); err != nil {
+			return &PolicyError{Msg: fmt.Sprintf("Pipeline %q: %v", o.Metadata.Name, err)}
+		}
+		pipes[o.Metadata.Name] = sp
+	}
+
+	appObjs, err := tx.List(ctx, ApplicationKind, nil)
+	if err != nil {
+		return fmt.Errorf("list applications: %w", err)
+	}
+	for _, o := range appObjs {
+		var sp application.Spec
+		if err := o.DecodeSpec(&sp); err != nil {
+			return fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		if err := application.Check(sp, pipes); err != nil {
+			return &PolicyError{Msg: fmt.Sprintf("Application %q: %v", o.Metadata.Name, err)}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+// Package server is airlock's composition root: it opens the store, loads
+// the audit signing key, bootstraps the admin identity, builds the services
+// and the HTTP API, runs the background loops, and stops them all cleanly.
+package server
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/airlock-dev/airlock/internal/api"
+	"github.com/airlock-dev/airlock/internal/application"
+	"github.com/airlock-dev/airlock/internal/audit"
+	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/environment"
+	"github.com/airlock-dev/airlock/internal/pipeline"
+	"github.com/airlock-dev/airlock/internal/release"
+	"github.com/airlock-dev/airlock/internal/resource"
+	"github.com/airlock-dev/airlock/internal/store"
+	"github.com/airlock-dev/airlock/internal/store/postgres"
+	"github.com/airlock-dev/airlock/internal/store/sqlite"
+	"github.com/airlock-dev/airlock/internal/store/sqlstore"
+)
+
+// Version is set at build time with -ldflags "-X .../internal/server.Version=...".
+var Version = "dev"
+
+// DefaultListen is where airlock serves unless told otherwise.
+const DefaultListen = "127.0.0.1:8640"
+
+// NewScheme returns the registry of every kind airlock serves.
+func NewScheme() *resource.Scheme {
+	s := resource.NewScheme()
+	environment.Register(s)
+	pipeline.Register(s)
+	application.Register(s)
+	release.Register(s)
+	auth.Register(s)
+	return s
+}
+
+// Run serves until ctx is cancelled, then shuts down gracefully. It returns
+// an error when the server cannot start or stops unexpectedly.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.CheckpointEvery <= 0 {
+		cfg.CheckpointEvery = time.Minute
+	}
+	if cfg.DataDir == "" {
+		return errors.New("--data is required: a directory for the database, the audit signing key and the admin token")
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	if cfg.SigningKey == "" {
+		cfg.SigningKey = filepath.Join(cfg.DataDir, "audit.key")
+	}
+	logger := cfg.Logger
+
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	key, err := audit.LoadOrCreateKey(cfg.SigningKey)
+	if err != nil {
+		return err
+	}
+	signer := audit.NewSigner(key)
+	pubPath := filepath.Join(cfg.DataDir, "audit.pub")
+	if err := os.WriteFile(pubPath, audit.EncodePublicKey(signer.PublicKey()), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", pubPath, err)
+	}
+
+	tokens := auth.NewTokens(st)
+	created, err := tokens.Bootstrap(ctx, cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	if created {
+		logger.Info("bootstrap admin token written", slog.String("path", filepath.Join(cfg.DataDir, auth.AdminTokenFile)))
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cp := &Checkpointer{Store: st, Signer: signer, Now: time.Now}
+	scheme := NewScheme()
+	handler := api.New(api.Deps{
+		Store: st, Scheme: scheme, Catalog: catalog.New(st, scheme), Tokens: tokens,
+		Checkpointer: cp, Logger: logger, Registry: reg, Version: Version,
+	})
+
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", cfg.Listen, err)
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelWarn)}
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		cp.Loop(ctx, cfg.CheckpointEvery, logger)
+	}()
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("airlock serving", slog.String("addr", ln.Addr().String()), slog.String("version", Version), slog.String("store", storeName(cfg)))
+	if cfg.Ready != nil {
+		cfg.Ready(ln.Addr().String())
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		cancel()
+		wg.Wait()
+		return fmt.Errorf("http server: %w", err)
+	}
+	shutdownCtx, done := context.WithTimeout(context.Background(), 10*time.Second)
+	defer done()
+	err = srv.Shutdown(shutdownCtx)
+	cancel()
+	wg.Wait()
+	// A last checkpoint, so a clean stop leaves the whole log signed.
+	if _, cerr := cp.Checkpoint(shutdownCtx); cerr != nil && !errors.Is(cerr, errEmptyLog) {
+		logger.Warn("final checkpoint failed", slog.Any("error", cerr))
+	}
+	logger.Info("airlock stopped")
+	return err
+}
+
+func storeName(cfg Config) string {
+	if cfg.DatabaseURL != "" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+func openStore(ctx context.Context, cfg Config) (*sqlstore.Store, error) {
+	if u := cfg.DatabaseURL; u != "" {
+		if !strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://") {
+			return nil, fmt.Errorf("--database %q: only PostgreSQL URLs (postgres://user@host:port/db) are supported; leave it out to use SQLite in --data", redactURL(u))
+		}
+		st, err := postgres.Open(ctx, u, sqlstore.Options{})
+		if err != nil {
+			return nil, fmt.Errorf("open PostgreSQL %s: %w", redactURL(u), err)
+		}
+		return st, nil
+	}
+	path := filepath.Join(cfg.DataDir, "airlock.db")
+	st, err := sqlite.Open(ctx, path, sqlstore.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("open SQLite %s: %w", path, err)
+	}
+	return st, nil
+}
+
+// redactURL hides a password in a database URL, for messages and logs.
+func redactURL(u string) string {
+	at := strings.LastIndexByte(u, '@')
+	scheme := strings.Index(u, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return u
+	}
+	cred := u[scheme+3 : at]
+	if i := strings.IndexByte(cred, ':'); i >= 0 {
+		return u[:scheme+3] + cred[:i] + ":xxxxx" + u[at:]
+	}
+	return u
+}
+
+var errEmptyLog = errors.New("the audit log is empty")
+
+// Checkpointer signs checkpoints of the audit head, on demand and
+// periodically. It is safe for concurrent use.
+type Checkpointer struct {
+	Store  store.Store
+	Signer *audit.Signer
+	Now    func() time.Time
+
+	mu   sync.Mutex
+	last *audit.Checkpoint
+}
+
+// PublicKey returns the key that verifies the checkpoints.
+func (c *Checkpointer) PublicKey() ed25519.PublicKey { return c.Signer.PublicKey() }
+
+// Checkpoint signs the current head, or returns the latest checkpoint when
+// the log has not grown since.
+func (c *Checkpointer) Checkpoint(ctx context.Context) (audit.Checkpoint, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	seq, head, err := c.Store.Audit().Head(ctx)
+	if err != nil {
+		return audit.Checkpoint{}, fmt.Errorf("read audit head: %w", err)
+	}
+	if seq == 0 {
+		return audit.Checkpoint{}, errEmptyLog
+	}
+	if c.last == nil {
+		cps, err := c.Store.Audit().Checkpoints(ctx)
+		if err != nil {
+			return audit.Checkpoint{}, fmt.Errorf("read checkpoints: %w", err)
+		}
+		if n := len(cps); n > 0 {
+			c.last = &cps[n-1]
+		}
+	}
+	if c.last != nil && c.last.Size == seq && c.last.Head == head {
+		return *c.last, nil
+	}
+	cp := c.Signer.Sign(seq, head, c.Now())
+	if err := c.Store.Audit().AddCheckpoint(ctx, cp); err != nil {
+		if !errors.Is(err, store.ErrConflict) {
+			return audit.Checkpoint{}, fmt.Errorf("store checkpoint: %w", err)
+		}
+		// Another replica signed this size first; theirs stands.
+		cps, err := c.Store.Audit().Checkpoints(ctx)
+		if err != nil || len(cps) == 0 {
+			return audit.Checkpoint{}, fmt.Errorf("read checkpoints: %v", err)
+		}
+		c.last = &cps[len(cps)-1]
+		return *c.last, nil
+	}
+	c.last = &cp
+	return cp, nil
+}
+
+// Loop signs a checkpoint every interval while the log grows, until ctx ends.
+func (c *Checkpointer) Loop(ctx context.Context, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if _, err := c.Checkpoint(ctx); err != nil && !errors.Is(err, errEmptyLog) && ctx.Err() == nil {
+				logger.WarnContext(ctx, "periodic checkpoint failed", slog.Any("error", err))
+			}
+		}
+	}
+}
