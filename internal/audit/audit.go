@@ -54,7 +54,15 @@ func (e *Entry) ComputeHash() string {
 		b = append(b, s...)
 	}
 	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return hashString(sum)
+}
+
+// hashString renders a digest as "sha256:<hex>" with one allocation.
+func hashString(sum [sha256.Size]byte) string {
+	var out [len("sha256:") + 2*sha256.Size]byte
+	copy(out[:], "sha256:")
+	hex.Encode(out[len("sha256:"):], sum[:])
+	return string(out[:])
 }
 
 // Seal fills in PrevHash and Hash for an entry that follows prev.

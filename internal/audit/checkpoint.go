@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 )
@@ -61,30 +62,17 @@ func VerifyCheckpoint(pub ed25519.PublicKey, c Checkpoint) bool {
 }
 
 // LoadOrCreateKey reads an ed25519 private key in PEM (PKCS #8) from path,
-// creating one with mode 0600 if the file does not exist.
+// creating one with mode 0600 if the file does not exist. The new key is
+// written to a temporary file and linked into place, so a crash never
+// leaves a half-written key and two processes starting together end up
+// with the same key. The directory must exist.
 func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
-		_, key, err := ed25519.GenerateKey(rand.Reader)
-		if err != nil {
-			return nil, fmt.Errorf("generate audit signing key: %w", err)
+		if err := createKey(path); err != nil {
+			return nil, err
 		}
-		der, err := x509.MarshalPKCS8PrivateKey(key)
-		if err != nil {
-			return nil, fmt.Errorf("encode audit signing key: %w", err)
-		}
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("create audit signing key: %w", err)
-		}
-		if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
-			f.Close()
-			return nil, fmt.Errorf("write audit signing key %s: %w", path, err)
-		}
-		if err := f.Close(); err != nil {
-			return nil, fmt.Errorf("write audit signing key %s: %w", path, err)
-		}
-		return key, nil
+		data, err = os.ReadFile(path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read audit signing key: %w", err)
@@ -102,6 +90,43 @@ func LoadOrCreateKey(path string) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("audit signing key %s: expected an ed25519 key, got %T", path, k)
 	}
 	return key, nil
+}
+
+// createKey writes a new key at path unless a file is already there (one
+// another process created meanwhile wins).
+func createKey(path string) (err error) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return fmt.Errorf("generate audit signing key: %w", err)
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return fmt.Errorf("encode audit signing key: %w", err)
+	}
+	f, err := os.CreateTemp(filepath.Dir(path), ".audit-key-*") // mode 0600
+	if err != nil {
+		return fmt.Errorf("create audit signing key: %w", err)
+	}
+	defer os.Remove(f.Name())
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("create audit signing key: %w", err)
+	}
+	if err := pem.Encode(f, &pem.Block{Type: "PRIVATE KEY", Bytes: der}); err != nil {
+		f.Close()
+		return fmt.Errorf("write audit signing key %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("write audit signing key %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("write audit signing key %s: %w", path, err)
+	}
+	if err := os.Link(f.Name(), path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("create audit signing key: %w", err)
+	}
+	return nil
 }
 
 // EncodePublicKey returns pub as a PEM "PUBLIC KEY" block (PKIX).
