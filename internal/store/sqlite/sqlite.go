@@ -1,0 +1,67 @@
+// Package sqlite opens airlock's object store on a SQLite file
+// (modernc.org/sqlite, pure Go): WAL journal, synchronous=FULL so every
+// acknowledged write is on disk, and one writer goroutine that commits
+// queued writes together.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+
+	"github.com/airlock-dev/airlock/internal/store/sqlstore"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Dialect returns the SQLite dialect of the shared engine.
+func Dialect() sqlstore.Dialect {
+	sub, _ := fs.Sub(migrations, "migrations") // cannot fail: the directory is embedded
+	return sqlstore.Dialect{
+		Name:       "sqlite",
+		BigInt:     "INTEGER",
+		Blob:       "BLOB",
+		LockHead:   "SELECT seq, hash FROM audit_head WHERE id = 1", // BEGIN IMMEDIATE already holds the write lock
+		Migrations: sub,
+	}
+}
+
+// Open opens (creating with mode 0600 if needed) the database at path,
+// applies migrations and returns the store. The caller must Close it.
+func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.Store, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open database file: %w", err)
+	}
+	f.Close()
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Set("_txlock", "immediate")
+	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxLifetime(0)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	st, err := sqlstore.New(ctx, db, Dialect(), opts)
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	return st, nil
+}

@@ -1,0 +1,58 @@
+// Package sqlstore is the revisioned object store engine shared by the
+// SQLite and PostgreSQL implementations. It speaks database/sql; a small
+// Dialect supplies what differs between the two databases: placeholders,
+// column types, the statement that locks the audit head, the migrations and
+// how migrations are serialised between processes.
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"strconv"
+	"strings"
+)
+
+// Dialect describes one database to the engine.
+type Dialect struct {
+	// Name is a short name for messages ("sqlite", "postgres").
+	Name string
+	// Numbered is true when placeholders are $1, $2, ... instead of ?.
+	Numbered bool
+	// BigInt and Blob are the column types the engine uses for the tables
+	// it creates itself (schema_migrations).
+	BigInt, Blob string
+	// LockHead reads the single audit_head row (seq, hash) and holds it
+	// until the transaction ends, so that writers from every process
+	// serialise on it.
+	LockHead string
+	// Migrations holds the schema as *.sql files, applied in name order and
+	// recorded in schema_migrations.
+	Migrations fs.FS
+	// LockMigrations, when set, takes a lock that keeps other processes from
+	// migrating at the same time, on the connection the migrations then run
+	// on. It returns the function that releases the lock. When nil the
+	// migration transaction itself is assumed to serialise (SQLite's BEGIN
+	// IMMEDIATE).
+	LockMigrations func(ctx context.Context, c *sql.Conn) (unlock func(context.Context) error, err error)
+}
+
+// rebind rewrites a query written with ? placeholders for the dialect.
+func (d *Dialect) rebind(q string) string {
+	if !d.Numbered || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(q[i])
+	}
+	return b.String()
+}

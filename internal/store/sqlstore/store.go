@@ -1,0 +1,285 @@
+package sqlstore
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/resource"
+	"github.com/airlock-dev/airlock/internal/store"
+)
+
+// Options tune a Store. The zero value is usable.
+type Options struct {
+	// Now is the clock written into objects and audit entries; time.Now
+	// when nil.
+	Now func() time.Time
+	// PollInterval is how often a watch looks for changes committed by
+	// other processes; changes made through this Store wake watches at
+	// once. Default 500ms.
+	PollInterval time.Duration
+	// MaxBatch caps how many Write calls share one transaction. Default 256.
+	MaxBatch int
+}
+
+// Store is a store.Store over database/sql. It is safe for concurrent use.
+// Writes go through one writer goroutine that commits queued Write calls
+// together (group commit); reads use the connection pool.
+type Store struct {
+	db       *sql.DB
+	d        Dialect
+	now      func() time.Time
+	poll     time.Duration
+	maxBatch int
+	q        queries
+
+	reqs       chan *writeReq
+	closing    chan struct{}
+	writerDone chan struct{}
+	closeOnce  sync.Once
+
+	mu     sync.Mutex
+	notify chan struct{} // closed and replaced after every commit that appended entries
+}
+
+var _ store.Store = (*Store)(nil)
+
+// New migrates db to the dialect's schema and returns a Store that owns db:
+// Close closes it.
+func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, error) {
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 500 * time.Millisecond
+	}
+	if opts.MaxBatch <= 0 {
+		opts.MaxBatch = 256
+	}
+	if err := migrate(ctx, db, &d, opts.Now().UnixNano()); err != nil {
+		return nil, err
+	}
+	s := &Store{
+		db:         db,
+		d:          d,
+		now:        opts.Now,
+		poll:       opts.PollInterval,
+		maxBatch:   opts.MaxBatch,
+		q:          newQueries(&d),
+		reqs:       make(chan *writeReq, opts.MaxBatch),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+		notify:     make(chan struct{}),
+	}
+	go s.writer()
+	return s, nil
+}
+
+// DB returns the underlying pool, for tests and diagnostics.
+func (s *Store) DB() *sql.DB { return s.db }
+
+// Close stops the writer, fails queued writes with store.ErrClosed, and
+// closes the database. Watches end when their context does.
+func (s *Store) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		close(s.closing)
+		<-s.writerDone
+		err = s.db.Close()
+	})
+	return err
+}
+
+func (s *Store) closed() bool {
+	select {
+	case <-s.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// changed returns a channel that is closed at the next commit.
+func (s *Store) changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.notify
+}
+
+func (s *Store) broadcast() {
+	s.mu.Lock()
+	close(s.notify)
+	s.notify = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// queries holds the statements, rebound for the dialect once.
+type queries struct {
+	get, lockHead, insertObject, updateObject, deleteObject, storedMeta string
+	deleteLabels, updateHead, headSeq, insertCheckpoint, checkpoints    string
+	watch, watchKind                                                    string
+}
+
+const objectCols = "name, revision, created_at, updated_at, labels, spec, status"
+
+func newQueries(d *Dialect) queries {
+	r := d.rebind
+	return queries{
+		get:              r("SELECT " + objectCols + " FROM objects WHERE kind = ? AND name = ?"),
+		lockHead:         d.LockHead,
+		insertObject:     r("INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, name) DO NOTHING"),
+		updateObject:     r("UPDATE objects SET revision = ?, updated_at = ?, labels = ?, spec = ?, status = ? WHERE kind = ? AND name = ?"),
+		deleteObject:     r("DELETE FROM objects WHERE kind = ? AND name = ?"),
+		storedMeta:       r("SELECT revision, created_at, labels FROM objects WHERE kind = ? AND name = ?"),
+		deleteLabels:     r("DELETE FROM object_labels WHERE kind = ? AND name = ?"),
+		updateHead:       r("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"),
+		headSeq:          "SELECT seq, hash FROM audit_head WHERE id = 1",
+		insertCheckpoint: r("INSERT INTO audit_checkpoints (size, head, time, key_id, signature) VALUES (?, ?, ?, ?, ?) ON CONFLICT (size, key_id) DO NOTHING"),
+		checkpoints:      "SELECT size, head, time, key_id, signature FROM audit_checkpoints ORDER BY size, key_id",
+		watch:            r("SELECT seq, action, kind, name FROM audit_entries WHERE seq > ? AND action IN ('create', 'update', 'delete') ORDER BY seq LIMIT ?"),
+		watchKind:        r("SELECT seq, action, kind, name FROM audit_entries WHERE kind = ? AND seq > ? AND action IN ('create', 'update', 'delete') ORDER BY seq LIMIT ?"),
+	}
+}
+
+// querier is what reads need: the pool or a transaction.
+type querier interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+// Get implements store.Reader.
+func (s *Store) Get(ctx context.Context, kind, name string) (*resource.Object, error) {
+	if s.closed() {
+		return nil, store.ErrClosed
+	}
+	return s.get(ctx, s.db, kind, name)
+}
+
+// List implements store.Reader.
+func (s *Store) List(ctx context.Context, kind string, sel resource.Selector) ([]*resource.Object, error) {
+	if s.closed() {
+		return nil, store.ErrClosed
+	}
+	return s.list(ctx, s.db, kind, sel)
+}
+
+func (s *Store) get(ctx context.Context, q querier, kind, name string) (*resource.Object, error) {
+	row := q.QueryRowContext(ctx, s.q.get, kind, name)
+	obj, err := scanObject(row, kind)
+	if err == sql.ErrNoRows {
+		return nil, store.NotFound(kind, name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get %s %q: %w", kind, name, err)
+	}
+	return obj, nil
+}
+
+func (s *Store) list(ctx context.Context, q querier, kind string, sel resource.Selector) ([]*resource.Object, error) {
+	eq := sel.Equalities()
+	keys := make([]string, 0, len(eq))
+	for k := range eq {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString("SELECT " + objectCols + " FROM objects o WHERE o.kind = ?")
+	args := []any{kind}
+	for _, k := range keys {
+		b.WriteString(" AND EXISTS (SELECT 1 FROM object_labels l WHERE l.kind = ? AND l.key = ? AND l.value = ? AND l.name = o.name)")
+		args = append(args, kind, k, eq[k])
+	}
+	b.WriteString(" ORDER BY o.name")
+	rows, err := q.QueryContext(ctx, s.d.rebind(b.String()), args...)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", kind, err)
+	}
+	defer rows.Close()
+	var out []*resource.Object
+	for rows.Next() {
+		obj, err := scanObject(rows, kind)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", kind, err)
+		}
+		if sel.Matches(obj.Metadata.Labels) {
+			out = append(out, obj)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list %s: %w", kind, err)
+	}
+	return out, nil
+}
+
+type scanner interface{ Scan(dest ...any) error }
+
+func scanObject(r scanner, kind string) (*resource.Object, error) {
+	var (
+		o                resource.Object
+		created, updated int64
+		labels           string
+		spec, status     []byte
+	)
+	if err := r.Scan(&o.Metadata.Name, &o.Metadata.Revision, &created, &updated, &labels, &spec, &status); err != nil {
+		return nil, err
+	}
+	o.APIVersion = resource.APIVersion
+	o.Kind = kind
+	o.Metadata.CreatedAt = time.Unix(0, created).UTC()
+	o.Metadata.UpdatedAt = time.Unix(0, updated).UTC()
+	if labels != "" && labels != "{}" && labels != "null" {
+		if err := json.Unmarshal([]byte(labels), &o.Metadata.Labels); err != nil {
+			return nil, fmt.Errorf("labels of %s %q: %w", kind, o.Metadata.Name, err)
+		}
+	}
+	if len(spec) > 0 {
+		o.Spec = spec
+	}
+	if len(status) > 0 {
+		o.Status = status
+	}
+	return &o, nil
+}
+
+// normalize returns the object as it will be stored and read back: API
+// version set, empty labels nil, spec and status compact JSON or nil.
+func normalize(obj *resource.Object) (*resource.Object, string, error) {
+	o := obj.DeepCopy()
+	o.APIVersion = resource.APIVersion
+	if len(o.Metadata.Labels) == 0 {
+		o.Metadata.Labels = nil
+	}
+	var err error
+	if o.Spec, err = compact(o.Spec); err != nil {
+		return nil, "", fmt.Errorf("spec of %s: %w", obj.Ref(), err)
+	}
+	if o.Status, err = compact(o.Status); err != nil {
+		return nil, "", fmt.Errorf("status of %s: %w", obj.Ref(), err)
+	}
+	labels := "{}"
+	if o.Metadata.Labels != nil {
+		b, err := json.Marshal(o.Metadata.Labels)
+		if err != nil {
+			return nil, "", fmt.Errorf("labels of %s: %w", obj.Ref(), err)
+		}
+		labels = string(b)
+	}
+	return o, labels, nil
+}
+
+func compact(raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, nil
+	}
+	var b bytes.Buffer
+	if err := json.Compact(&b, raw); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
+}
