@@ -1,0 +1,92 @@
+package application_test
+
+import (
+	"os"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/application"
+	"github.com/airlock-dev/airlock/internal/environment"
+	"github.com/airlock-dev/airlock/internal/pipeline"
+	"github.com/airlock-dev/airlock/internal/release"
+	"github.com/airlock-dev/airlock/internal/resource"
+)
+
+// TestQuickstart decodes examples/quickstart.yaml as `airlock apply` would
+// and runs every cross-object check on it: the example must apply cleanly
+// and leave exactly one waived violation, on prod.
+func TestQuickstart(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../examples/quickstart.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := resource.NewScheme()
+	environment.Register(s)
+	pipeline.Register(s)
+	application.Register(s)
+	release.Register(s)
+	objs, err := s.Decode("examples/quickstart.yaml", data)
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+
+	envs := map[string]environment.Spec{}
+	pipes := map[string]pipeline.Spec{}
+	apps := map[string]application.Spec{}
+	for _, o := range objs {
+		var err error
+		switch o.Kind {
+		case "Environment":
+			var sp environment.Spec
+			err = o.DecodeSpec(&sp)
+			envs[o.Metadata.Name] = sp
+		case "Pipeline":
+			var sp pipeline.Spec
+			err = o.DecodeSpec(&sp)
+			pipes[o.Metadata.Name] = sp
+		case "Application":
+			var sp application.Spec
+			err = o.DecodeSpec(&sp)
+			apps[o.Metadata.Name] = sp
+		default:
+			t.Errorf("unexpected %s in the quickstart", o.Ref())
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", o.Ref(), err)
+		}
+	}
+	if len(envs) != 3 || len(pipes) != 1 || len(apps) != 1 {
+		t.Fatalf("got %d environments, %d pipelines, %d applications; want 3, 1, 1", len(envs), len(pipes), len(apps))
+	}
+
+	violations, err := environment.CheckSet(envs, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatalf("CheckSet: %v", err)
+	}
+	var total int
+	for name, vs := range violations {
+		for _, v := range vs {
+			total++
+			if name != "prod" || v.Rule != environment.RuleProductionIsolation || !v.Waived {
+				t.Errorf("%s: unexpected violation %+v", name, v)
+			}
+		}
+	}
+	if total != 1 {
+		t.Errorf("got %d violations, want exactly one (waived, on prod): %v", total, violations)
+	}
+	for name, p := range pipes {
+		if err := pipeline.Check(p, envs); err != nil {
+			t.Errorf("pipeline %s: %v", name, err)
+		}
+	}
+	for name, a := range apps {
+		if err := application.Check(a, pipes); err != nil {
+			t.Errorf("application %s: %v", name, err)
+		}
+		if !a.UserFacing || len(a.Owners) == 0 {
+			t.Errorf("application %s = %+v, want user-facing with owners", name, a)
+		}
+	}
+}
