@@ -226,3 +226,22 @@ func readJSON(r *http.Request, v any) error {
 	}
 	return nil
 }
+
+// RouteInfo describes one route and its authorization rule.
+type RouteInfo struct {
+	Method, Path, Summary string
+	Public                bool
+	Action                auth.Action // fixed action, if any
+	Verb                  string      // kind-generic verb, if any
+	PerObject             bool        // authorized per object in the body
+}
+
+// Routes lists every route, in registration order.
+func (a *API) Routes() []RouteInfo {
+	out := make([]RouteInfo, len(a.routes))
+	for i, rt := range a.routes {
+		out[i] = RouteInfo{Method: rt.method, Path: rt.path, Summary: rt.summary, Public: rt.rule.public,
+			Action: rt.rule.action, Verb: rt.rule.verb, PerObject: rt.rule.perObject}
+	}
+	return out
+}

@@ -93,7 +93,7 @@ func prepareRelease(o *resource.Object, creator string) error {
 	if err := resource.ValidateLabels(o.Metadata.Labels); err != nil {
 		return &InvalidError{Msg: fmt.Sprintf("%s: %v", o.Ref(), err)}
 	}
-	if err := release.Validate(o, &spec); err != nil {
+	if err := release.Validate(o.Metadata, spec); err != nil {
 		return &InvalidError{Msg: fmt.Sprintf("%s: %v", o.Ref(), err)}
 	}
 	return nil
