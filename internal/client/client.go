@@ -63,10 +63,7 @@ func New(baseURL, token string, opts ...Option) (*Client, error) {
 		baseURL = DefaultServer
 	}
 	u, err := url.Parse(baseURL)
-	if err != nil {
-		return nil, fmt.Errorf("server address %q: %w", baseURL, err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+	if err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
 		return nil, fmt.Errorf("server address %q: use http://HOST:PORT or https://HOST:PORT", baseURL)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")

@@ -63,9 +63,9 @@ func TestRequests(t *testing.T) {
 	}{
 		{
 			name: "list with selector", status: 200,
-			respond: `{"apiVersion":"airlock.dev/v1","kind":"List","items":[` + objJSON + `],"revision":9}`,
-			call:    func(c *client.Client) (any, error) { return c.List(ctx, "releases", "app=shop,tier!=x") },
-			want:    recorded{Method: "GET", Path: "/api/v1/releases", Query: "selector=app%3Dshop%2Ctier%21%3Dx"},
+			respond:  `{"apiVersion":"airlock.dev/v1","kind":"List","items":[` + objJSON + `],"revision":9}`,
+			call:     func(c *client.Client) (any, error) { return c.List(ctx, "releases", "app=shop,tier!=x") },
+			want:     recorded{Method: "GET", Path: "/api/v1/releases", Query: "selector=app%3Dshop%2Ctier%21%3Dx"},
 			wantJSON: `{"apiVersion":"airlock.dev/v1","kind":"List","items":[` + objJSON + `],"revision":9}`,
 		},
 		{

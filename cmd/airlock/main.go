@@ -1,0 +1,12 @@
+// Command airlock is the airlock CLI and server; see internal/cli.
+package main
+
+import (
+	"os"
+
+	"github.com/airlock-dev/airlock/internal/cli"
+)
+
+func main() {
+	os.Exit(cli.Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+}
