@@ -127,6 +127,7 @@ func TestLevelOrder(t *testing.T) {
 		{LevelCluster, LevelCluster, true},
 		{LevelEnvironment, LevelCluster, true},
 		{"bogus", LevelLabels, false},
+		{"bogus", "other", false},
 	}
 	for _, tt := range tests {
 		if got := tt.l.AtLeast(tt.m); got != tt.want {

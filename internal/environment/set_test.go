@@ -40,6 +40,7 @@ func TestCheckSet(t *testing.T) {
 		envs         map[string]Spec
 		wantProblems []problem
 		wantMsg      []string // each must appear in the error text
+		wantNotMsg   []string // none may appear in the error text
 		wantWaived   []string // environments with one waived production-isolation violation
 	}{
 		{
@@ -141,6 +142,7 @@ func TestCheckSet(t *testing.T) {
 				"test": env(TierTesting, LevelLabels, "test-net", "test-vault"),
 			},
 			wantProblems: []problem{{"dev", RuleSharedHost, "", "spec.isolation.level"}},
+			wantNotMsg:   []string{"waiver"},
 		},
 		{
 			name: "every local env over-claiming is reported",
@@ -219,6 +221,11 @@ func TestCheckSet(t *testing.T) {
 				for _, w := range tt.wantMsg {
 					if !strings.Contains(err.Error(), w) {
 						t.Errorf("error %q does not contain %q", err, w)
+					}
+				}
+				for _, w := range tt.wantNotMsg {
+					if strings.Contains(err.Error(), w) {
+						t.Errorf("error %q contains %q", err, w)
 					}
 				}
 				if got != nil {
