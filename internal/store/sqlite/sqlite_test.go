@@ -1,0 +1,65 @@
+package sqlite_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/airlock-dev/airlock/internal/store"
+	"github.com/airlock-dev/airlock/internal/store/sqlite"
+	"github.com/airlock-dev/airlock/internal/store/sqlstore"
+	"github.com/airlock-dev/airlock/internal/store/storetest"
+)
+
+func open(tb testing.TB) store.Store {
+	tb.Helper()
+	st, err := sqlite.Open(context.Background(), filepath.Join(tb.TempDir(), "airlock.db"), sqlstore.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { st.Close() })
+	return st
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
+}
+
+func TestFileMode(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	st, err := sqlite.Open(context.Background(), path, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("database file mode %v, want 0600", fi.Mode().Perm())
+	}
+	var mode string
+	if err := st.DB().QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	var sync int
+	if err := st.DB().QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
+		t.Errorf("synchronous = %d, %v; want 2 (FULL)", sync, err)
+	}
+}
+
+// TestTwoProcesses opens the same file twice, as two airlock processes
+// would, and writes through both at once.
+func TestTwoProcesses(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	stores := storetest.OpenConcurrently(t, 2, func() (store.Store, error) {
+		return sqlite.Open(context.Background(), path, sqlstore.Options{})
+	})
+	storetest.SharedWriters(t, stores...)
+}
+
+func BenchmarkAppend(b *testing.B) { storetest.BenchAppend(b, open(b)) }
+
+func BenchmarkList(b *testing.B) { storetest.BenchList(b, open(b)) }
