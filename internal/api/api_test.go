@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -107,7 +108,18 @@ metadata: {name: shop}
 spec: {owners: [team-shop], pipeline: default}
 `
 
+type sqlDB = sql.DB
+
 func (e *env) do(method, path, token, contentType, body string) (int, []byte) {
+	e.t.Helper()
+	h := map[string]string{}
+	if contentType != "" {
+		h["Content-Type"] = contentType
+	}
+	return e.doHeaders(method, path, token, h, body)
+}
+
+func (e *env) doHeaders(method, path, token string, headers map[string]string, body string) (int, []byte) {
 	e.t.Helper()
 	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
 	if err != nil {
@@ -116,8 +128,8 @@ func (e *env) do(method, path, token, contentType, body string) (int, []byte) {
 	if token != "" {
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
-	if contentType != "" {
-		req.Header.Set("Content-Type", contentType)
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -126,10 +138,10 @@ func (e *env) do(method, path, token, contentType, body string) (int, []byte) {
 		e.t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	data, _ := io.ReadAll(resp.Body)
 	if strings.HasPrefix(path, "/api/v1/watch/") {
 		return resp.StatusCode, nil
 	}
+	data, _ := io.ReadAll(resp.Body)
 	return resp.StatusCode, data
 }
 

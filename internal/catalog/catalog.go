@@ -119,13 +119,13 @@ func (s *Service) Apply(ctx context.Context, actor store.Actor, objs []*resource
 func applyOne(ctx context.Context, tx store.Tx, actor store.Actor, in *resource.Object) (Result, error) {
 	o := in.DeepCopy()
 	o.Status = nil
-	if o.Kind == ReleaseKind {
-		if err := prepareRelease(o, actor.Name); err != nil {
-			return Result{}, err
-		}
-	}
 	cur, err := tx.Get(ctx, o.Kind, o.Metadata.Name)
 	if errors.Is(err, store.ErrNotFound) {
+		if o.Kind == ReleaseKind {
+			if err := prepareRelease(o, actor.Name); err != nil {
+				return Result{}, err
+			}
+		}
 		created, err := tx.Create(ctx, o)
 		if err != nil {
 			return Result{}, fmt.Errorf("create %s: %w", o.Ref(), err)
@@ -143,7 +143,9 @@ func applyOne(ctx context.Context, tx store.Tx, actor store.Actor, in *resource.
 		if err := o.DecodeSpec(&nw); err != nil {
 			return Result{}, &InvalidError{Msg: fmt.Sprintf("%s: %v", o.Ref(), err)}
 		}
-		nw.Creator = old.Creator // the creator is whoever registered it first
+		if nw.Creator == "" {
+			nw.Creator = old.Creator // the creator is whoever registered it first
+		}
 		if err := release.Immutable(old, nw); err != nil {
 			return Result{}, fmt.Errorf("%s: %w: %v", o.Ref(), store.ErrConflict, err)
 		}
