@@ -124,11 +124,19 @@ func tamperCases() []tamperCase {
 		{name: "hash changed", tamper: field(func(e *Entry) { e.Hash = GenesisHash }), wantSeq: 5, want: "was modified"},
 		{name: "changed and rehashed", tamper: field(func(e *Entry) { e.Actor = "mallory"; e.Hash = e.ComputeHash() }), wantSeq: 5, want: "entry 6 does not link to it"},
 		{name: "changed and rehashed after a checkpoint",
-			cps:    func(s *Signer, log []Entry) []Checkpoint { return []Checkpoint{cp(s, log, 4), cp(s, log, 10)} },
-			tamper: func(log []Entry) []Entry { log[4].PrevHash = "sha256:x"; log[4].Hash = log[4].ComputeHash(); return log },
+			cps: func(s *Signer, log []Entry) []Checkpoint { return []Checkpoint{cp(s, log, 4), cp(s, log, 10)} },
+			tamper: func(log []Entry) []Entry {
+				log[4].PrevHash = "sha256:x"
+				log[4].Hash = log[4].ComputeHash()
+				return log
+			},
 			wantSeq: 5, want: "does not link to entry 4"},
 		{name: "first entry rehashed with another prevHash",
-			tamper:  func(log []Entry) []Entry { log[0].PrevHash = "sha256:x"; log[0].Hash = log[0].ComputeHash(); return log },
+			tamper: func(log []Entry) []Entry {
+				log[0].PrevHash = "sha256:x"
+				log[0].Hash = log[0].ComputeHash()
+				return log
+			},
 			wantSeq: 1, want: "does not link to entry 0"},
 		{name: "deleted from the middle", tamper: func(log []Entry) []Entry { return append(log[:4:4], log[5:]...) }, wantSeq: 5, want: "entry 5 is missing (entry 6 comes next)"},
 		{name: "first entry deleted", tamper: func(log []Entry) []Entry { return log[1:] }, wantSeq: 1, want: "entry 1 is missing"},
