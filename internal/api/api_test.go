@@ -60,7 +60,7 @@ func newEnv(t *testing.T) *env {
 	a := api.New(api.Deps{
 		Store: st, Scheme: scheme, Catalog: catalog.New(st, scheme), Tokens: tokens,
 		Checkpointer: &server.Checkpointer{Store: st, Signer: audit.NewSigner(key), Now: time.Now},
-		Version: "test",
+		Version:      "test",
 	})
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)

@@ -40,7 +40,9 @@ func TestApplyCreatesThenLeavesUnchanged(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("apply: %d %s", code, body)
 	}
-	var resp struct{ Results []struct{ Kind, Name, Action string } }
+	var resp struct {
+		Results []struct{ Kind, Name, Action string }
+	}
 	json.Unmarshal(body, &resp)
 	if len(resp.Results) != 5 || resp.Results[0].Action != "created" || resp.Results[4].Name != "shop" {
 		t.Fatalf("results: %+v", resp.Results)
