@@ -122,7 +122,7 @@ func (a *app) run(ctx context.Context, args []string) int {
 		fmt.Fprintf(a.stderr, "error: %s\n", strings.TrimRight(err.Error(), "\n"))
 		var ae *client.APIError
 		if errors.As(err, &ae) && ae.Status == http.StatusUnauthorized && a.resolvedToken() == "" {
-			fmt.Fprintf(a.stderr, "hint: set --token or %s (a new server writes its admin token to DATA/admin.token)\n", EnvToken)
+			fmt.Fprintf(a.stderr, "hint: no token was given; a new server writes its admin token to DATA/admin.token: export %s=$(cat DATA/admin.token)\n", EnvToken)
 		}
 	}
 	code := exitCode(err)

@@ -159,7 +159,7 @@ func TestUnauthorizedWithoutTokenHints(t *testing.T) {
 	if code := a.run(context.Background(), []string{"whoami"}); code != 1 {
 		t.Errorf("exit code = %d", code)
 	}
-	if !strings.Contains(errOut.String(), "hint: set --token or AIRLOCK_TOKEN") {
+	if !strings.Contains(errOut.String(), "hint: no token was given") {
 		t.Errorf("stderr = %q", errOut.String())
 	}
 }

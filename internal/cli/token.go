@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -64,7 +65,15 @@ the server keeps only its hash. -o json prints the server's answer, whose
 			return err
 		}
 		switch *output {
-		case formatJSON, formatYAML:
+		case formatJSON:
+			var buf bytes.Buffer // the server's answer, its field order kept
+			if err := json.Indent(&buf, tok.Raw, "", "  "); err != nil {
+				return fmt.Errorf("decode the server's answer: %w", err)
+			}
+			buf.WriteByte('\n')
+			_, err := buf.WriteTo(a.stdout)
+			return err
+		case formatYAML:
 			var v any
 			if err := json.Unmarshal(tok.Raw, &v); err != nil {
 				return fmt.Errorf("decode the server's answer: %w", err)
