@@ -2,6 +2,7 @@ package application_test
 
 import (
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -88,5 +89,35 @@ func TestQuickstart(t *testing.T) {
 		if !a.UserFacing || len(a.Owners) == 0 {
 			t.Errorf("application %s = %+v, want user-facing with owners", name, a)
 		}
+	}
+}
+
+// TestDocsExamples decodes every complete object in docs/resources.md, so
+// the reference cannot drift from what the decoder accepts.
+func TestDocsExamples(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../docs/resources.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := resource.NewScheme()
+	environment.Register(s)
+	pipeline.Register(s)
+	application.Register(s)
+	release.Register(s)
+	blocks := strings.Split(string(data), "```yaml\n")
+	n := 0
+	for _, b := range blocks[1:] {
+		b, _, _ = strings.Cut(b, "```")
+		if !strings.HasPrefix(b, "apiVersion: airlock.dev/v1\nkind:") {
+			continue // a fragment
+		}
+		n++
+		if _, err := s.Decode("docs/resources.md", []byte(b)); err != nil {
+			t.Errorf("example %d does not decode: %v\n%s", n, err, b)
+		}
+	}
+	if n < 4 {
+		t.Errorf("found %d complete examples in docs/resources.md, want one per kind at least", n)
 	}
 }

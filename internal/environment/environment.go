@@ -276,7 +276,7 @@ func Validate(s Spec) error {
 	if s.IsProduction() && !s.Isolation.Level.AtLeast(MinimumProductionLevel) && w == nil {
 		return resource.Errorf("spec.isolation.level",
 			"a production environment needs isolation level %s or stronger (%s), got %s; raise the level, or accept the risk on the record by adding isolation.waiver with a reason",
-			MinimumProductionLevel, strings.Join(levelNames(MinimumProductionLevel), " or "), s.Isolation.Level)
+			MinimumProductionLevel, "one of: "+strings.Join(levelNames(MinimumProductionLevel), ", "), s.Isolation.Level)
 	}
 	return nil
 }
