@@ -33,6 +33,9 @@ type Checkpointer interface {
 	// Checkpoint signs and stores a checkpoint of the current head (or
 	// returns the latest one when the log has not grown since).
 	Checkpoint(ctx context.Context) (audit.Checkpoint, error)
+	// CheckpointAt signs the first size entries, ending in head, unless a
+	// checkpoint already covers them; it returns the latest checkpoint.
+	CheckpointAt(ctx context.Context, size int64, head string) (audit.Checkpoint, error)
 	PublicKey() ed25519.PublicKey
 }
 

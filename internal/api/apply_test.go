@@ -102,7 +102,7 @@ func TestApplyIsAtomic(t *testing.T) {
 		{"prod shares the dev network", strings.Replace(quickstart, "network: prod-net", "network: dev-net", 1), 422, "dev-net"},
 		{"pipeline without non-production stage", strings.Replace(quickstart, "stages: [{environment: dev}, {environment: staging}, {environment: prod}]", "stages: [{environment: prod}, {environment: prod-b}]", 1), 422, "prod-b"},
 		{"prod claims cluster on the local runtime", strings.Replace(strings.Replace(quickstart, "    level: labels\n    network: prod-net", "    level: cluster\n    network: prod-net", 1), "    waiver: {reason: \"single machine: the local runtime shares one host\"}\n", "", 1), 422, "labels"},
-		{"malformed yaml", quickstart + "\n---\nkind: [unclosed", 400, "line"},
+		{"malformed yaml", quickstart + "\n---\nkind: [unclosed", 400, "request body:33: not valid YAML"},
 		{"unknown kind", quickstart + "---\napiVersion: airlock.dev/v1\nkind: Gizmo\nmetadata: {name: g}\nspec: {}\n", 400, "unknown kind"},
 		{"tokens cannot be applied", quickstart + "---\napiVersion: airlock.dev/v1\nkind: Token\nmetadata: {name: t}\nspec: {roles: [admin]}\n", 400, "cannot be applied"},
 	}

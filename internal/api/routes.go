@@ -436,6 +436,19 @@ func (a *API) auditVerify(w http.ResponseWriter, r *http.Request, _ *call) error
 		return err
 	}
 	rep := v.Finish()
+	if rep.OK() && rep.Entries > 0 && (rep.LastCheckpoint == nil || rep.LastCheckpoint.Size < rep.Entries) {
+		// Seal what was just verified, so an export or a later verification
+		// can prove the log was intact up to here. Only a verified head is
+		// ever signed.
+		cp, err := a.Checkpointer.CheckpointAt(ctx, rep.Entries, rep.Head)
+		if err != nil {
+			return fmt.Errorf("sign checkpoint after verification: %w", err)
+		}
+		if cp.Size == rep.Entries && cp.Head == rep.Head {
+			rep.LastCheckpoint = &cp
+			rep.Checkpoints++
+		}
+	}
 	return writeJSON(w, http.StatusOK, VerifyResponse{OK: rep.OK(), Summary: rep.String(), Report: rep})
 }
 

@@ -209,13 +209,21 @@ func (c *Checkpointer) PublicKey() ed25519.PublicKey { return c.Signer.PublicKey
 // Checkpoint signs the current head, or returns the latest checkpoint when
 // the log has not grown since.
 func (c *Checkpointer) Checkpoint(ctx context.Context) (audit.Checkpoint, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	seq, head, err := c.Store.Audit().Head(ctx)
 	if err != nil {
 		return audit.Checkpoint{}, fmt.Errorf("read audit head: %w", err)
 	}
-	if seq == 0 {
+	return c.CheckpointAt(ctx, seq, head)
+}
+
+// CheckpointAt signs a checkpoint over the first size entries, whose last
+// has hash head, unless the latest checkpoint already covers as much. The
+// caller vouches that head is the stored hash of entry size (the verifier
+// does, having just walked the chain).
+func (c *Checkpointer) CheckpointAt(ctx context.Context, size int64, head string) (audit.Checkpoint, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if size == 0 {
 		return audit.Checkpoint{}, errEmptyLog
 	}
 	if c.last == nil {
@@ -227,10 +235,10 @@ func (c *Checkpointer) Checkpoint(ctx context.Context) (audit.Checkpoint, error)
 			c.last = &cps[n-1]
 		}
 	}
-	if c.last != nil && c.last.Size == seq && c.last.Head == head {
+	if c.last != nil && c.last.Size >= size {
 		return *c.last, nil
 	}
-	cp := c.Signer.Sign(seq, head, c.Now())
+	cp := c.Signer.Sign(size, head, c.Now())
 	if err := c.Store.Audit().AddCheckpoint(ctx, cp); err != nil {
 		if !errors.Is(err, store.ErrConflict) {
 			return audit.Checkpoint{}, fmt.Errorf("store checkpoint: %w", err)
