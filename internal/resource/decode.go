@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"reflect"
 	"sort"
 	"strings"
@@ -19,6 +20,11 @@ const (
 	MaxInputBytes = 4 << 20 // one apply request or file
 	MaxDocuments  = 1000    // documents in one input
 	maxDepth      = 64      // nesting of mappings and sequences
+	// MaxAliasNodes bounds the values that YAML aliases (*name) may add to
+	// one input when expanded, so a few hundred bytes of nested aliases
+	// ("billion laughs") cannot expand into gigabytes.
+	MaxAliasNodes = 10_000
+	maxErrors     = 100 // problems reported for one input; the rest are counted
 )
 
 // FieldError is one problem found in a document: where it is (source file,
@@ -71,8 +77,9 @@ func (s *Scheme) Decode(source string, data []byte) ([]*Object, error) {
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var (
-		objs []*Object
-		errs DecodeErrors
+		objs   []*Object
+		errs   DecodeErrors
+		budget = MaxAliasNodes
 	)
 	for i := 0; ; i++ {
 		var doc yaml.Node
@@ -81,7 +88,8 @@ func (s *Scheme) Decode(source string, data []byte) ([]*Object, error) {
 			break
 		}
 		if err != nil {
-			errs = append(errs, &FieldError{Source: source, Line: yamlErrorLine(err), Msg: "not valid YAML or JSON: " + strings.TrimPrefix(err.Error(), "yaml: ")})
+			line, msg := yamlError(err)
+			errs = append(errs, &FieldError{Source: source, Line: line, Msg: "not valid YAML or JSON: " + msg})
 			break
 		}
 		if i >= MaxDocuments {
@@ -101,7 +109,7 @@ func (s *Scheme) Decode(source string, data []byte) ([]*Object, error) {
 				items = mapValue(root, "items")
 			}
 			for _, item := range items.Content {
-				obj, ferrs := s.decodeOne(source, item)
+				obj, ferrs := s.decodeOne(source, resolve(item), &budget)
 				errs = append(errs, ferrs...)
 				if obj != nil {
 					objs = append(objs, obj)
@@ -109,11 +117,15 @@ func (s *Scheme) Decode(source string, data []byte) ([]*Object, error) {
 			}
 			continue
 		}
-		obj, ferrs := s.decodeOne(source, root)
+		obj, ferrs := s.decodeOne(source, root, &budget)
 		errs = append(errs, ferrs...)
 		if obj != nil {
 			objs = append(objs, obj)
 		}
+	}
+	if len(errs) > maxErrors {
+		more := len(errs) - maxErrors
+		errs = append(errs[:maxErrors:maxErrors], &FieldError{Source: source, Msg: fmt.Sprintf("and %d more problems", more)})
 	}
 	if len(errs) > 0 {
 		return nil, errs
@@ -135,13 +147,26 @@ func isList(n *yaml.Node) bool {
 	return k != nil && k.Value == "List" && items != nil && items.Kind == yaml.SequenceNode
 }
 
+// mapValue returns the value of key in mapping n, following an alias, or
+// nil.
 func mapValue(n *yaml.Node, key string) *yaml.Node {
+	if n.Kind != yaml.MappingNode {
+		return nil
+	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if n.Content[i].Value == key {
-			return n.Content[i+1]
+			return resolve(n.Content[i+1])
 		}
 	}
 	return nil
+}
+
+// resolve follows an alias to the node it names.
+func resolve(n *yaml.Node) *yaml.Node {
+	if n.Kind == yaml.AliasNode && n.Alias != nil {
+		return n.Alias
+	}
+	return n
 }
 
 // DecodeObject decodes a single document, as sent in an API request body.
@@ -164,7 +189,7 @@ type envelope struct {
 	Status     json.RawMessage `json:"status"`
 }
 
-func (s *Scheme) decodeOne(source string, n *yaml.Node) (*Object, DecodeErrors) {
+func (s *Scheme) decodeOne(source string, n *yaml.Node, aliasBudget *int) (*Object, DecodeErrors) {
 	fail := func(line int, obj, path, msg string) (*Object, DecodeErrors) {
 		return nil, DecodeErrors{{Source: source, Line: line, Object: obj, Path: path, Msg: msg}}
 	}
@@ -201,7 +226,7 @@ func (s *Scheme) decodeOne(source string, n *yaml.Node) (*Object, DecodeErrors) 
 	if k.NewSpec != nil {
 		spec = k.NewSpec()
 	}
-	w := walker{add: add}
+	w := &walker{add: add, aliasBudget: aliasBudget, inAlias: map[*yaml.Node]bool{}}
 	w.walkFields(n, "", map[string]reflect.Type{
 		"apiVersion": reflect.TypeOf(""),
 		"kind":       reflect.TypeOf(""),
@@ -234,6 +259,7 @@ func (s *Scheme) decodeOne(source string, n *yaml.Node) (*Object, DecodeErrors) 
 		add(n.Line, "spec", "spec is required")
 	}
 	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
 		return nil, errs
 	}
 
@@ -251,6 +277,12 @@ func (s *Scheme) decodeOne(source string, n *yaml.Node) (*Object, DecodeErrors) 
 	}
 	if err := strictUnmarshal(env.Spec, spec); err != nil {
 		return fail(lineOf(n, "spec"), ref, "spec", err.Error())
+	}
+	if len(env.Metadata.Labels) == 0 {
+		env.Metadata.Labels = nil // {} and no labels are the same thing
+	}
+	if string(env.Status) == "null" {
+		env.Status = nil
 	}
 	obj := &Object{APIVersion: env.APIVersion, Kind: k.Name, Metadata: env.Metadata, Status: env.Status}
 	if err := obj.SetSpec(spec); err != nil {
@@ -351,9 +383,16 @@ var (
 )
 
 // walker checks a YAML node tree against a Go type, reporting unknown
-// fields and wrong types with their path and line.
+// fields and wrong types with their path and line. Parts typed as any or
+// json.RawMessage are still walked, for the rules every value obeys: string
+// keys given once, bounded nesting, bounded alias expansion, and values JSON
+// can carry.
 type walker struct {
-	add func(line int, path, msg string)
+	add         func(line int, path, msg string)
+	aliasBudget *int                // alias-expanded nodes the input may still add
+	aliasDepth  int                 // > 0 inside an alias expansion
+	inAlias     map[*yaml.Node]bool // anchors being expanded, to catch cycles
+	stopped     bool                // the alias budget ran out; stop walking
 }
 
 func join(path, field string) string {
@@ -363,19 +402,71 @@ func join(path, field string) string {
 	return path + "." + field
 }
 
-func (w walker) walkFields(n *yaml.Node, path string, fields map[string]reflect.Type, depth int) {
-	seen := map[string]bool{}
+// enter accounts for visiting n and reports whether to walk it.
+func (w *walker) enter(n *yaml.Node, path string, depth int) bool {
+	if w.stopped {
+		return false
+	}
+	if depth > maxDepth {
+		w.add(n.Line, path, fmt.Sprintf("nested deeper than %d levels", maxDepth))
+		return false
+	}
+	if w.aliasDepth > 0 {
+		*w.aliasBudget--
+		if *w.aliasBudget < 0 {
+			w.add(n.Line, path, fmt.Sprintf("YAML aliases expand to more than %d values; write the values out or use fewer aliases", MaxAliasNodes))
+			w.stopped = true
+			return false
+		}
+	}
+	return true
+}
+
+// alias walks the target of alias node n with fn.
+func (w *walker) alias(n *yaml.Node, path string, fn func(target *yaml.Node)) {
+	if n.Alias == nil {
+		w.add(n.Line, path, fmt.Sprintf("alias *%s names no anchor", n.Value))
+		return
+	}
+	if w.inAlias[n.Alias] {
+		w.add(n.Line, path, fmt.Sprintf("alias *%s refers to a value that contains it", n.Value))
+		return
+	}
+	w.inAlias[n.Alias] = true
+	w.aliasDepth++
+	fn(n.Alias)
+	w.aliasDepth--
+	delete(w.inAlias, n.Alias)
+}
+
+// key checks a mapping key: a plain string, given once in its mapping.
+func (w *walker) key(key *yaml.Node, path string, seen map[string]int) bool {
+	switch {
+	case key.Kind != yaml.ScalarNode:
+		w.add(key.Line, path, "field names must be plain strings")
+		return false
+	case key.Tag == "!!merge":
+		w.add(key.Line, path, "YAML merge keys (<<) are not supported; write the fields out")
+		return false
+	case key.Tag != "!!str":
+		w.add(key.Line, join(path, key.Value), fmt.Sprintf("field name %s is not a string; put it in quotes: %q", describe(key), key.Value))
+		return false
+	}
+	if first, dup := seen[key.Value]; dup {
+		w.add(key.Line, join(path, key.Value), fmt.Sprintf("given twice (first at line %d)", first))
+		return false
+	}
+	seen[key.Value] = key.Line
+	return true
+}
+
+func (w *walker) walkFields(n *yaml.Node, path string, fields map[string]reflect.Type, depth int) {
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		key, val := n.Content[i], n.Content[i+1]
-		if key.Kind != yaml.ScalarNode {
-			w.add(key.Line, path, "field names must be plain strings")
+		if !w.key(key, path, seen) {
 			continue
 		}
-		if seen[key.Value] {
-			w.add(key.Line, join(path, key.Value), "field is given twice")
-			continue
-		}
-		seen[key.Value] = true
 		t, ok := fields[key.Value]
 		if !ok {
 			w.add(key.Line, join(path, key.Value), fmt.Sprintf("unknown field; allowed: %s", allowed(fields, key.Value)))
@@ -404,12 +495,9 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 	out := map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
-		if !f.IsExported() {
-			continue
-		}
 		tag := f.Tag.Get("json")
 		name := strings.Split(tag, ",")[0]
-		if name == "-" {
+		if name == "-" && tag == "-" {
 			continue
 		}
 		if f.Anonymous && name == "" {
@@ -417,9 +505,14 @@ func structFields(t reflect.Type) map[string]reflect.Type {
 			if ft.Kind() == reflect.Pointer {
 				ft = ft.Elem()
 			}
-			for k, v := range structFields(ft) {
-				out[k] = v
+			if ft.Kind() == reflect.Struct {
+				for k, v := range structFields(ft) {
+					out[k] = v
+				}
+				continue
 			}
+		}
+		if !f.IsExported() {
 			continue
 		}
 		if name == "" {
@@ -448,17 +541,21 @@ func describe(n *yaml.Node) string {
 		return "the boolean " + n.Value
 	case "!!null":
 		return "null"
+	case "!!timestamp":
+		return "the timestamp " + n.Value
 	}
 	return fmt.Sprintf("%q", n.Value)
 }
 
-func (w walker) walk(n *yaml.Node, path string, t reflect.Type, depth int) {
-	if depth > maxDepth {
-		w.add(n.Line, path, fmt.Sprintf("nested deeper than %d levels", maxDepth))
+var unmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+func (w *walker) walk(n *yaml.Node, path string, t reflect.Type, depth int) {
+	if n.Kind == yaml.AliasNode {
+		w.alias(n, path, func(target *yaml.Node) { w.walk(target, path, t, depth) })
 		return
 	}
-	if n.Kind == yaml.AliasNode {
-		n = n.Alias
+	if !w.enter(n, path, depth) {
+		return
 	}
 	isNull := n.Kind == yaml.ScalarNode && n.Tag == "!!null"
 	for t.Kind() == reflect.Pointer {
@@ -468,23 +565,20 @@ func (w walker) walk(n *yaml.Node, path string, t reflect.Type, depth int) {
 		t = t.Elem()
 	}
 	if t == rawType || t.Kind() == reflect.Interface {
+		w.walkAny(n, path, depth)
 		return
 	}
-	if t.Implements(reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()) || reflect.PointerTo(t).Implements(reflect.TypeOf((*json.Unmarshaler)(nil)).Elem()) {
-		if t != timeType {
-			return // the type checks itself when unmarshalled
-		}
+	if t != timeType && (t.Implements(unmarshalerType) || reflect.PointerTo(t).Implements(unmarshalerType)) {
+		w.walkAny(n, path, depth) // the type checks itself when unmarshalled
+		return
 	}
 	want := func(what string) {
 		w.add(n.Line, path, fmt.Sprintf("expected %s, got %s", what, describe(n)))
 	}
 	switch {
 	case t == timeType:
-		if n.Kind != yaml.ScalarNode || isNull {
-			want("a timestamp such as 2026-01-31T12:00:00Z")
-			return
-		}
-		if _, err := time.Parse(time.RFC3339, n.Value); err != nil {
+		var tm time.Time
+		if n.Kind != yaml.ScalarNode || isNull || tm.UnmarshalText([]byte(n.Value)) != nil {
 			want("a timestamp such as 2026-01-31T12:00:00Z")
 		}
 		return
@@ -512,21 +606,28 @@ func (w walker) walk(n *yaml.Node, path string, t reflect.Type, depth int) {
 			want("an object")
 			return
 		}
+		seen := map[string]int{}
 		for i := 0; i+1 < len(n.Content); i += 2 {
-			key := n.Content[i]
-			if key.Kind != yaml.ScalarNode {
-				w.add(key.Line, path, "keys must be plain strings")
-				continue
+			if w.key(n.Content[i], path, seen) {
+				w.walk(n.Content[i+1], join(path, n.Content[i].Value), t.Elem(), depth+1)
 			}
-			w.walk(n.Content[i+1], join(path, key.Value), t.Elem(), depth+1)
 		}
 	case reflect.Slice, reflect.Array:
 		if isNull {
 			return
 		}
+		if t.Kind() == reflect.Slice && t.Elem().Kind() == reflect.Uint8 {
+			if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+				want("base64 text")
+			}
+			return
+		}
 		if n.Kind != yaml.SequenceNode {
 			want("a list")
 			return
+		}
+		if t.Kind() == reflect.Array && len(n.Content) > t.Len() {
+			w.add(n.Line, path, fmt.Sprintf("at most %d items allowed, got %d", t.Len(), len(n.Content)))
 		}
 		for i, item := range n.Content {
 			w.walk(item, fmt.Sprintf("%s[%d]", path, i), t.Elem(), depth+1)
@@ -541,27 +642,81 @@ func (w walker) walk(n *yaml.Node, path string, t reflect.Type, depth int) {
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
 			want("true or false")
 		}
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		var v int64
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
 			want("a whole number")
+		} else if n.Decode(&v) != nil || reflect.New(t).Elem().OverflowInt(v) {
+			want(fmt.Sprintf("a whole number that fits in %d bits", t.Bits()))
+		}
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		var v uint64
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+			want("a whole number")
+		} else if strings.HasPrefix(n.Value, "-") || n.Decode(&v) != nil || reflect.New(t).Elem().OverflowUint(v) {
+			want(fmt.Sprintf("a whole number from 0 that fits in %d bits", t.Bits()))
 		}
 	case reflect.Float32, reflect.Float64:
 		if n.Kind != yaml.ScalarNode || (n.Tag != "!!int" && n.Tag != "!!float") {
 			want("a number")
+		} else if !finite(n) {
+			want("a finite number")
+		}
+	default:
+		w.add(n.Line, path, fmt.Sprintf("this field (%s) cannot be set from a document", t))
+	}
+}
+
+// walkAny walks a value of any shape for the rules every value obeys.
+func (w *walker) walkAny(n *yaml.Node, path string, depth int) {
+	if n.Kind == yaml.AliasNode {
+		w.alias(n, path, func(target *yaml.Node) { w.walkAny(target, path, depth) })
+		return
+	}
+	if !w.enter(n, path, depth) {
+		return
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		seen := map[string]int{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if w.key(n.Content[i], path, seen) {
+				w.walkAny(n.Content[i+1], join(path, n.Content[i].Value), depth+1)
+			}
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			w.walkAny(item, fmt.Sprintf("%s[%d]", path, i), depth+1)
+		}
+	case yaml.ScalarNode:
+		if n.Tag == "!!float" && !finite(n) {
+			w.add(n.Line, path, fmt.Sprintf("%s is not a number JSON can carry; quote it if you mean text", n.Value))
 		}
 	}
 }
 
-func yamlErrorLine(err error) int {
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		return 0
+// finite reports whether a number node is neither infinite nor NaN.
+func finite(n *yaml.Node) bool {
+	var f float64
+	if n.Decode(&f) != nil {
+		return false
 	}
+	return !math.IsInf(f, 0) && !math.IsNaN(f)
+}
+
+// yamlError returns the line a parse error names and its message without
+// the "yaml: line N:" prefix.
+func yamlError(err error) (int, string) {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	var line int
-	msg := err.Error()
+	if _, scanErr := fmt.Sscanf(msg, "line %d:", &line); scanErr == nil {
+		if i := strings.IndexByte(msg, ':'); i >= 0 {
+			msg = strings.TrimSpace(msg[i+1:])
+		}
+		return line, msg
+	}
 	if i := strings.Index(msg, "line "); i >= 0 {
 		fmt.Sscanf(msg[i+5:], "%d", &line)
 	}
-	return line
+	return line, msg
 }

@@ -134,12 +134,19 @@ func suggestName(s string) string {
 			b.WriteRune('-')
 		}
 	}
-	out := strings.Trim(b.String(), "-.")
+	out := b.String()
+	for strings.Contains(out, "..") {
+		out = strings.ReplaceAll(out, "..", ".")
+	}
+	out = strings.Trim(out, "-.")
 	if out == "" {
 		return "my-name"
 	}
 	if len(out) > MaxNameLength {
 		out = strings.Trim(out[:MaxNameLength], "-.")
+	}
+	if out == "" {
+		return "my-name"
 	}
 	return out
 }
