@@ -260,7 +260,7 @@ func TestOutputFormats(t *testing.T) {
 		"GET /api/v1/tokens":       list(tokCI, tokOld),
 		"GET /api/v1/pipelines":    list(),
 		"GET /api/v1/applications": list(`{"apiVersion":"airlock.dev/v1","kind":"Application","metadata":{"name":"shop","createdAt":"2026-11-27T14:58:00Z"},"spec":{}}`),
-		"GET /api/v1/whoami":       {200, `{"name":"admin","roles":["admin"]}`},
+		"GET /api/v1/whoami":       {200, `{"name":"ci","roles":["ci","viewer"],"grants":[{"roles":["ci"],"environments":["dev","test"],"from":"token"},{"roles":["viewer"],"from":"RoleBinding/ro"}]}`},
 	}
 	tests := []struct {
 		args       []string
@@ -313,11 +313,11 @@ func TestOutputFormats(t *testing.T) {
 		},
 		{
 			args:       []string{"whoami"},
-			wantStdout: "NAME    ROLES   ENVIRONMENTS\nadmin   admin   *\n",
+			wantStdout: "NAME   ROLES    ENVIRONMENTS   FROM\nci     ci       dev,test       token\nci     viewer   *              RoleBinding/ro\n",
 		},
 		{
 			args:       []string{"whoami", "-o", "json"},
-			wantStdout: "{\n  \"name\": \"admin\",\n  \"roles\": [\n    \"admin\"\n  ],\n  \"environments\": null\n}\n",
+			wantStdout: "{\n  \"name\": \"ci\",\n  \"roles\": [\n    \"ci\",\n    \"viewer\"\n  ],\n  \"grants\": [\n    {\n      \"roles\": [\n        \"ci\"\n      ],\n      \"environments\": [\n        \"dev\",\n        \"test\"\n      ],\n      \"from\": \"token\"\n    },\n    {\n      \"roles\": [\n        \"viewer\"\n      ],\n      \"from\": \"RoleBinding/ro\"\n    }\n  ]\n}\n",
 		},
 	}
 	for _, tt := range tests {

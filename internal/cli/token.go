@@ -189,9 +189,15 @@ func (a *app) whoamiCommand() *cobra.Command {
 		if *output != formatTable {
 			return writeData(a.stdout, *output, id)
 		}
+		grants := id.Grants
+		if len(grants) == 0 {
+			grants = []client.Grant{{Roles: id.Roles, Environments: id.Environments, From: "-"}}
+		}
 		tw := tabwriter.NewWriter(a.stdout, 0, 8, 3, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tROLES\tENVIRONMENTS")
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", id.Name, orNone(strings.Join(id.Roles, ",")), orAll(strings.Join(id.Environments, ",")))
+		fmt.Fprintln(tw, "NAME\tROLES\tENVIRONMENTS\tFROM")
+		for _, g := range grants {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", id.Name, orNone(strings.Join(g.Roles, ",")), orAll(strings.Join(g.Environments, ",")), orNone(g.From))
+		}
 		return tw.Flush()
 	}
 	return cmd

@@ -433,9 +433,21 @@ func (c *Client) RevokeToken(ctx context.Context, name, reason string) (*resourc
 
 // Identity is who the server takes the caller to be.
 type Identity struct {
-	Name         string   `json:"name"`
+	Name  string   `json:"name"`
+	Roles []string `json:"roles"`
+	// Environments limits Roles when non-empty (docs/api.md); servers that
+	// send Grants leave it empty.
+	Environments []string `json:"environments,omitempty"`
+	// Grants are the caller's roles, each set limited to some environments
+	// or to none, and where it comes from (the token or a role binding).
+	Grants []Grant `json:"grants,omitempty"`
+}
+
+// Grant is one set of roles, limited to Environments when non-empty.
+type Grant struct {
 	Roles        []string `json:"roles"`
-	Environments []string `json:"environments"`
+	Environments []string `json:"environments,omitempty"`
+	From         string   `json:"from,omitempty"` // "token" or "RoleBinding/NAME"
 }
 
 // WhoAmI returns the caller's identity.

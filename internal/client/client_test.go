@@ -134,10 +134,10 @@ func TestRequests(t *testing.T) {
 			wantJSON: objJSON,
 		},
 		{
-			name: "whoami", status: 200, respond: `{"name":"admin","roles":["admin"],"environments":[]}`,
+			name: "whoami", status: 200, respond: `{"name":"ci","roles":["ci"],"grants":[{"roles":["ci"],"environments":["dev"],"from":"token"}]}`,
 			call:     func(c *client.Client) (any, error) { return c.WhoAmI(ctx) },
 			want:     recorded{Method: "GET", Path: "/api/v1/whoami"},
-			wantJSON: `{"name":"admin","roles":["admin"],"environments":[]}`,
+			wantJSON: `{"name":"ci","roles":["ci"],"grants":[{"roles":["ci"],"environments":["dev"],"from":"token"}]}`,
 		},
 		{
 			name: "audit entries filter", status: 200, respond: `{"items":[{"seq":1,"time":"2026-01-01T00:00:00Z","actor":"admin","action":"create","kind":"Environment","name":"dev","revision":1,"stateHash":"s","prevHash":"p","hash":"h"}]}`,

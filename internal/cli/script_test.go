@@ -1,0 +1,179 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/airlock-dev/airlock/internal/server"
+)
+
+// TestMain lets the test binary act as the airlock command, so scripts run
+// `exec airlock ...` against the code under test.
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"airlock": func() { os.Exit(Execute(os.Args[1:], os.Stdin, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs testdata/script/*.txtar end to end. Each script gets its
+// own real server (SQLite in $DATA, a free port), with AIRLOCK_SERVER and
+// AIRLOCK_TOKEN (the bootstrap admin token) set, and a copy of
+// examples/quickstart.yaml in its work directory. $FREEADDR is another free
+// address, for scripts that start `airlock server` themselves.
+func TestScripts(t *testing.T) {
+	t.Parallel()
+	quickstart, err := os.ReadFile(filepath.Join("..", "..", "examples", "quickstart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 filepath.Join("testdata", "script"),
+		RequireExplicitExec: true,
+		Setup: func(e *testscript.Env) error {
+			if err := os.WriteFile(filepath.Join(e.WorkDir, "quickstart.yaml"), quickstart, 0o644); err != nil {
+				return err
+			}
+			free, err := freeAddr()
+			if err != nil {
+				return err
+			}
+			e.Setenv("FREEADDR", free)
+			return startServer(e, filepath.Join(e.WorkDir, ".data"))
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"waitready":  cmdWaitReady,
+			"exits":      cmdExits,
+			"setenvfile": cmdSetenvFile,
+			"replace":    cmdReplace,
+		},
+	})
+}
+
+// startServer runs a real server in this process for one script and stops
+// it when the script ends.
+func startServer(e *testscript.Env, data string) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- server.Run(ctx, server.Config{
+			DataDir: data,
+			Listen:  "127.0.0.1:0",
+			Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Ready:   func(addr string) { ready <- addr },
+		})
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		cancel()
+		return fmt.Errorf("start server: %w", err)
+	case <-time.After(30 * time.Second):
+		cancel()
+		return fmt.Errorf("server did not start within 30s")
+	}
+	e.Defer(func() {
+		cancel()
+		if err := <-done; err != nil {
+			e.T().Log("server stopped with error: ", err)
+		}
+	})
+	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
+	if err != nil {
+		return err
+	}
+	e.Setenv(EnvServer, "http://"+addr)
+	e.Setenv(EnvToken, strings.TrimSpace(string(token)))
+	e.Setenv("DATA", data)
+	return nil
+}
+
+func freeAddr() (string, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return ln.Addr().String(), nil
+}
+
+// cmdWaitReady waits up to 30 seconds for http://ADDR/readyz to answer 200.
+func cmdWaitReady(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: waitready ADDR")
+	}
+	url := "http://" + args[0] + "/readyz"
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("%s not ready after 30s: %v", url, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cmdExits runs a command like exec and checks its exit code:
+// exits CODE COMMAND [ARGS...].
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE COMMAND [ARGS...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	ts.Check(err)
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	if err != nil {
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) {
+			ts.Fatalf("%s: %v", args[1], err)
+		}
+		got = ee.ExitCode()
+	}
+	if got != want {
+		ts.Fatalf("%s exited with %d, want %d", args[1], got, want)
+	}
+}
+
+// cmdSetenvFile sets an environment variable to the trimmed content of a
+// file, or of the last command's stdout: setenvfile NAME FILE|stdout.
+func cmdSetenvFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: setenvfile NAME FILE")
+	}
+	ts.Setenv(args[0], strings.TrimSpace(ts.ReadFile(args[1])))
+}
+
+// cmdReplace replaces the first occurrence of OLD with NEW in FILE, and
+// fails if there is none: replace FILE OLD NEW.
+func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: replace FILE OLD NEW")
+	}
+	data := ts.ReadFile(args[0])
+	if !strings.Contains(data, args[1]) {
+		ts.Fatalf("%s does not contain %q", args[0], args[1])
+	}
+	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(strings.Replace(data, args[1], args[2], 1)), 0o600))
+}
