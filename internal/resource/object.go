@@ -8,9 +8,13 @@
 package resource
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 )
@@ -95,9 +99,15 @@ func strictUnmarshal(data []byte, v any) error {
 	if len(data) == 0 {
 		data = []byte("{}")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
-	return dec.Decode(v)
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("unexpected data after the JSON value")
+	}
+	return nil
 }
 
 var (
@@ -152,15 +162,23 @@ func suggestName(s string) string {
 }
 
 // ValidateLabels checks label keys and values against the Kubernetes rules
-// (keys: optional DNS prefix and a name of up to 63 characters; values: up
-// to 63 characters of letters, digits, '-', '_' and '.').
+// (keys: an optional DNS prefix of up to 253 characters and '/', then a name
+// of up to 63 characters; values: up to 63 characters of letters, digits,
+// '-', '_' and '.').
+// When several labels are invalid, the first key in sorted order is named.
 func ValidateLabels(labels map[string]string) error {
-	for k, v := range labels {
-		name := k
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := labels[k]
+		prefix, name := "", k
 		if i := strings.LastIndexByte(k, '/'); i >= 0 {
-			name = k[i+1:]
+			prefix, name = k[:i], k[i+1:]
 		}
-		if len(k) > 253 || len(name) > 63 || !labelKeyRE.MatchString(k) {
+		if len(prefix) > 253 || len(name) > 63 || !labelKeyRE.MatchString(k) {
 			return fmt.Errorf("label key %q is invalid: use up to 63 letters, digits, '-', '_' and '.', optionally prefixed by a DNS name and '/'", k)
 		}
 		if len(v) > 63 || !labelValRE.MatchString(v) {

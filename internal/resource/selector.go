@@ -143,14 +143,13 @@ func splitClauses(s string) []string {
 }
 
 func parseClause(c string) (Requirement, error) {
-	if fields := strings.Fields(c); len(fields) >= 3 && (fields[1] == "in" || fields[1] == "notin") {
-		rest := strings.TrimSpace(strings.SplitN(c, fields[1], 2)[1])
+	if key, op, rest, ok := splitSetClause(c); ok {
 		if !strings.HasPrefix(rest, "(") || !strings.HasSuffix(rest, ")") {
-			return Requirement{}, fmt.Errorf("clause %q: write the values in parentheses, e.g. %s %s (a,b)", c, fields[0], fields[1])
+			return Requirement{}, fmt.Errorf("clause %q: write the values in parentheses, e.g. %s %s (a,b)", c, key, op)
 		}
 		var vals []string
 		for _, v := range strings.Split(rest[1:len(rest)-1], ",") {
-			if v = strings.TrimSpace(v); v != "" {
+			if v = strings.TrimSpace(v); v != "" && !contains(vals, v) {
 				vals = append(vals, v)
 			}
 		}
@@ -158,7 +157,7 @@ func parseClause(c string) (Requirement, error) {
 			return Requirement{}, fmt.Errorf("clause %q: give at least one value", c)
 		}
 		sort.Strings(vals)
-		return checkRequirement(Requirement{Key: fields[0], Op: Operator(fields[1]), Values: vals}, c)
+		return checkRequirement(Requirement{Key: key, Op: op, Values: vals}, c)
 	}
 	for _, op := range []string{"!=", "==", "="} {
 		if i := strings.Index(c, op); i >= 0 {
@@ -189,4 +188,21 @@ func checkRequirement(r Requirement, clause string) (Requirement, error) {
 		}
 	}
 	return r, nil
+}
+
+// splitSetClause recognises "key in (...)" and "key notin (...)", with or
+// without a space before the parenthesis, and returns the text from the
+// parenthesis on.
+func splitSetClause(c string) (key string, op Operator, rest string, ok bool) {
+	i := strings.IndexAny(c, " \t(")
+	if i <= 0 {
+		return "", "", "", false
+	}
+	key, after := c[:i], strings.TrimLeft(c[i:], " \t")
+	for _, o := range []Operator{NotIn, In} {
+		if w, found := strings.CutPrefix(after, string(o)); found && (strings.HasPrefix(w, "(") || strings.HasPrefix(w, " ") || strings.HasPrefix(w, "\t")) {
+			return key, o, strings.TrimSpace(w), true
+		}
+	}
+	return "", "", "", false
 }
