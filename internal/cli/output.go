@@ -132,34 +132,37 @@ func field(path string) func(map[string]any, time.Time) string {
 	return func(m map[string]any, _ time.Time) string { return str(lookup(m, path)) }
 }
 
-// columnsByKind are the table columns per kind; other kinds print NAME AGE.
-var columnsByKind = map[string][]column{
-	"Environment": {
-		{"TIER", field("spec.tier")},
-		{"ISOLATION", isolation},
-		{"DATA", field("spec.data")},
-		{"VIOLATIONS", violations},
-	},
-	"Pipeline": {
-		{"STAGES", stages},
-	},
-	"Release": {
-		{"APP", field("spec.app")},
-		{"VERSION", field("spec.version")},
-		{"DIGEST", func(m map[string]any, _ time.Time) string { return shortDigest(str(lookup(m, "spec.artifact.digest"))) }},
-		{"COMMIT", func(m map[string]any, _ time.Time) string { return shorten(str(lookup(m, "spec.commit")), 12) }},
-		{"CREATOR", field("spec.creator")},
-	},
-	"Token": {
-		{"ROLES", field("spec.roles")},
-		{"ENVIRONMENTS", func(m map[string]any, _ time.Time) string { return orAll(str(lookup(m, "spec.environments"))) }},
-		{"EXPIRES", func(m map[string]any, now time.Time) string { return expires(lookup(m, "spec.expiresAt"), now) }},
-		{"STATUS", tokenStatus},
-	},
+// columnsFor returns the table columns of a kind between NAME and AGE;
+// kinds without their own columns print just NAME and AGE.
+func columnsFor(kind string) []column {
+	return map[string][]column{
+		"Environment": {
+			{"TIER", field("spec.tier")},
+			{"ISOLATION", isolation},
+			{"DATA", field("spec.data")},
+			{"VIOLATIONS", violations},
+		},
+		"Pipeline": {
+			{"STAGES", stages},
+		},
+		"Release": {
+			{"APP", field("spec.app")},
+			{"VERSION", field("spec.version")},
+			{"DIGEST", func(m map[string]any, _ time.Time) string { return shortDigest(str(lookup(m, "spec.artifact.digest"))) }},
+			{"COMMIT", func(m map[string]any, _ time.Time) string { return shorten(str(lookup(m, "spec.commit")), 12) }},
+			{"CREATOR", field("spec.creator")},
+		},
+		"Token": {
+			{"ROLES", field("spec.roles")},
+			{"ENVIRONMENTS", func(m map[string]any, _ time.Time) string { return orAll(str(lookup(m, "spec.environments"))) }},
+			{"EXPIRES", func(m map[string]any, now time.Time) string { return expires(lookup(m, "spec.expiresAt"), now) }},
+			{"STATUS", tokenStatus},
+		},
+	}[kind]
 }
 
 func (a *app) printTable(w io.Writer, objs []*resource.Object) error {
-	cols := columnsByKind[objs[0].Kind]
+	cols := columnsFor(objs[0].Kind)
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	headers := []string{"NAME"}
 	for _, c := range cols {
