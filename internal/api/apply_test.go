@@ -1,11 +1,15 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
 	"encoding/json"
+	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
@@ -326,5 +330,59 @@ func TestBodyLimit(t *testing.T) {
 	code, _ := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", big)
 	if code != 413 {
 		t.Fatalf("oversized body: %d, want 413", code)
+	}
+}
+
+func TestWatchStreamsChanges(t *testing.T) {
+	e := newEnv(t)
+	start := e.head()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/api/v1/watch/environments?after="+strconv.FormatInt(start, 10), nil)
+	req.Header.Set("Authorization", "Bearer "+e.tokens[auth.SRE])
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("watch: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	e.seed()
+	e.do("DELETE", "/api/v1/pipelines/default", e.admin, "", "")
+	e.do("DELETE", "/api/v1/applications/shop", e.admin, "", "")
+	if code, body := e.do("DELETE", "/api/v1/pipelines/default", e.admin, "", ""); code != 200 {
+		t.Fatalf("delete pipeline: %d %s", code, body)
+	}
+	if code, body := e.do("DELETE", "/api/v1/environments/dev", e.admin, "", ""); code != 200 {
+		t.Fatalf("delete dev: %d %s", code, body)
+	}
+	sc := bufio.NewScanner(resp.Body)
+	var got []string
+	for sc.Scan() {
+		line := sc.Text()
+		if ev, ok := strings.CutPrefix(line, "event: "); ok {
+			got = append(got, ev)
+		}
+		if data, ok := strings.CutPrefix(line, "data: "); ok {
+			var ev store.Event
+			if err := json.Unmarshal([]byte(data), &ev); err != nil || ev.Kind != "Environment" {
+				t.Fatalf("event data %s: %v", data, err)
+			}
+			got[len(got)-1] += " " + ev.Name
+			if ev.Name == "prod" && ev.Type == store.Created && !strings.Contains(string(ev.Object.Status), "waived") {
+				t.Errorf("prod's created event should carry its latest state (status recorded in the same transaction): %s", ev.Object.Status)
+			}
+			if len(got) == 4 {
+				break
+			}
+		}
+	}
+	// dev, staging and prod are created, and prod's status is updated in the
+	// same transaction, so the watch coalesces that update into prod's
+	// created event; dev is deleted later.
+	want := []string{"created dev", "created staging", "created prod", "deleted dev"}
+	if strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Fatalf("events %v, want %v", got, want)
 	}
 }
