@@ -46,6 +46,55 @@ type Store struct {
 
 	mu     sync.Mutex
 	notify chan struct{} // closed and replaced after every commit that appended entries
+
+	stmtMu sync.Mutex
+	stmts  map[string]*sql.Stmt // prepared once on the pool, per connection by database/sql
+}
+
+// maxStmts bounds the prepared statement cache; queries past it run unprepared.
+const maxStmts = 512
+
+// stmt returns the prepared statement for query, or nil when it cannot be
+// prepared or the cache is full.
+func (s *Store) stmt(ctx context.Context, query string) *sql.Stmt {
+	s.stmtMu.Lock()
+	defer s.stmtMu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st
+	}
+	if len(s.stmts) >= maxStmts {
+		return nil
+	}
+	st, err := s.db.PrepareContext(ctx, query)
+	if err != nil {
+		return nil // run unprepared; the error, if real, surfaces there
+	}
+	s.stmts[query] = st
+	return st
+}
+
+// exec runs a statement in tx through the statement cache.
+func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := s.stmt(ctx, query); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, query, args...)
+}
+
+// queryRow runs a one-row query in tx (or on the pool when tx is nil)
+// through the statement cache.
+func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	st := s.stmt(ctx, query)
+	switch {
+	case st != nil && tx != nil:
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	case st != nil:
+		return st.QueryRowContext(ctx, args...)
+	case tx != nil:
+		return tx.QueryRowContext(ctx, query, args...)
+	default:
+		return s.db.QueryRowContext(ctx, query, args...)
+	}
 }
 
 var _ store.Store = (*Store)(nil)
@@ -76,6 +125,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 		notify:     make(chan struct{}),
+		stmts:      map[string]*sql.Stmt{},
 	}
 	go s.writer()
 	return s, nil
@@ -91,6 +141,11 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		<-s.writerDone
+		s.stmtMu.Lock()
+		for _, st := range s.stmts {
+			st.Close()
+		}
+		s.stmtMu.Unlock()
 		err = s.db.Close()
 	})
 	return err
@@ -158,7 +213,7 @@ func (s *Store) Get(ctx context.Context, kind, name string) (*resource.Object, e
 	if s.closed() {
 		return nil, store.ErrClosed
 	}
-	return s.get(ctx, s.db, kind, name)
+	return s.get(ctx, nil, kind, name)
 }
 
 // List implements store.Reader.
@@ -169,8 +224,8 @@ func (s *Store) List(ctx context.Context, kind string, sel resource.Selector) ([
 	return s.list(ctx, s.db, kind, sel)
 }
 
-func (s *Store) get(ctx context.Context, q querier, kind, name string) (*resource.Object, error) {
-	row := q.QueryRowContext(ctx, s.q.get, kind, name)
+func (s *Store) get(ctx context.Context, tx *sql.Tx, kind, name string) (*resource.Object, error) {
+	row := s.queryRow(ctx, tx, s.q.get, kind, name)
 	obj, err := scanObject(row, kind)
 	if err == sql.ErrNoRows {
 		return nil, store.NotFound(kind, name)

@@ -129,7 +129,7 @@ func (s *Store) event(ctx context.Context, e watchEntry, ahead map[[2]string]int
 	default:
 		ev.Type = store.Updated
 	}
-	obj, err := s.get(ctx, s.db, e.kin, e.nam)
+	obj, err := s.get(ctx, nil, e.kin, e.nam)
 	if errors.Is(err, store.ErrNotFound) {
 		return store.Event{}, false, nil // deleted since; its Deleted event follows
 	}

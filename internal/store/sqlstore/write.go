@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"time"
 
@@ -116,7 +115,7 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 		seq  int64
 		hash string
 	)
-	if err := tx.QueryRowContext(ctx, s.q.lockHead).Scan(&seq, &hash); err != nil {
+	if err := s.queryRow(ctx, tx, s.q.lockHead).Scan(&seq, &hash); err != nil {
 		return false, fmt.Errorf("lock audit head: %w", err)
 	}
 	startSeq := seq
@@ -126,7 +125,7 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 			results[i] = err
 			continue
 		}
-		t := &txn{s: s, tx: tx, actor: r.actor, now: s.now().UTC().Round(0), seq: seq, hash: hash, sp: "w" + strconv.Itoa(i)}
+		t := &txn{s: s, tx: tx, actor: r.actor, now: s.now().UTC().Round(0), seq: seq, hash: hash}
 		ferr := t.call(r.fn)
 		t.finished = true
 		if ferr == nil && t.broken != nil {
@@ -135,14 +134,17 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 		if ferr != nil {
 			results[i] = ferr
 			if t.inSavepoint {
-				if _, err := tx.ExecContext(ctx, "ROLLBACK TO SAVEPOINT "+t.sp); err != nil {
+				if _, err := s.exec(ctx, tx, "ROLLBACK TO SAVEPOINT w"); err != nil {
 					return false, fmt.Errorf("roll back failed write: %w", err)
+				}
+				if _, err := s.exec(ctx, tx, "RELEASE SAVEPOINT w"); err != nil {
+					return false, fmt.Errorf("release savepoint: %w", err)
 				}
 			}
 			continue
 		}
 		if t.inSavepoint {
-			if _, err := tx.ExecContext(ctx, "RELEASE SAVEPOINT "+t.sp); err != nil {
+			if _, err := s.exec(ctx, tx, "RELEASE SAVEPOINT w"); err != nil {
 				return false, fmt.Errorf("release savepoint: %w", err)
 			}
 		}
@@ -155,7 +157,7 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 	if err := s.insertEntries(ctx, tx, entries); err != nil {
 		return false, err
 	}
-	if _, err := tx.ExecContext(ctx, s.q.updateHead, seq, hash); err != nil {
+	if _, err := s.exec(ctx, tx, s.q.updateHead, seq, hash); err != nil {
 		return false, fmt.Errorf("advance audit head: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
@@ -182,7 +184,7 @@ func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, entries []audit.E
 			b.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
 			args = append(args, e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.Kind, e.Name, e.Revision, e.Reason, e.StateHash, e.PrevHash, e.Hash)
 		}
-		if _, err := tx.ExecContext(ctx, s.d.rebind(b.String()), args...); err != nil {
+		if _, err := s.exec(ctx, tx, s.d.rebind(b.String()), args...); err != nil {
 			return fmt.Errorf("append audit entries %d to %d: %w", entries[0].Seq, entries[n-1].Seq, err)
 		}
 		entries = entries[n:]
@@ -203,7 +205,6 @@ type txn struct {
 	hash    string
 	entries []audit.Entry
 
-	sp          string
 	inSavepoint bool
 	broken      error // a statement failed; the write cannot succeed
 	finished    bool
@@ -250,7 +251,7 @@ func (t *txn) mutate(ctx context.Context) error {
 	if t.inSavepoint {
 		return nil
 	}
-	if _, err := t.tx.ExecContext(dbctx(ctx), "SAVEPOINT "+t.sp); err != nil {
+	if _, err := t.s.exec(dbctx(ctx), t.tx, "SAVEPOINT w"); err != nil {
 		return t.fail(fmt.Errorf("savepoint: %w", err))
 	}
 	t.inSavepoint = true
@@ -317,7 +318,7 @@ func (t *txn) Create(ctx context.Context, obj *resource.Object) (*resource.Objec
 		return nil, err
 	}
 	ts := t.now.UnixNano()
-	res, err := t.tx.ExecContext(dbctx(ctx), t.s.q.insertObject, o.Kind, o.Metadata.Name, o.Metadata.Revision, ts, ts, labels, string(o.Spec), string(o.Status))
+	res, err := t.s.exec(dbctx(ctx), t.tx, t.s.q.insertObject, o.Kind, o.Metadata.Name, o.Metadata.Revision, ts, ts, labels, string(o.Spec), string(o.Status))
 	if err != nil {
 		return nil, t.fail(fmt.Errorf("create %s: %w", o.Ref(), err))
 	}
@@ -360,11 +361,11 @@ func (t *txn) Update(ctx context.Context, obj *resource.Object) (*resource.Objec
 	if err := t.mutate(ctx); err != nil {
 		return nil, err
 	}
-	if _, err := t.tx.ExecContext(dbctx(ctx), t.s.q.updateObject, o.Metadata.Revision, t.now.UnixNano(), labels, string(o.Spec), string(o.Status), o.Kind, o.Metadata.Name); err != nil {
+	if _, err := t.s.exec(dbctx(ctx), t.tx, t.s.q.updateObject, o.Metadata.Revision, t.now.UnixNano(), labels, string(o.Spec), string(o.Status), o.Kind, o.Metadata.Name); err != nil {
 		return nil, t.fail(fmt.Errorf("update %s: %w", o.Ref(), err))
 	}
 	if labels != storedLabels {
-		if _, err := t.tx.ExecContext(dbctx(ctx), t.s.q.deleteLabels, o.Kind, o.Metadata.Name); err != nil {
+		if _, err := t.s.exec(dbctx(ctx), t.tx, t.s.q.deleteLabels, o.Kind, o.Metadata.Name); err != nil {
 			return nil, t.fail(fmt.Errorf("update labels of %s: %w", o.Ref(), err))
 		}
 		if err := t.insertLabels(ctx, o); err != nil {
@@ -391,7 +392,7 @@ func (t *txn) Delete(ctx context.Context, kind, name string, revision int64) err
 		return err
 	}
 	// object_labels rows go with the object (ON DELETE CASCADE).
-	if _, err := t.tx.ExecContext(dbctx(ctx), t.s.q.deleteObject, kind, name); err != nil {
+	if _, err := t.s.exec(dbctx(ctx), t.tx, t.s.q.deleteObject, kind, name); err != nil {
 		return t.fail(fmt.Errorf("delete %s %q: %w", kind, name, err))
 	}
 	t.appendEntry("delete", kind, name, stateHash)
@@ -414,7 +415,7 @@ func (t *txn) Record(ctx context.Context, action, kind, name string, stateHash s
 // checks the caller's revision against it.
 func (t *txn) storedMeta(ctx context.Context, kind, name string, sent int64) (rev int64, created time.Time, labels string, err error) {
 	var createdNanos int64
-	err = t.tx.QueryRowContext(dbctx(ctx), t.s.q.storedMeta, kind, name).Scan(&rev, &createdNanos, &labels)
+	err = t.s.queryRow(dbctx(ctx), t.tx, t.s.q.storedMeta, kind, name).Scan(&rev, &createdNanos, &labels)
 	if err == sql.ErrNoRows {
 		return 0, time.Time{}, "", store.NotFound(kind, name)
 	}
@@ -442,7 +443,7 @@ func (t *txn) insertLabels(ctx context.Context, o *resource.Object) error {
 		b.WriteString("(?,?,?,?)")
 		args = append(args, o.Kind, o.Metadata.Name, k, v)
 	}
-	if _, err := t.tx.ExecContext(dbctx(ctx), t.s.d.rebind(b.String()), args...); err != nil {
+	if _, err := t.s.exec(dbctx(ctx), t.tx, t.s.d.rebind(b.String()), args...); err != nil {
 		return t.fail(fmt.Errorf("index labels of %s: %w", o.Ref(), err))
 	}
 	return nil
