@@ -181,12 +181,12 @@ type queries struct {
 	watch, watchKind                                                    string
 }
 
-const objectCols = "name, revision, created_at, updated_at, labels, spec, status"
+const objectCols = "o.name, o.revision, o.created_at, o.updated_at, o.labels, o.spec, o.status"
 
 func newQueries(d *Dialect) queries {
 	r := d.rebind
 	return queries{
-		get:              r("SELECT " + objectCols + " FROM objects WHERE kind = ? AND name = ?"),
+		get:              r("SELECT " + objectCols + " FROM objects o WHERE o.kind = ? AND o.name = ?"),
 		lockHead:         d.LockHead,
 		insertObject:     r("INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, name) DO NOTHING"),
 		updateObject:     r("UPDATE objects SET revision = ?, updated_at = ?, labels = ?, spec = ?, status = ? WHERE kind = ? AND name = ?"),
@@ -243,14 +243,22 @@ func (s *Store) list(ctx context.Context, q querier, kind string, sel resource.S
 		keys = append(keys, k)
 	}
 	sort.Strings(keys)
+	// The first equality drives the query from the label index, which
+	// yields names in order; further equalities are probes of the same index.
 	var b strings.Builder
-	b.WriteString("SELECT " + objectCols + " FROM objects o WHERE o.kind = ?")
-	args := []any{kind}
-	for _, k := range keys {
-		b.WriteString(" AND EXISTS (SELECT 1 FROM object_labels l WHERE l.kind = ? AND l.key = ? AND l.value = ? AND l.name = o.name)")
-		args = append(args, kind, k, eq[k])
+	var args []any
+	if len(keys) == 0 {
+		b.WriteString("SELECT " + objectCols + " FROM objects o WHERE o.kind = ? ORDER BY o.name")
+		args = append(args, kind)
+	} else {
+		b.WriteString("SELECT " + objectCols + " FROM object_labels l0 JOIN objects o ON o.kind = l0.kind AND o.name = l0.name WHERE l0.kind = ? AND l0.key = ? AND l0.value = ?")
+		args = append(args, kind, keys[0], eq[keys[0]])
+		for _, k := range keys[1:] {
+			b.WriteString(" AND EXISTS (SELECT 1 FROM object_labels l WHERE l.kind = ? AND l.key = ? AND l.value = ? AND l.name = o.name)")
+			args = append(args, kind, k, eq[k])
+		}
+		b.WriteString(" ORDER BY l0.name")
 	}
-	b.WriteString(" ORDER BY o.name")
 	rows, err := q.QueryContext(ctx, s.d.rebind(b.String()), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", kind, err)
@@ -289,8 +297,10 @@ func scanObject(r scanner, kind string) (*resource.Object, error) {
 	o.Metadata.CreatedAt = time.Unix(0, created).UTC()
 	o.Metadata.UpdatedAt = time.Unix(0, updated).UTC()
 	if labels != "" && labels != "{}" && labels != "null" {
-		if err := json.Unmarshal([]byte(labels), &o.Metadata.Labels); err != nil {
-			return nil, fmt.Errorf("labels of %s %q: %w", kind, o.Metadata.Name, err)
+		if o.Metadata.Labels = parseLabels(labels); o.Metadata.Labels == nil {
+			if err := json.Unmarshal([]byte(labels), &o.Metadata.Labels); err != nil {
+				return nil, fmt.Errorf("labels of %s %q: %w", kind, o.Metadata.Name, err)
+			}
 		}
 	}
 	if len(spec) > 0 {
@@ -337,4 +347,47 @@ func compact(raw json.RawMessage) (json.RawMessage, error) {
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// parseLabels reads the labels column as json.Marshal wrote it for a
+// map[string]string, on the fast path where no string holds an escape or a
+// quote (label keys and values are validated to plain characters). It
+// returns nil when the text is anything else, so the caller falls back to
+// encoding/json.
+func parseLabels(s string) map[string]string {
+	if len(s) < 2 || s[0] != '{' || s[len(s)-1] != '}' || strings.IndexByte(s, '\\') >= 0 {
+		return nil
+	}
+	m := make(map[string]string, strings.Count(s, ":"))
+	rest := s[1 : len(s)-1]
+	for len(rest) > 0 {
+		k, after, ok := quoted(rest)
+		if !ok || len(after) == 0 || after[0] != ':' {
+			return nil
+		}
+		v, after2, ok := quoted(after[1:])
+		if !ok {
+			return nil
+		}
+		m[k] = v
+		rest = after2
+		if len(rest) > 0 {
+			if rest[0] != ',' || len(rest) == 1 {
+				return nil
+			}
+			rest = rest[1:]
+		}
+	}
+	return m
+}
+
+func quoted(s string) (val, rest string, ok bool) {
+	if len(s) < 2 || s[0] != '"' {
+		return "", "", false
+	}
+	end := strings.IndexByte(s[1:], '"')
+	if end < 0 {
+		return "", "", false
+	}
+	return s[1 : 1+end], s[2+end:], true
 }
