@@ -58,6 +58,9 @@ type Reader interface {
 	Get(ctx context.Context, kind, name string) (*resource.Object, error)
 	// List returns the objects of kind whose labels match sel, by name.
 	List(ctx context.Context, kind string, sel resource.Selector) ([]*resource.Object, error)
+	// Blob returns the content stored under digest ("sha256:<hex>"), or an
+	// error wrapping ErrNotFound.
+	Blob(ctx context.Context, digest string) ([]byte, error)
 }
 
 // Actor is who is making a change, as recorded in the audit entry.
@@ -77,6 +80,10 @@ type Tx interface {
 	Update(ctx context.Context, obj *resource.Object) (*resource.Object, error)
 	// Delete removes an object. A non-zero revision must match, as in Update.
 	Delete(ctx context.Context, kind, name string, revision int64) error
+	// PutBlob stores data content-addressed and returns its digest
+	// ("sha256:<hex>"). Storing the same content twice keeps one copy. A
+	// blob is not audited by itself: the object that refers to it is.
+	PutBlob(ctx context.Context, data []byte) (digest string, err error)
 	// Record appends an audit entry that changes no object (for example a
 	// token that was shown, or a verification that was run).
 	Record(ctx context.Context, action, kind, name string, stateHash string) error

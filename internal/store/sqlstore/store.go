@@ -176,6 +176,7 @@ func (s *Store) broadcast() {
 
 // queries holds the statements, rebound for the dialect once.
 type queries struct {
+	getBlob, putBlob                                                    string
 	get, lockHead, insertObject, updateObject, deleteObject, storedMeta string
 	deleteLabels, updateHead, headSeq, insertCheckpoint, checkpoints    string
 	watch, watchKind                                                    string
@@ -186,6 +187,8 @@ const objectCols = "o.name, o.revision, o.created_at, o.updated_at, o.labels, o.
 func newQueries(d *Dialect) queries {
 	r := d.rebind
 	return queries{
+		getBlob:          r("SELECT data FROM blobs WHERE digest = ?"),
+		putBlob:          r("INSERT INTO blobs (digest, size, created_at, data) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING"),
 		get:              r("SELECT " + objectCols + " FROM objects o WHERE o.kind = ? AND o.name = ?"),
 		lockHead:         d.LockHead,
 		insertObject:     r("INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, name) DO NOTHING"),

@@ -8,6 +8,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -49,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CancelledContextRunsNothing", testCancelled},
 		{"RecordAppendsEntryOnly", testRecord},
 		{"ClosedStore", testClosed},
+		{"BlobsAreContentAddressed", testBlobs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -1027,4 +1030,49 @@ func testClosed(t *testing.T, st store.Store) {
 	if _, err := st.Get(context.Background(), "Release", "a"); err == nil {
 		t.Errorf("Get after Close succeeded")
 	}
+}
+
+func testBlobs(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	data := []byte("<testsuites><testsuite tests=\"1\"/></testsuites>")
+	var d1, d2 string
+	if err := st.Write(ctx, alice, func(tx store.Tx) error {
+		var err error
+		if d1, err = tx.PutBlob(ctx, data); err != nil {
+			return err
+		}
+		if got, err := tx.Blob(ctx, d1); err != nil || string(got) != string(data) {
+			return fmt.Errorf("read own blob: %q, %v", got, err)
+		}
+		d2, err = tx.PutBlob(ctx, append([]byte(nil), data...))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if d1 != d2 || d1 != "sha256:"+hexSHA256(data) {
+		t.Fatalf("digests %s and %s; want the sha256 of the content", d1, d2)
+	}
+	got, err := st.Blob(ctx, d1)
+	if err != nil || string(got) != string(data) {
+		t.Fatalf("Blob = %q, %v", got, err)
+	}
+	if _, err := st.Blob(ctx, "sha256:"+hexSHA256([]byte("absent"))); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("missing blob: %v, want ErrNotFound", err)
+	}
+	// A failed write keeps no blob.
+	other := []byte("rolled back")
+	st.Write(ctx, alice, func(tx store.Tx) error {
+		if _, err := tx.PutBlob(ctx, other); err != nil {
+			return err
+		}
+		return errors.New("abort")
+	})
+	if _, err := st.Blob(ctx, "sha256:"+hexSHA256(other)); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("blob of a failed write: %v, want ErrNotFound", err)
+	}
+}
+
+func hexSHA256(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
 }

@@ -1,0 +1,63 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+
+	"github.com/airlock-dev/airlock/internal/store"
+)
+
+// MaxBlobBytes bounds one blob; callers limit their input before this.
+const MaxBlobBytes = 256 << 20
+
+// Blob implements store.Reader.
+func (s *Store) Blob(ctx context.Context, digest string) ([]byte, error) {
+	if s.closed() {
+		return nil, store.ErrClosed
+	}
+	return s.blob(ctx, nil, digest)
+}
+
+func (s *Store) blob(ctx context.Context, tx *sql.Tx, digest string) ([]byte, error) {
+	var data []byte
+	err := s.queryRow(ctx, tx, s.q.getBlob, digest).Scan(&data)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("blob %s %w", digest, store.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read blob %s: %w", digest, err)
+	}
+	return data, nil
+}
+
+// Blob implements store.Reader inside the transaction.
+func (t *txn) Blob(ctx context.Context, digest string) ([]byte, error) {
+	if err := t.usable(ctx); err != nil {
+		return nil, err
+	}
+	data, err := t.s.blob(dbctx(ctx), t.tx, digest)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		t.fail(err)
+	}
+	return data, err
+}
+
+// PutBlob implements store.Tx.
+func (t *txn) PutBlob(ctx context.Context, data []byte) (string, error) {
+	if len(data) > MaxBlobBytes {
+		return "", fmt.Errorf("blob of %d bytes is over the %d-byte limit", len(data), MaxBlobBytes)
+	}
+	if err := t.mutate(ctx); err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(data)
+	digest := "sha256:" + hex.EncodeToString(sum[:])
+	if _, err := t.s.exec(dbctx(ctx), t.tx, t.s.q.putBlob, digest, int64(len(data)), t.now.UnixNano(), data); err != nil {
+		return "", t.fail(fmt.Errorf("store blob %s: %w", digest, err))
+	}
+	return digest, nil
+}
