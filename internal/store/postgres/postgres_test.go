@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/postgres"
@@ -83,3 +84,24 @@ func TestReplicas(t *testing.T) {
 func BenchmarkAppend(b *testing.B) { storetest.BenchAppend(b, open(b)) }
 
 func BenchmarkList(b *testing.B) { storetest.BenchList(b, open(b)) }
+
+// BenchmarkSustained offers 5,000 creates/s for 10 s (open loop); run it
+// with -benchtime=1x. The figures are only those of durable appends when
+// the server runs with fsync and synchronous_commit on, which the CI server
+// (.ci/start-postgres) does not: see bench/README.md.
+func BenchmarkSustained(b *testing.B) {
+	st := open(b)
+	logDurability(b, st)
+	storetest.BenchSustained(b, st, 5000, 10*time.Second)
+}
+
+// logDurability says whether the server acknowledges commits only once
+// they are on disk.
+func logDurability(b *testing.B, st store.Store) {
+	db := st.(*sqlstore.Store).DB()
+	var fsync, syncCommit string
+	if err := db.QueryRow("SELECT current_setting('fsync'), current_setting('synchronous_commit')").Scan(&fsync, &syncCommit); err != nil {
+		b.Fatal(err)
+	}
+	b.Logf("server fsync=%s synchronous_commit=%s", fsync, syncCommit)
+}

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/sqlite"
@@ -63,3 +64,7 @@ func TestTwoProcesses(t *testing.T) {
 func BenchmarkAppend(b *testing.B) { storetest.BenchAppend(b, open(b)) }
 
 func BenchmarkList(b *testing.B) { storetest.BenchList(b, open(b)) }
+
+// BenchmarkSustained offers 5,000 creates/s for 10 s (open loop); run it
+// with -benchtime=1x.
+func BenchmarkSustained(b *testing.B) { storetest.BenchSustained(b, open(b), 5000, 10*time.Second) }

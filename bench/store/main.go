@@ -1,0 +1,161 @@
+// Command store measures airlock's object store on a real database: the
+// audit append rate it sustains under an open-loop load and its latency,
+// or the time to list releases by label. It prints one line per run.
+//
+//	go run ./bench/store -store sqlite -rate 5000 -duration 10s
+//	go run ./bench/store -store postgres -dsn postgres://... -rate 5000 -duration 10s
+//	go run ./bench/store -store sqlite -mode list
+//
+// See bench/README.md for what the figures mean and how to get a durable
+// PostgreSQL to run them against.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"flag"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/resource"
+	"github.com/airlock-dev/airlock/internal/store/postgres"
+	"github.com/airlock-dev/airlock/internal/store/sqlite"
+	"github.com/airlock-dev/airlock/internal/store/sqlstore"
+	"github.com/airlock-dev/airlock/internal/store/storetest"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench/store:", err)
+		os.Exit(1)
+	}
+}
+
+func run() error {
+	var (
+		kind     = flag.String("store", "sqlite", "store to measure: sqlite or postgres")
+		mode     = flag.String("mode", "append", "append (open-loop creates) or list (10,000 of 20,000 releases by label)")
+		rate     = flag.Float64("rate", 5000, "append: creates offered per second")
+		duration = flag.Duration("duration", 10*time.Second, "append: how long the load is measured")
+		warmup   = flag.Duration("warmup", time.Second, "append: load offered before measuring")
+		workers  = flag.Int("workers", 512, "append: most requests in flight at once")
+		lists    = flag.Int("n", 20, "list: how many lists to time")
+		dir      = flag.String("dir", "", "sqlite: directory for the database file (default a new temporary directory)")
+		dsn      = flag.String("dsn", os.Getenv("AIRLOCK_BENCH_POSTGRES"), "postgres: server URL; a scratch database is created on it and dropped after (default $AIRLOCK_BENCH_POSTGRES)")
+	)
+	flag.Parse()
+	ctx := context.Background()
+
+	var (
+		st         *sqlstore.Store
+		durability string
+		err        error
+	)
+	switch *kind {
+	case "sqlite":
+		d := *dir
+		if d == "" {
+			if d, err = os.MkdirTemp("", "airlock-bench-"); err != nil {
+				return err
+			}
+			defer os.RemoveAll(d)
+		}
+		if st, err = sqlite.Open(ctx, filepath.Join(d, "airlock.db"), sqlstore.Options{}); err != nil {
+			return err
+		}
+		var sync int
+		if err := st.DB().QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
+			return err
+		}
+		durability = fmt.Sprintf("synchronous=%d", sync)
+	case "postgres":
+		if *dsn == "" {
+			return fmt.Errorf("-store postgres needs -dsn or AIRLOCK_BENCH_POSTGRES (see bench/README.md)")
+		}
+		db, drop, err := scratchDatabase(ctx, *dsn)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		if st, err = postgres.Open(ctx, db, sqlstore.Options{}); err != nil {
+			return err
+		}
+		var fsync, syncCommit string
+		if err := st.DB().QueryRowContext(ctx, "SELECT current_setting('fsync'), current_setting('synchronous_commit')").Scan(&fsync, &syncCommit); err != nil {
+			return err
+		}
+		durability = "fsync=" + fsync + ",synchronous_commit=" + syncCommit
+	default:
+		return fmt.Errorf("-store %q: want sqlite or postgres", *kind)
+	}
+	defer st.Close()
+
+	switch *mode {
+	case "append":
+		res, err := storetest.Sustained(ctx, st, storetest.SustainedConfig{Rate: *rate, Duration: *duration, Warmup: *warmup, Workers: *workers})
+		if err != nil {
+			return err
+		}
+		fmt.Printf("store=%s %s mode=append duration=%s %s kept=%t\n", *kind, durability, *duration, res, res.Kept())
+	case "list":
+		if err := storetest.SeedList(ctx, st); err != nil {
+			return err
+		}
+		sel := resource.Selector{{Key: "app", Op: resource.Equals, Values: []string{"shop"}}}
+		times := make([]time.Duration, *lists)
+		for i := range times {
+			t0 := time.Now()
+			objs, err := st.List(ctx, "Release", sel)
+			times[i] = time.Since(t0)
+			if err != nil {
+				return err
+			}
+			if len(objs) != 10000 {
+				return fmt.Errorf("listed %d releases, want 10000", len(objs))
+			}
+		}
+		slices.Sort(times)
+		fmt.Printf("store=%s mode=list objects=10000/20000 n=%d min=%s median=%s max=%s\n",
+			*kind, *lists, times[0].Round(10*time.Microsecond), times[len(times)/2].Round(10*time.Microsecond), times[len(times)-1].Round(10*time.Microsecond))
+	default:
+		return fmt.Errorf("-mode %q: want append or list", *mode)
+	}
+	return nil
+}
+
+// scratchDatabase creates an empty database on the server at server and
+// returns its URL and a function that drops it.
+func scratchDatabase(ctx context.Context, server string) (string, func(), error) {
+	admin, err := sql.Open("pgx", server)
+	if err != nil {
+		return "", nil, err
+	}
+	var b [6]byte
+	rand.Read(b[:])
+	name := "airlock_bench_" + hex.EncodeToString(b[:])
+	if _, err := admin.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		admin.Close()
+		return "", nil, fmt.Errorf("create scratch database: %w", err)
+	}
+	drop := func() {
+		defer admin.Close()
+		if _, err := admin.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)"); err != nil {
+			fmt.Fprintf(os.Stderr, "bench/store: drop scratch database %s: %v\n", name, err)
+		}
+	}
+	u, err := url.Parse(server)
+	if err != nil {
+		drop()
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	return u.String(), drop, nil
+}
