@@ -95,9 +95,10 @@ type rule struct {
 	public bool        // no token needed (health, readiness, the OpenAPI document)
 	action auth.Action // a fixed action
 	verb   string      // a kind-generic route: ActionFor(verb, kind of {resource})
-	// perObject is for routes whose body names the objects (apply): the
-	// handler authorizes each object with ActionFor("write", kind).
-	perObject bool
+	// inHandler is for routes whose body names what is acted on (apply's
+	// objects, a promotion's environment): the handler authorizes action
+	// (or, for apply, each object's write action) once it has read the body.
+	inHandler bool
 }
 
 type route struct {
@@ -121,12 +122,12 @@ func (c *call) actor(r *http.Request) store.Actor {
 // exist without an authorization rule.
 func (a *API) handle(method, path, summary string, rl rule, h func(http.ResponseWriter, *http.Request, *call) error) {
 	n := 0
-	for _, set := range []bool{rl.public, rl.action != "", rl.verb != "", rl.perObject} {
+	for _, set := range []bool{rl.public, rl.action != "", rl.verb != ""} {
 		if set {
 			n++
 		}
 	}
-	if n != 1 {
+	if n != 1 || (rl.inHandler && rl.action == "") {
 		panic(fmt.Sprintf("api: route %s %s must have exactly one authorization rule", method, path))
 	}
 	rt := route{method: method, path: path, summary: summary, rule: rl, handler: h}
@@ -159,6 +160,8 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 	}
 	c.principal = p
 	switch {
+	case rt.rule.inHandler:
+		// authorized by the handler, against what the body names
 	case rt.rule.action != "":
 		if err := auth.Authorize(p, rt.rule.action, ""); err != nil {
 			return err
@@ -236,7 +239,7 @@ type RouteInfo struct {
 	Public                bool
 	Action                auth.Action // fixed action, if any
 	Verb                  string      // kind-generic verb, if any
-	PerObject             bool        // authorized per object in the body
+	InHandler             bool        // authorized by the handler against the body
 }
 
 // Routes lists every route, in registration order.
@@ -244,7 +247,7 @@ func (a *API) Routes() []RouteInfo {
 	out := make([]RouteInfo, len(a.routes))
 	for i, rt := range a.routes {
 		out[i] = RouteInfo{Method: rt.method, Path: rt.path, Summary: rt.summary, Public: rt.rule.public,
-			Action: rt.rule.action, Verb: rt.rule.verb, PerObject: rt.rule.perObject}
+			Action: rt.rule.action, Verb: rt.rule.verb, InHandler: rt.rule.inHandler}
 	}
 	return out
 }

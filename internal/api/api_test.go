@@ -204,9 +204,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if rt.Verb != "" {
 				action = auth.ActionFor(rt.Verb, kindOf(plural))
 			}
-			if rt.PerObject {
-				action = auth.WriteConfig
-			}
+
 			if rt.Public {
 				if code, _ := e.do(rt.Method, path, "", "application/json", body); code == 401 || code == 403 {
 					t.Errorf("%s %s is public but answered %d without a token", rt.Method, path, code)

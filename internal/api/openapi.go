@@ -54,8 +54,6 @@ func (a *API) OpenAPI() map[string]any {
 			op["x-airlock-action"] = rt.rule.action
 		case rt.rule.verb != "":
 			op["x-airlock-action"] = "by kind: " + rt.rule.verb
-		case rt.rule.perObject:
-			op["x-airlock-action"] = "per object: write of its kind"
 		}
 		item[strings.ToLower(rt.method)] = op
 	}

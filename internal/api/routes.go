@@ -27,7 +27,7 @@ func (a *API) registerRoutes() {
 	a.handle("GET", "/api/v1/openapi.json", "This OpenAPI document.", pub, a.openapi)
 
 	a.handle("GET", "/api/v1/whoami", "The caller's identity and grants.", rule{action: auth.Identify}, a.whoami)
-	a.handle("POST", "/api/v1/apply", "Create or update declared objects atomically (YAML or JSON, one or more documents).", rule{perObject: true}, a.apply)
+	a.handle("POST", "/api/v1/apply", "Create or update declared objects atomically (YAML or JSON, one or more documents).", rule{action: auth.WriteConfig, inHandler: true}, a.apply)
 	a.handle("POST", "/api/v1/releases", "Register an immutable release of an application.", rule{action: auth.CreateRelease}, a.createRelease)
 
 	a.handle("POST", "/api/v1/tokens", "Issue a token; the secret is in this response only.", rule{action: auth.ManageTokens}, a.createToken)

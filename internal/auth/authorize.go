@@ -12,15 +12,19 @@ type Action string
 // Actions. Kind-generic routes map (verb, kind) to one of these with
 // ActionFor.
 const (
-	ReadResources  Action = "resources.read"   // get, list, watch of declared and system kinds
-	WriteConfig    Action = "config.write"     // Environment, Pipeline, Application, RoleBinding
-	CreateRelease  Action = "releases.create"  // register a release
-	DeleteRelease  Action = "releases.delete"  // remove a release record
-	ReadTokens     Action = "tokens.read"      // list tokens (never secrets)
-	ManageTokens   Action = "tokens.manage"    // create, revoke
-	ReadAudit      Action = "audit.read"       // list, export, verify, public key
-	SignCheckpoint Action = "audit.checkpoint" // sign a checkpoint now
-	Identify       Action = "whoami"           // who am I
+	ReadResources  Action = "resources.read"     // get, list, watch of declared and system kinds
+	WriteConfig    Action = "config.write"       // Environment, Pipeline, Application, RoleBinding
+	CreateRelease  Action = "releases.create"    // register a release
+	DeleteRelease  Action = "releases.delete"    // remove a release record
+	ReadTokens     Action = "tokens.read"        // list tokens (never secrets)
+	ManageTokens   Action = "tokens.manage"      // create, revoke
+	ReadAudit      Action = "audit.read"         // list, export, verify, public key
+	SignCheckpoint Action = "audit.checkpoint"   // sign a checkpoint now
+	AddEvidence    Action = "evidence.add"       // attach CI evidence to a release
+	SignOff        Action = "evidence.signoff"   // record a person's sign-off (role-checked)
+	Promote        Action = "promotions.request" // ask to promote a release into an environment
+	ManageKeys     Action = "keys.manage"        // register and remove CI signing keys
+	Identify       Action = "whoami"             // who am I
 )
 
 // permission is who may do an action. Scoped is true when the action
@@ -43,6 +47,10 @@ var permissions = map[Action]permission{
 	ReadAudit:      {roles: []Role{Admin, Auditor}},
 	SignCheckpoint: {roles: []Role{Admin, Auditor}},
 	Identify:       {roles: everyone, scoped: true},
+	AddEvidence:    {roles: []Role{Admin, CI, Deployer}, scoped: true},
+	SignOff:        {roles: []Role{Admin, TechLead, Security, SRE, BusinessOwner}, scoped: true},
+	Promote:        {roles: []Role{Admin, Deployer, CI}, scoped: true},
+	ManageKeys:     {roles: []Role{Admin}},
 }
 
 // Actions lists every action, sorted, for tests that walk the whole matrix.
@@ -72,6 +80,8 @@ func ActionFor(verb, kind string) Action {
 		return DeleteRelease
 	case kind == "Release":
 		return CreateRelease
+	case kind == "Key":
+		return ManageKeys
 	default:
 		return WriteConfig
 	}
@@ -118,7 +128,7 @@ func Authorize(p *Principal, a Action, env string) error {
 			}
 			// A scoped grant allows an environment-less action only for reads
 			// and release registration, which touch no environment.
-			if env == "" && a != ReadResources && a != CreateRelease && a != Identify {
+			if env == "" && a != ReadResources && a != CreateRelease && a != Identify && a != AddEvidence && a != SignOff {
 				continue
 			}
 			if env != "" && !contains(g.Environments, env) {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/airlock-dev/airlock/internal/resource"
@@ -52,8 +53,18 @@ type Artifact struct {
 	Size int64 `json:"size,omitempty"`
 }
 
-// Status is what the system records about a release. It has no fields yet.
-type Status struct{}
+// Status is what the system records about a release: the environments it
+// has been admitted to, each by the promotion that passed its gates.
+type Status struct {
+	Environments map[string]Admission `json:"environments,omitempty"`
+}
+
+// Admission records a release entering an environment.
+type Admission struct {
+	Promotion string    `json:"promotion"`
+	At        time.Time `json:"at"`
+	Emergency bool      `json:"emergency,omitempty"`
+}
 
 // Name returns the object name of version of app: "<app>-<version>",
 // lower-cased, with '+' and '_' turned into '-' ("shop", "1.4.0+b_7" ->
