@@ -14,7 +14,6 @@ import (
 	"strings"
 	"unicode"
 
-	"github.com/airlock-dev/airlock/internal/pipeline"
 	"github.com/airlock-dev/airlock/internal/resource"
 )
 
@@ -30,9 +29,13 @@ const maxOwner = 253
 
 // Spec is what a user declares about an application.
 type Spec struct {
-	Owners       []string               `json:"owners"`
-	Pipeline     string                 `json:"pipeline"`
-	UserFacing   bool                   `json:"userFacing,omitempty"`
+	Owners     []string `json:"owners"`
+	Pipeline   string   `json:"pipeline"`
+	UserFacing bool     `json:"userFacing,omitempty"`
+	// Signoffs are the kinds of sign-off the application declares it needs
+	// (e.g. accessibility, compliance), so a pipeline's gates can apply
+	// "where the app declares them": when: app.declares("accessibility").
+	Signoffs     []string               `json:"signoffs,omitempty"`
 	Description  string                 `json:"description,omitempty"`
 	Environments map[string]EnvSettings `json:"environments,omitempty"`
 }
@@ -103,9 +106,9 @@ func Register(s *resource.Scheme) {
 	})
 }
 
-// Validate checks an application on its own: at least one owner, a
-// pipeline name, and valid per-environment settings. The error is a
-// *resource.PathError naming the field at fault.
+// Validate checks an application on its own: at least one owner, valid
+// and distinct sign-off kinds, a pipeline name, and valid per-environment
+// settings. The error is a *resource.PathError naming the field at fault.
 func Validate(a Spec) error {
 	if len(a.Owners) == 0 {
 		return resource.Errorf("spec.owners", "an application needs at least one owner, who answers for it (e.g. owners: [team-payments])")
@@ -125,6 +128,17 @@ func Validate(a Spec) error {
 			return resource.Errorf(path, "owner %q is listed twice (also owner %d); remove one", o, j+1)
 		}
 		seen[o] = i
+	}
+	seenSignoff := map[string]int{}
+	for i, k := range a.Signoffs {
+		path := fmt.Sprintf("spec.signoffs[%d]", i)
+		if err := resource.ValidateName(k); err != nil {
+			return resource.Errorf(path, "sign-off kind %v (e.g. accessibility, compliance)", err)
+		}
+		if j, dup := seenSignoff[k]; dup {
+			return resource.Errorf(path, "sign-off kind %q is listed twice (also signoffs[%d]); remove one", k, j)
+		}
+		seenSignoff[k] = i
 	}
 	if a.Pipeline == "" {
 		return resource.Errorf("spec.pipeline", "pipeline is required: name the Pipeline this application's releases travel (e.g. pipeline: default)")
@@ -165,10 +179,19 @@ func validateListen(addr string) error {
 	return nil
 }
 
+// Pipeline is what Check needs of a pipeline; pipeline.Spec has it. (The
+// application package does not import pipeline: pipeline imports gate,
+// which imports application.)
+type Pipeline interface {
+	Index(env string) int
+	Environments() []string
+}
+
 // Check checks an application against the pipelines that exist (keyed by
-// name): its pipeline exists, and every environment it has settings for is
-// a stage of that pipeline. The error is a *resource.PathError.
-func Check(a Spec, pipelines map[string]pipeline.Spec) error {
+// name, e.g. a map[string]pipeline.Spec): its pipeline exists, and every
+// environment it has settings for is a stage of that pipeline. The error is
+// a *resource.PathError.
+func Check[P Pipeline](a Spec, pipelines map[string]P) error {
 	p, ok := pipelines[a.Pipeline]
 	if !ok {
 		return resource.Errorf("spec.pipeline", "pipeline %q does not exist; known pipelines: %s (create it first, or fix the name)", a.Pipeline, list(sortedKeys(pipelines)))

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/airlock-dev/airlock/internal/pipeline"
 	"github.com/airlock-dev/airlock/internal/resource"
 )
 
@@ -60,6 +59,11 @@ func TestValidate(t *testing.T) {
 			wantPath: "spec.owners[0]", wantMsg: []string{"the limit is 253"}},
 		{name: "duplicate owner", edit: func(a *Spec) { a.Owners = []string{"bob", "alice", "bob"} },
 			wantPath: "spec.owners[2]", wantMsg: []string{`"bob" is listed twice (also owner 1)`}},
+		{name: "signoffs", edit: func(a *Spec) { a.Signoffs = []string{"accessibility", "compliance"} }},
+		{name: "invalid signoff kind", edit: func(a *Spec) { a.Signoffs = []string{"Accessibility"} },
+			wantPath: "spec.signoffs[0]", wantMsg: []string{"sign-off kind", `"Accessibility" is invalid`}},
+		{name: "duplicate signoff kind", edit: func(a *Spec) { a.Signoffs = []string{"uat", "compliance", "uat"} },
+			wantPath: "spec.signoffs[2]", wantMsg: []string{`"uat" is listed twice (also signoffs[0])`}},
 		{name: "no pipeline", edit: func(a *Spec) { a.Pipeline = "" },
 			wantPath: "spec.pipeline", wantMsg: []string{"pipeline is required"}},
 		{name: "invalid pipeline name", edit: func(a *Spec) { a.Pipeline = "Default" },
@@ -87,36 +91,6 @@ func TestValidate(t *testing.T) {
 				tt.edit(&a)
 			}
 			wantPathError(t, Validate(a), tt.wantPath, tt.wantMsg...)
-		})
-	}
-}
-
-func TestCheck(t *testing.T) {
-	t.Parallel()
-	pipes := map[string]pipeline.Spec{
-		"default": {Stages: []pipeline.Stage{{Environment: "dev"}, {Environment: "staging"}, {Environment: "prod"}}},
-		"fast":    {Stages: []pipeline.Stage{{Environment: "dev"}, {Environment: "prod"}}},
-	}
-	tests := []struct {
-		name     string
-		app      Spec
-		pipes    map[string]pipeline.Spec
-		wantPath string
-		wantMsg  []string
-	}{
-		{name: "pipeline exists", app: Spec{Pipeline: "default"}, pipes: pipes},
-		{name: "settings for stages", app: Spec{Pipeline: "default", Environments: map[string]EnvSettings{"staging": {}, "prod": {}}}, pipes: pipes},
-		{name: "unknown pipeline", app: Spec{Pipeline: "slow"}, pipes: pipes,
-			wantPath: "spec.pipeline", wantMsg: []string{`pipeline "slow" does not exist`, "known pipelines: default, fast"}},
-		{name: "no pipelines", app: Spec{Pipeline: "default"}, pipes: nil,
-			wantPath: "spec.pipeline", wantMsg: []string{"known pipelines: none"}},
-		{name: "settings for environment not in pipeline", app: Spec{Pipeline: "fast", Environments: map[string]EnvSettings{"dev": {}, "staging": {}}}, pipes: pipes,
-			wantPath: "spec.environments.staging", wantMsg: []string{`"staging" is not a stage of pipeline "fast"`, "stages are dev, prod"}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			wantPathError(t, Check(tt.app, tt.pipes), tt.wantPath, tt.wantMsg...)
 		})
 	}
 }

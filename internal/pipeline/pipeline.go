@@ -1,16 +1,19 @@
 // Package pipeline defines the Pipeline kind: the ordered environments a
-// release travels through on its way to production.
+// release travels through on its way to production, and the gates of each
+// transition between them.
 //
 // Validate checks a pipeline on its own; Check checks it against the
 // environments it names. Both are pure.
 package pipeline
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
 	"github.com/airlock-dev/airlock/internal/environment"
+	"github.com/airlock-dev/airlock/internal/gate"
 	"github.com/airlock-dev/airlock/internal/resource"
 )
 
@@ -22,11 +25,20 @@ const MinStages = 2
 type Spec struct {
 	Stages      []Stage `json:"stages"`
 	Description string  `json:"description,omitempty"`
+	// Cumulative makes each transition also evaluate the gates of every
+	// earlier transition ("all prior gates +"). A later gate with the same
+	// name as an earlier one replaces it, so a transition can tighten a
+	// gate it inherits.
+	Cumulative bool `json:"cumulative,omitempty"`
 }
 
 // Stage is one step of a pipeline: an environment a release runs in.
 type Stage struct {
 	Environment string `json:"environment"`
+	// Gates are the gates of the transition into this stage; on the first
+	// stage they are entry gates, judged when a release enters the
+	// pipeline.
+	Gates []gate.Spec `json:"gates,omitempty"`
 }
 
 // Status is what the system records about a pipeline. It has no fields yet.
@@ -51,6 +63,48 @@ func (s Spec) Index(env string) int {
 	return -1
 }
 
+// Previous returns the stage before to, and false when to is the first
+// stage or not a stage at all.
+func (s Spec) Previous(to string) (string, bool) {
+	i := s.Index(to)
+	if i <= 0 {
+		return "", false
+	}
+	return s.Stages[i-1].Environment, true
+}
+
+// GatesFor returns the gates of the transition into stage to: that stage's
+// gates, and with Cumulative those of every earlier stage too, earliest
+// first, a later gate replacing an earlier one of the same name in place.
+// It fails when to is not a stage. The specs are as declared; pass them to
+// gate.Compile to evaluate them.
+func (s Spec) GatesFor(to string) ([]gate.Spec, error) {
+	i := s.Index(to)
+	if i < 0 {
+		return nil, fmt.Errorf("environment %q is not a stage of this pipeline, whose stages are %s", to, strings.Join(s.Environments(), ", "))
+	}
+	if !s.Cumulative {
+		return append([]gate.Spec(nil), s.Stages[i].Gates...), nil
+	}
+	var out []gate.Spec
+	at := map[string]int{}
+	for _, st := range s.Stages[:i+1] {
+		for _, g := range st.Gates {
+			name := g.Name
+			if name == "" {
+				name = g.DefaultName()
+			}
+			if j, ok := at[name]; ok {
+				out[j] = g
+				continue
+			}
+			at[name] = len(out)
+			out = append(out, g)
+		}
+	}
+	return out, nil
+}
+
 // Register adds the Pipeline kind to s.
 func Register(s *resource.Scheme) {
 	s.Register(resource.Kind{
@@ -70,8 +124,9 @@ func Register(s *resource.Scheme) {
 }
 
 // Validate checks a pipeline on its own: at least MinStages stages, each
-// naming an environment by a valid name, none named twice. The error is a
-// *resource.PathError naming the field at fault.
+// naming an environment by a valid name, none named twice, and every
+// stage's gates compile (gate.Compile). The error is a *resource.PathError
+// naming the field at fault, e.g. spec.stages[2].gates[0].maxSeverity.
 func Validate(p Spec) error {
 	if len(p.Stages) < MinStages {
 		return resource.Errorf("spec.stages",
@@ -90,6 +145,13 @@ func Validate(p Spec) error {
 			return resource.Errorf(path, "environment %q is already stage %d; a release passes through each environment once, so remove one of them", st.Environment, j+1)
 		}
 		seen[st.Environment] = i
+		if _, err := gate.Compile(st.Gates); err != nil {
+			var se *gate.SpecError
+			if errors.As(err, &se) {
+				return resource.Errorf(se.Path(fmt.Sprintf("spec.stages[%d].gates", i)), "%s", se.Msg)
+			}
+			return resource.Errorf(fmt.Sprintf("spec.stages[%d].gates", i), "%v", err)
+		}
 	}
 	return nil
 }
