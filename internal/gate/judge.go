@@ -448,7 +448,7 @@ func judgeExpression(g *builtinGate, in *Input, ev []Evidence) verdict {
 		}
 		v.status = StatusFail
 		v.reasons = []string{fmt.Sprintf("expression %s could not be evaluated: %v", g.spec.Expression, err)}
-		v.fix = "correct the expression in the pipeline (facts holds numbers as doubles: write 0.0, not 0)"
+		v.fix = "correct the expression in the pipeline: facts holds numbers, strings, bools and lists of strings (see docs/gates.md)"
 		return v
 	}
 	vals := referencedFacts(g.spec.Expression, mergeFacts(ev))
