@@ -65,6 +65,8 @@ type app struct {
 	now            func() time.Time
 	httpClient     *http.Client
 	serve          func(ctx context.Context, cfg server.Config) error
+	// pollBase is how often promote --wait polls at first (default 1s).
+	pollBase time.Duration
 
 	// Global flags.
 	server string
@@ -139,7 +141,8 @@ func (a *app) rootCommand() *cobra.Command {
 		Long: `airlock holds the line between production and everything else.
 
 Declare environments and pipelines with 'airlock apply', register releases
-from CI with 'airlock release create', and check the tamper-evident audit log
+from CI with 'airlock release create', attach their evidence with 'airlock
+evidence add', move them through gates with 'airlock promote', and check the tamper-evident audit log
 with 'airlock audit verify'.
 
 Exit codes: 0 ok, 1 error, 2 usage, 3 blocked by a role, gate or policy.`,
@@ -160,6 +163,10 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 blocked by a role, gate or policy.`,
 		a.getCommand(),
 		a.deleteCommand(),
 		a.releaseCommand(),
+		a.evidenceCommand(),
+		a.promoteCommand(),
+		a.reviewCommand(),
+		a.keyCommand(),
 		a.tokenCommand(),
 		a.whoamiCommand(),
 		a.auditCommand(),

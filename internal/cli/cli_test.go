@@ -98,8 +98,9 @@ func runCLI(t *testing.T, url, stdin string, argv ...string) (code int, stdout, 
 	env := map[string]string{EnvServer: url, EnvToken: "alk_test"}
 	a := &app{
 		stdin: strings.NewReader(stdin), stdout: &out, stderr: &errOut,
-		getenv: func(k string) string { return env[k] },
-		now:    func() time.Time { return testNow },
+		getenv:   func(k string) string { return env[k] },
+		now:      func() time.Time { return testNow },
+		pollBase: time.Millisecond,
 		serve: func(context.Context, server.Config) error {
 			t.Error("the server was started")
 			return nil

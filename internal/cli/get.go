@@ -17,13 +17,15 @@ func (a *app) getCommand() *cobra.Command {
 		Long: `Show one resource, or every resource of a kind.
 
 KIND is a plural, a kind name or an alias: environments (env), pipelines (pipe),
-applications (app), releases (rel), tokens, rolebindings (rb).
+applications (app), releases (rel), evidence (ev), promotions (promo),
+reviews, keys, tokens, rolebindings (rb).
 
 json and yaml print a List for several objects, which 'airlock apply' reads
 back.`,
 		Example: `  airlock get environments
   airlock get releases -l app=shop -o json
-  airlock get env prod -o yaml`,
+  airlock get env prod -o yaml
+  airlock get promotions -l app=shop`,
 		Args: args(cobra.RangeArgs(1, 2)),
 	}
 	output := outputFlag(cmd, formatTable, formatJSON, formatYAML, formatName)

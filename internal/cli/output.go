@@ -152,6 +152,41 @@ func columnsFor(kind string) []column {
 			{"COMMIT", func(m map[string]any, _ time.Time) string { return shorten(str(lookup(m, "spec.commit")), 12) }},
 			{"CREATOR", field("spec.creator")},
 		},
+		"Evidence": {
+			{"RELEASE", field("spec.release")},
+			{"TYPE", field("spec.type")},
+			{"SUITE", field("spec.suite")},
+			{"FORMAT", field("spec.format")},
+			{"TRUSTED", func(m map[string]any, _ time.Time) string { return yesNo(lookup(m, "spec.trusted") == true) }},
+			{"SIGNER", field("spec.signer")},
+			{"FACTS", func(m map[string]any, _ time.Time) string {
+				facts, _ := lookup(m, "spec.facts").(map[string]any)
+				return factSummary(str(lookup(m, "spec.type")), facts)
+			}},
+		},
+		"Key": {
+			{"ALGORITHM", field("spec.algorithm")},
+			{"KEY-ID", field("spec.keyID")},
+			{"IDENTITY", field("spec.identity")},
+			{"DESCRIPTION", field("spec.description")},
+		},
+		"Promotion": {
+			{"APP", field("spec.app")},
+			{"VERSION", field("spec.version")},
+			{"FROM", field("spec.from")},
+			{"TO", field("spec.to")},
+			{"PHASE", field("status.phase")},
+			{"GATES", gateCount},
+			{"EMERGENCY", emergencyCell},
+		},
+		"Review": {
+			{"APP", field("spec.app")},
+			{"VERSION", field("spec.version")},
+			{"ENV", field("spec.environment")},
+			{"INCIDENT", field("spec.incident")},
+			{"DUE", reviewDue},
+			{"OVERDUE", reviewOverdue},
+		},
 		"Token": {
 			{"ROLES", field("spec.roles")},
 			{"ENVIRONMENTS", func(m map[string]any, _ time.Time) string { return orAll(str(lookup(m, "spec.environments"))) }},
