@@ -21,6 +21,8 @@ import (
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/ingest"
+	"github.com/airlock-dev/airlock/internal/promotion"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
 )
@@ -45,6 +47,8 @@ type Deps struct {
 	Scheme       *resource.Scheme
 	Catalog      *catalog.Service
 	Tokens       *auth.Tokens
+	Ingest       *ingest.Service
+	Promotions   *promotion.Service
 	Checkpointer Checkpointer
 	Now          func() time.Time
 	Logger       *slog.Logger
@@ -135,13 +139,23 @@ func (a *API) handle(method, path, summary string, rl rule, h func(http.Response
 	a.mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		err := a.serve(rec, r, rt)
+		err := a.safeServe(rec, r, rt)
 		if err != nil {
 			a.writeError(rec, r, err)
 		}
 		a.requests.WithLabelValues(method+" "+path, strconv.Itoa(rec.status)).Inc()
 		a.latency.WithLabelValues(method + " " + path).Observe(time.Since(start).Seconds())
 	})
+}
+
+// safeServe turns a panic in a handler into a 500 for that request alone.
+func (a *API) safeServe(w http.ResponseWriter, r *http.Request, rt route) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic in %s %s: %v", rt.method, rt.path, p)
+		}
+	}()
+	return a.serve(w, r, rt)
 }
 
 func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
@@ -161,7 +175,11 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 	c.principal = p
 	switch {
 	case rt.rule.inHandler:
-		// authorized by the handler, against what the body names
+		// The handler authorizes against what the body names; a caller
+		// whose roles could never do this is refused before it is read.
+		if err := auth.MayEver(p, rt.rule.action); err != nil {
+			return err
+		}
 	case rt.rule.action != "":
 		if err := auth.Authorize(p, rt.rule.action, ""); err != nil {
 			return err

@@ -18,7 +18,6 @@ import (
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
-	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/sqlite"
@@ -56,12 +55,7 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	scheme := server.NewScheme()
-	a := api.New(api.Deps{
-		Store: st, Scheme: scheme, Catalog: catalog.New(st, scheme), Tokens: tokens,
-		Checkpointer: &server.Checkpointer{Store: st, Signer: audit.NewSigner(key), Now: time.Now},
-		Version:      "test",
-	})
+	a := api.New(server.NewDeps(st, audit.NewSigner(key), nil, nil))
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, api: a, srv: srv, store: st, admin: strings.TrimSpace(string(admin)), tokens: map[auth.Role]string{}}
@@ -168,9 +162,11 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"releases": "shop-1.0.0", "tokens": "victim", "rolebindings": "nobody",
 	}
 	bodies := map[string]string{
-		"POST /api/v1/releases": `{"app":"shop","version":"9.9.9","artifact":{"digest":"sha256:` + strings.Repeat("cd", 32) + `"},"commit":"abcdef1"}`,
-		"POST /api/v1/tokens":   `{"name":"x","roles":["auditor"]}`,
-		"POST /api/v1/apply":    "apiVersion: airlock.dev/v1\nkind: Environment\nmetadata: {name: dev}\nspec: {tier: development, data: synthetic, isolation: {level: labels, network: dev-net, credentials: dev-vault}}\n",
+		"POST /api/v1/releases":   `{"app":"shop","version":"9.9.9","artifact":{"digest":"sha256:` + strings.Repeat("cd", 32) + `"},"commit":"abcdef1"}`,
+		"POST /api/v1/tokens":     `{"name":"x","roles":["auditor"]}`,
+		"POST /api/v1/promotions": `{"app":"shop","version":"1.0.0","to":"dev"}`,
+		"POST /api/v1/keys":       `{"name":"k","publicKey":"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n","identity":"ci"}`,
+		"POST /api/v1/apply":      "apiVersion: airlock.dev/v1\nkind: Environment\nmetadata: {name: dev}\nspec: {tier: development, data: synthetic, isolation: {level: labels, network: dev-net, credentials: dev-vault}}\n",
 	}
 	routes := e.api.Routes()
 	if len(routes) < 15 {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/ingest"
+	"github.com/airlock-dev/airlock/internal/promotion"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
 )
@@ -50,6 +52,10 @@ func problemFor(err error) Problem {
 		invalid    *catalog.InvalidError
 		tokInvalid *auth.InvalidError
 		policy     *catalog.PolicyError
+		ingInvalid *ingest.InvalidError
+		mismatch   *ingest.MismatchError
+		proInvalid *promotion.InvalidError
+		proPolicy  *promotion.PolicyError
 		bad        *badRequest
 		large      *tooLarge
 		maxBytes   *http.MaxBytesError
@@ -62,7 +68,8 @@ func problemFor(err error) Problem {
 		for _, e := range decodeErrs {
 			p.Errors = append(p.Errors, e.Error())
 		}
-	case errors.As(err, &fieldErr), errors.As(err, &invalid), errors.As(err, &tokInvalid), errors.As(err, &bad), errors.As(err, &unknown):
+	case errors.As(err, &fieldErr), errors.As(err, &invalid), errors.As(err, &tokInvalid), errors.As(err, &bad), errors.As(err, &unknown),
+		errors.As(err, &ingInvalid), errors.As(err, &proInvalid):
 		p.Status, p.Title = http.StatusBadRequest, "Invalid input"
 	case errors.As(err, &large), errors.As(err, &maxBytes):
 		p.Status, p.Title = http.StatusRequestEntityTooLarge, "Request too large"
@@ -72,7 +79,7 @@ func problemFor(err error) Problem {
 		p.Detail += "; send Authorization: Bearer <token> (airlock: --token or AIRLOCK_TOKEN)"
 	case errors.As(err, &forbidden):
 		p.Status, p.Title = http.StatusForbidden, "Forbidden"
-	case errors.As(err, &policy):
+	case errors.As(err, &policy), errors.As(err, &mismatch), errors.As(err, &proPolicy):
 		p.Status, p.Title = http.StatusUnprocessableEntity, "Blocked by policy"
 	case errors.Is(err, store.ErrNotFound):
 		p.Status, p.Title = http.StatusNotFound, "Not found"

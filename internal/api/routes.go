@@ -14,6 +14,9 @@ import (
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/evidence"
+	"github.com/airlock-dev/airlock/internal/keys"
+	"github.com/airlock-dev/airlock/internal/promotion"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
 )
@@ -39,6 +42,8 @@ func (a *API) registerRoutes() {
 	a.handle("GET", "/api/v1/audit/checkpoints", "List signed checkpoints.", rule{action: auth.ReadAudit}, a.auditCheckpoints)
 	a.handle("POST", "/api/v1/audit/checkpoints", "Sign a checkpoint of the current head now.", rule{action: auth.SignCheckpoint}, a.signCheckpoint)
 	a.handle("GET", "/api/v1/audit/public-key", "The ed25519 public key that verifies checkpoints (PEM).", rule{action: auth.ReadAudit}, a.publicKey)
+
+	a.registerPromotionRoutes()
 
 	a.handle("GET", "/api/v1/watch/{resource}", "Stream changes of a kind as server-sent events.", rule{verb: "read"}, a.watch)
 	a.handle("GET", "/api/v1/{resource}", "List objects of a kind (selector: a label selector).", rule{verb: "read"}, a.list)
@@ -127,6 +132,14 @@ func dedicated(kind string) string {
 		return "use POST /api/v1/tokens (airlock token create) and DELETE /api/v1/tokens/NAME (airlock token revoke)"
 	case catalog.ReleaseKind:
 		return "use POST /api/v1/releases (airlock release create) or apply"
+	case evidence.Kind:
+		return "use POST /api/v1/evidence (airlock evidence add)"
+	case promotion.Kind:
+		return "use POST /api/v1/promotions (airlock promote)"
+	case promotion.ReviewKind:
+		return "reviews are opened by emergency promotions"
+	case keys.Kind:
+		return "use POST /api/v1/keys (airlock key add)"
 	}
 	return ""
 }
@@ -177,8 +190,11 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, c *call) error {
 }
 
 func (a *API) delete(w http.ResponseWriter, r *http.Request, c *call) error {
-	if c.kind.Name == auth.TokenKind {
+	switch c.kind.Name {
+	case auth.TokenKind:
 		return badRequestf("tokens are revoked, not deleted: use DELETE /api/v1/tokens/NAME (airlock token revoke)")
+	case evidence.Kind, promotion.Kind, promotion.ReviewKind:
+		return badRequestf("%s are records of what happened and are kept for the audit trail; they cannot be deleted", c.kind.Plural)
 	}
 	rev, err := revisionParam(r)
 	if err != nil {

@@ -186,6 +186,18 @@ func (p *Principal) HasRole(r Role, env string) bool {
 	return false
 }
 
+// HoldsRole reports whether any of p's grants carries r, wherever it
+// applies. A sign-off is a statement about a release, not an action in an
+// environment, so it needs the role but not an environment.
+func (p *Principal) HoldsRole(r Role) bool {
+	for _, g := range p.Grants {
+		if slices.Contains(g.Roles, r) {
+			return true
+		}
+	}
+	return false
+}
+
 // RoleNames lists p's roles, for display.
 func (p *Principal) RoleNames() []string {
 	seen := map[string]bool{}

@@ -161,3 +161,21 @@ func containsRole(list []Role, r Role) bool {
 	}
 	return false
 }
+
+// MayEver reports whether p holds, in any grant, a role that can perform a
+// somewhere. Routes that learn the target environment from the request body
+// use it to refuse callers before reading the body; Authorize then decides
+// for the environment named.
+func MayEver(p *Principal, a Action) error {
+	perm, ok := permissions[a]
+	if ok {
+		for _, g := range p.Grants {
+			for _, r := range g.Roles {
+				if containsRole(perm.roles, r) {
+					return nil
+				}
+			}
+		}
+	}
+	return &ForbiddenError{Principal: p.Name, Action: a, Have: p.RoleNames(), Need: perm.roles}
+}

@@ -26,7 +26,10 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/environment"
+	"github.com/airlock-dev/airlock/internal/ingest"
+	"github.com/airlock-dev/airlock/internal/keys"
 	"github.com/airlock-dev/airlock/internal/pipeline"
+	"github.com/airlock-dev/airlock/internal/promotion"
 	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
@@ -49,6 +52,9 @@ func NewScheme() *resource.Scheme {
 	application.Register(s)
 	release.Register(s)
 	auth.Register(s)
+	keys.Register(s)
+	ingest.Register(s)
+	promotion.Register(s)
 	return s
 }
 
@@ -102,12 +108,9 @@ func Run(ctx context.Context, cfg Config) error {
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	cp := &Checkpointer{Store: st, Signer: signer, Now: time.Now}
-	scheme := NewScheme()
-	handler := api.New(api.Deps{
-		Store: st, Scheme: scheme, Catalog: catalog.New(st, scheme), Tokens: tokens,
-		Checkpointer: cp, Logger: logger, Registry: reg, Version: Version,
-	})
+	deps := NewDeps(st, signer, logger, reg)
+	handler := api.New(deps)
+	cp, promotions := deps.Checkpointer.(*Checkpointer), deps.Promotions
 
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -118,10 +121,14 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		cp.Loop(ctx, cfg.CheckpointEvery, logger)
+	}()
+	go func() {
+		defer wg.Done()
+		reviewLoop(ctx, promotions, time.Minute, logger)
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -148,6 +155,19 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	logger.Info("airlock stopped")
 	return err
+}
+
+// NewDeps builds every service the API serves from over one store. Tests
+// use it to get exactly the server's wiring.
+func NewDeps(st store.Store, signer *audit.Signer, logger *slog.Logger, reg *prometheus.Registry) api.Deps {
+	scheme := NewScheme()
+	promotions := promotion.New(st)
+	return api.Deps{
+		Store: st, Scheme: scheme, Catalog: catalog.New(st, scheme), Tokens: auth.NewTokens(st),
+		Ingest: ingest.New(st, promotions.Reevaluate), Promotions: promotions,
+		Checkpointer: &Checkpointer{Store: st, Signer: signer, Now: time.Now},
+		Logger:       logger, Registry: reg, Version: Version,
+	}
 }
 
 func storeName(cfg Config) string {
@@ -191,6 +211,24 @@ func redactURL(u string) string {
 }
 
 var errEmptyLog = errors.New("the audit log is empty")
+
+// reviewLoop flags post-emergency reviews that pass their deadline.
+func reviewLoop(ctx context.Context, p *promotion.Service, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if n, err := p.FlagOverdue(ctx, store.Actor{Name: "system:reviews", Reason: "review deadline passed"}); err != nil && ctx.Err() == nil {
+			logger.WarnContext(ctx, "flagging overdue reviews failed", slog.Any("error", err))
+		} else if n > 0 {
+			logger.WarnContext(ctx, "post-emergency reviews overdue", slog.Int("count", n))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // Checkpointer signs checkpoints of the audit head, on demand and
 // periodically. It is safe for concurrent use.

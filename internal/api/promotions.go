@@ -1,0 +1,139 @@
+package api
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/evidence"
+	"github.com/airlock-dev/airlock/internal/ingest"
+	"github.com/airlock-dev/airlock/internal/keys"
+	"github.com/airlock-dev/airlock/internal/promotion"
+	"github.com/airlock-dev/airlock/internal/resource"
+	"github.com/airlock-dev/airlock/internal/store"
+)
+
+func (a *API) registerPromotionRoutes() {
+	a.handle("POST", "/api/v1/evidence", "Attach a CI report to a release (query: app, version, type, suite, name; body: the document as the tool wrote it, or a DSSE envelope).", rule{action: auth.AddEvidence}, a.addEvidence)
+	a.handle("POST", "/api/v1/signoffs", "Record the caller's sign-off on a release (query: app, version; body: {kind, role, reason, reference}).", rule{action: auth.SignOff}, a.addSignoff)
+	a.handle("POST", "/api/v1/promotions", "Ask to promote a release into an environment; every gate of the transition is evaluated and recorded.", rule{action: auth.Promote, inHandler: true}, a.promote)
+	a.handle("POST", "/api/v1/keys", "Register a CI signing key (ed25519 or ECDSA P-256 public key, PEM).", rule{action: auth.ManageKeys}, a.addKey)
+	a.handle("GET", "/api/v1/blobs/{digest}", "Download a stored document (evidence as delivered) by its sha256 digest.", rule{action: auth.ReadResources}, a.blob)
+}
+
+func (a *API) evidenceRequest(r *http.Request, typ evidence.Type) (ingest.Request, error) {
+	q := r.URL.Query()
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return ingest.Request{}, err
+	}
+	req := ingest.Request{App: q.Get("app"), Version: q.Get("version"), Type: typ, Suite: evidence.Suite(q.Get("suite")), Name: q.Get("name"), Body: body}
+	if req.App == "" || req.Version == "" {
+		return req, badRequestf("app and version are required query parameters")
+	}
+	return req, nil
+}
+
+func (a *API) addEvidence(w http.ResponseWriter, r *http.Request, c *call) error {
+	typ := evidence.Type(r.URL.Query().Get("type"))
+	if typ == evidence.Signoff {
+		return badRequestf("sign-offs are recorded with POST /api/v1/signoffs (airlock evidence add APP VERSION --type signoff --kind K --role R --reason TEXT)")
+	}
+	req, err := a.evidenceRequest(r, typ)
+	if err != nil {
+		return err
+	}
+	obj, err := a.Ingest.Add(r.Context(), c.actor(r), req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, obj)
+}
+
+func (a *API) addSignoff(w http.ResponseWriter, r *http.Request, c *call) error {
+	req, err := a.evidenceRequest(r, evidence.Signoff)
+	if err != nil {
+		return err
+	}
+	req.CanSignAs = func(role string) bool { return c.principal.HoldsRole(auth.Role(role)) }
+	obj, err := a.Ingest.Add(r.Context(), c.actor(r), req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, obj)
+}
+
+func (a *API) promote(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req promotion.Request
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := auth.Authorize(c.principal, auth.Promote, req.To); err != nil {
+		return err
+	}
+	actor := c.actor(r)
+	if req.Emergency != nil && actor.Reason == "" {
+		actor.Reason = fmt.Sprintf("emergency (incident %s): %s", req.Emergency.Incident, req.Emergency.Reason)
+	}
+	obj, err := a.Promotions.Request(r.Context(), actor, req)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, obj)
+}
+
+// KeyRequest registers a CI signing key.
+type KeyRequest struct {
+	Name        string `json:"name"`
+	PublicKey   string `json:"publicKey"`
+	Identity    string `json:"identity"`
+	Description string `json:"description,omitempty"`
+}
+
+func (a *API) addKey(w http.ResponseWriter, r *http.Request, c *call) error {
+	var req KeyRequest
+	if err := readJSON(r, &req); err != nil {
+		return err
+	}
+	if err := resource.ValidateName(req.Name); err != nil {
+		return badRequestf("key name: %v", err)
+	}
+	if req.Identity == "" {
+		req.Identity = req.Name
+	}
+	spec, err := keys.NewSpec([]byte(req.PublicKey), req.Identity, req.Description)
+	if err != nil {
+		return badRequestf("%v", err)
+	}
+	obj := &resource.Object{APIVersion: resource.APIVersion, Kind: keys.Kind, Metadata: resource.Metadata{Name: req.Name}}
+	if err := obj.SetSpec(spec); err != nil {
+		return err
+	}
+	var created *resource.Object
+	err = a.Store.Write(r.Context(), c.actor(r), func(tx store.Tx) error {
+		var err error
+		created, err = tx.Create(r.Context(), obj)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusCreated, created)
+}
+
+func (a *API) blob(w http.ResponseWriter, r *http.Request, _ *call) error {
+	digest := r.PathValue("digest")
+	if !strings.HasPrefix(digest, "sha256:") {
+		digest = "sha256:" + digest
+	}
+	data, err := a.Store.Blob(r.Context(), digest)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Digest", digest)
+	_, err = w.Write(data)
+	return err
+}

@@ -1,0 +1,446 @@
+// Package promotion moves a release from one pipeline stage to the next,
+// and only when every gate of that transition passes. A Promotion object
+// records each evaluation: the results of every gate, the evidence they
+// used, and the revision of the pipeline (the gate policy) they were judged
+// by. New evidence re-evaluates open promotions in the same transaction.
+//
+// There is no way to skip a gate. The one exception path is an emergency
+// promotion, which needs an incident and a reason, still runs and still
+// blocks on the security gates, and leaves a Review due 24 hours later.
+package promotion
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/application"
+	"github.com/airlock-dev/airlock/internal/environment"
+	"github.com/airlock-dev/airlock/internal/evidence"
+	"github.com/airlock-dev/airlock/internal/gate"
+	"github.com/airlock-dev/airlock/internal/pipeline"
+	"github.com/airlock-dev/airlock/internal/release"
+	"github.com/airlock-dev/airlock/internal/resource"
+	"github.com/airlock-dev/airlock/internal/store"
+)
+
+// Kinds this package owns.
+const (
+	Kind       = "Promotion"
+	ReviewKind = "Review"
+)
+
+// ReviewDue is how long after an emergency promotion its review is due.
+const ReviewDue = 24 * time.Hour
+
+// Spec is what was asked: move a release to an environment.
+type Spec struct {
+	App         string     `json:"app"`
+	Version     string     `json:"version"`
+	Release     string     `json:"release"`
+	Pipeline    string     `json:"pipeline"`
+	From        string     `json:"from,omitempty"` // empty when To is the first stage
+	To          string     `json:"to"`
+	Emergency   *Emergency `json:"emergency,omitempty"`
+	RequestedBy string     `json:"requestedBy"`
+}
+
+// Emergency is the accountable reason for an emergency promotion.
+type Emergency struct {
+	Incident string `json:"incident"`
+	Reason   string `json:"reason"`
+}
+
+// Phase is where a promotion stands.
+type Phase string
+
+// Phases. Pending waits for evidence (or, later, approvals); Blocked has a
+// failing gate; both are re-evaluated when evidence arrives. Succeeded is
+// final: the release is admitted to the environment.
+const (
+	Pending   Phase = "Pending"
+	Blocked   Phase = "Blocked"
+	Succeeded Phase = "Succeeded"
+)
+
+// Status records the latest evaluation.
+type Status struct {
+	Phase          Phase         `json:"phase"`
+	Message        string        `json:"message,omitempty"`
+	PolicyRevision int64         `json:"policyRevision"` // the pipeline revision the gates came from
+	Gates          []gate.Result `json:"gates"`
+	Evaluations    int           `json:"evaluations"`
+	EvaluatedAt    time.Time     `json:"evaluatedAt"`
+	CompletedAt    *time.Time    `json:"completedAt,omitempty"`
+	Review         string        `json:"review,omitempty"` // the post-emergency Review
+}
+
+// Register adds Promotion and Review to a scheme. Neither is declarative:
+// they are created through their own endpoints.
+func Register(s *resource.Scheme) {
+	s.Register(resource.Kind{Name: Kind, Plural: "promotions", Aliases: []string{"promotion", "promo"}, NewSpec: func() any { return &Spec{} }})
+	s.Register(resource.Kind{Name: ReviewKind, Plural: "reviews", Aliases: []string{"review"}, NewSpec: func() any { return &ReviewSpec{} }})
+}
+
+// PolicyError is a promotion airlock refuses to start (a skipped stage, an
+// environment outside the pipeline). The API maps it to 422.
+type PolicyError struct{ Msg string }
+
+func (e *PolicyError) Error() string { return e.Msg }
+
+// InvalidError is a malformed request. The API maps it to 400.
+type InvalidError struct{ Msg string }
+
+func (e *InvalidError) Error() string { return e.Msg }
+
+// Request asks to promote a release.
+type Request struct {
+	App       string     `json:"app"`
+	Version   string     `json:"version"`
+	To        string     `json:"to"`
+	Emergency *Emergency `json:"emergency,omitempty"`
+}
+
+// Service runs promotions through the store.
+type Service struct {
+	store store.Store
+}
+
+// New returns a Service over st.
+func New(st store.Store) *Service { return &Service{store: st} }
+
+// Name is the Promotion object's name for a release and a target
+// environment: one promotion per pair, re-evaluated until it succeeds.
+func Name(releaseName, env string) string {
+	n := releaseName + ".to." + env
+	if len(n) <= resource.MaxNameLength {
+		return n
+	}
+	sum := sha256.Sum256([]byte(n))
+	return strings.Trim(n[:resource.MaxNameLength-13], "-.") + "-" + hex.EncodeToString(sum[:6])
+}
+
+// Request evaluates a promotion and records it. A promotion that is
+// blocked or pending is still recorded (and returned without error): its
+// status says why, and new evidence re-evaluates it.
+func (s *Service) Request(ctx context.Context, actor store.Actor, req Request) (*resource.Object, error) {
+	if err := validateRequest(&req); err != nil {
+		return nil, err
+	}
+	var out *resource.Object
+	err := s.store.Write(ctx, actor, func(tx store.Tx) error {
+		rel, err := tx.Get(ctx, "Release", release.Name(req.App, req.Version))
+		if errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("release %s %s does not exist (register it with `airlock release create %s %s ...`): %w", req.App, req.Version, req.App, req.Version, store.ErrNotFound)
+		}
+		if err != nil {
+			return err
+		}
+		var relStatus release.Status
+		if err := rel.DecodeStatus(&relStatus); err != nil {
+			return err
+		}
+		app, err := tx.Get(ctx, "Application", req.App)
+		if err != nil {
+			return fmt.Errorf("application %s: %w", req.App, err)
+		}
+		var appSpec application.Spec
+		if err := app.DecodeSpec(&appSpec); err != nil {
+			return err
+		}
+		pipe, err := tx.Get(ctx, "Pipeline", appSpec.Pipeline)
+		if err != nil {
+			return fmt.Errorf("pipeline %s of application %s: %w", appSpec.Pipeline, req.App, err)
+		}
+		var pipeSpec pipeline.Spec
+		if err := pipe.DecodeSpec(&pipeSpec); err != nil {
+			return err
+		}
+		idx := pipeSpec.Index(req.To)
+		if idx < 0 {
+			return &PolicyError{Msg: fmt.Sprintf("%s is not a stage of pipeline %s (stages: %s)", req.To, appSpec.Pipeline, strings.Join(pipeSpec.Environments(), " → "))}
+		}
+		from := ""
+		if idx > 0 {
+			from = pipeSpec.Stages[idx-1].Environment
+			if _, ok := relStatus.Environments[from]; !ok {
+				return &PolicyError{Msg: fmt.Sprintf("release %s %s has not completed %s, the stage before %s in pipeline %s; promote it to %s first (stages may not be skipped)",
+					req.App, req.Version, from, req.To, appSpec.Pipeline, from)}
+			}
+		}
+		if adm, ok := relStatus.Environments[req.To]; ok {
+			return fmt.Errorf("release %s %s was already promoted to %s by %s: %w", req.App, req.Version, req.To, adm.Promotion, store.ErrConflict)
+		}
+
+		name := Name(rel.Metadata.Name, req.To)
+		obj, err := tx.Get(ctx, Kind, name)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			obj = &resource.Object{APIVersion: resource.APIVersion, Kind: Kind, Metadata: resource.Metadata{Name: name, Labels: map[string]string{
+				"app": req.App, "release": rel.Metadata.Name, "environment": req.To,
+			}}}
+			spec := Spec{App: req.App, Version: req.Version, Release: rel.Metadata.Name, Pipeline: appSpec.Pipeline, From: from, To: req.To, Emergency: req.Emergency, RequestedBy: actor.Name}
+			if err := obj.SetSpec(spec); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		default:
+			// Asked again: the same promotion is re-evaluated; an emergency
+			// request turns it into an emergency promotion.
+			var spec Spec
+			if err := obj.DecodeSpec(&spec); err != nil {
+				return err
+			}
+			if req.Emergency != nil {
+				spec.Emergency = req.Emergency
+				spec.RequestedBy = actor.Name
+				if err := obj.SetSpec(spec); err != nil {
+					return err
+				}
+			}
+		}
+		out, err = s.evaluate(ctx, tx, obj, true)
+		return err
+	})
+	return out, err
+}
+
+func validateRequest(req *Request) error {
+	if err := resource.ValidateName(req.App); err != nil {
+		return &InvalidError{Msg: "app: " + err.Error()}
+	}
+	if err := release.ValidateVersion(req.Version); err != nil {
+		return &InvalidError{Msg: err.Error()}
+	}
+	if err := resource.ValidateName(req.To); err != nil {
+		return &InvalidError{Msg: "to: " + err.Error()}
+	}
+	if e := req.Emergency; e != nil {
+		e.Incident, e.Reason = strings.TrimSpace(e.Incident), strings.TrimSpace(e.Reason)
+		switch {
+		case e.Incident == "":
+			return &InvalidError{Msg: "an emergency promotion needs the incident it answers (--incident ID)"}
+		case e.Reason == "":
+			return &InvalidError{Msg: "an emergency promotion needs a reason (--reason TEXT)"}
+		case len(e.Incident) > 200 || len(e.Reason) > 2000:
+			return &InvalidError{Msg: "the incident (200) or reason (2000 characters) is too long"}
+		}
+	}
+	return nil
+}
+
+// Reevaluate re-judges every open promotion of a release inside tx. The
+// evidence service calls it after storing new evidence, so a promotion that
+// was waiting for that evidence moves on in the same transaction.
+func (s *Service) Reevaluate(ctx context.Context, tx store.Tx, releaseName string) error {
+	objs, err := tx.List(ctx, Kind, resource.Selector{{Key: "release", Op: resource.Equals, Values: []string{releaseName}}})
+	if err != nil {
+		return fmt.Errorf("list promotions of %s: %w", releaseName, err)
+	}
+	for _, o := range objs {
+		var st Status
+		if err := o.DecodeStatus(&st); err != nil {
+			return err
+		}
+		if st.Phase == Succeeded {
+			continue
+		}
+		if _, err := s.evaluate(ctx, tx, o, false); err != nil {
+			return fmt.Errorf("re-evaluate %s: %w", o.Metadata.Name, err)
+		}
+	}
+	return nil
+}
+
+// evaluate judges obj's gates now and writes the outcome. It writes only
+// when something changed (or always, when the promotion was just asked for).
+func (s *Service) evaluate(ctx context.Context, tx store.Tx, obj *resource.Object, requested bool) (*resource.Object, error) {
+	var spec Spec
+	if err := obj.DecodeSpec(&spec); err != nil {
+		return nil, err
+	}
+	var prev Status
+	if err := obj.DecodeStatus(&prev); err != nil {
+		return nil, err
+	}
+	in, pipeRev, gates, err := s.input(ctx, tx, spec)
+	if err != nil {
+		return nil, err
+	}
+	results := gate.Evaluate(gates, in)
+	now := tx.Now()
+	st := Status{PolicyRevision: pipeRev, Gates: results, Evaluations: prev.Evaluations + 1, EvaluatedAt: now, Review: prev.Review}
+	st.Phase, st.Message = phaseOf(results)
+	if !requested && prev.Phase == st.Phase && prev.PolicyRevision == st.PolicyRevision && sameResults(prev.Gates, results) {
+		return obj, nil // nothing new to record
+	}
+	if st.Phase == Succeeded {
+		st.CompletedAt = &now
+		if err := admit(ctx, tx, spec, obj.Metadata.Name, now); err != nil {
+			return nil, err
+		}
+		if spec.Emergency != nil {
+			rv, err := openReview(ctx, tx, obj.Metadata.Name, spec, results, now)
+			if err != nil {
+				return nil, err
+			}
+			st.Review = rv
+		}
+	}
+	next := obj.DeepCopy()
+	if err := next.SetStatus(st); err != nil {
+		return nil, err
+	}
+	if next.Metadata.Revision == 0 {
+		return tx.Create(ctx, next)
+	}
+	next.Metadata.Revision = 0
+	return tx.Update(ctx, next)
+}
+
+func (s *Service) input(ctx context.Context, tx store.Tx, spec Spec) (*gate.Input, int64, []gate.Gate, error) {
+	pipe, err := tx.Get(ctx, "Pipeline", spec.Pipeline)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("pipeline %s: %w", spec.Pipeline, err)
+	}
+	var pipeSpec pipeline.Spec
+	if err := pipe.DecodeSpec(&pipeSpec); err != nil {
+		return nil, 0, nil, err
+	}
+	specs, err := pipeSpec.GatesFor(spec.To)
+	if err != nil {
+		return nil, 0, nil, &PolicyError{Msg: err.Error()}
+	}
+	gates, err := gate.Compile(specs)
+	if err != nil {
+		return nil, 0, nil, fmt.Errorf("gates of pipeline %s (revision %d): %w", spec.Pipeline, pipe.Metadata.Revision, err)
+	}
+	rel, err := tx.Get(ctx, "Release", spec.Release)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	var relSpec release.Spec
+	if err := rel.DecodeSpec(&relSpec); err != nil {
+		return nil, 0, nil, err
+	}
+	app, err := tx.Get(ctx, "Application", spec.App)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	var appSpec application.Spec
+	if err := app.DecodeSpec(&appSpec); err != nil {
+		return nil, 0, nil, err
+	}
+	env, err := tx.Get(ctx, "Environment", spec.To)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	var envSpec environment.Spec
+	if err := env.DecodeSpec(&envSpec); err != nil {
+		return nil, 0, nil, err
+	}
+	ev, err := LoadEvidence(ctx, tx, spec.Release)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	in := &gate.Input{
+		App: spec.App, AppSpec: appSpec, Release: relSpec,
+		From: spec.From, To: spec.To, ToTier: envSpec.Tier,
+		Evidence: ev, Emergency: spec.Emergency != nil, Now: tx.Now(),
+	}
+	return in, pipe.Metadata.Revision, gates, nil
+}
+
+// LoadEvidence returns every piece of evidence bound to a release, as gates
+// see it, with the findings of scanner reports read from their blobs.
+func LoadEvidence(ctx context.Context, r store.Reader, releaseName string) ([]gate.Evidence, error) {
+	objs, err := r.List(ctx, evidence.Kind, resource.Selector{{Key: "release", Op: resource.Equals, Values: []string{releaseName}}})
+	if err != nil {
+		return nil, fmt.Errorf("list evidence of %s: %w", releaseName, err)
+	}
+	// In the order they were stored: gates let the later of two pieces with
+	// the same submission time win, so revision order makes "latest" exact.
+	slices.SortFunc(objs, func(a, b *resource.Object) int { return cmp.Compare(a.Metadata.Revision, b.Metadata.Revision) })
+	out := make([]gate.Evidence, 0, len(objs))
+	for _, o := range objs {
+		var rec evidence.Record
+		if err := o.DecodeSpec(&rec); err != nil {
+			return nil, fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		rep := evidence.Report{Type: rec.Type, Format: rec.Format, Facts: rec.Facts, Subjects: rec.Subjects}
+		if rec.FindingsDigest != "" {
+			data, err := r.Blob(ctx, rec.FindingsDigest)
+			if err != nil {
+				return nil, fmt.Errorf("findings of %s: %w", o.Ref(), err)
+			}
+			if err := json.Unmarshal(data, &rep.Findings); err != nil {
+				return nil, fmt.Errorf("findings of %s: %w", o.Ref(), err)
+			}
+		}
+		out = append(out, gate.Evidence{
+			Digest: rec.Digest, Type: rec.Type, Suite: rec.Suite, Name: rec.Name, Report: rep,
+			Trusted: rec.Trusted, Signer: rec.Signer, SubmittedBy: rec.SubmittedBy, SubmittedAt: o.Metadata.CreatedAt,
+		})
+	}
+	return out, nil
+}
+
+func phaseOf(results []gate.Result) (Phase, string) {
+	var failed, pending, waived []string
+	for _, r := range results {
+		switch r.Status {
+		case gate.StatusFail:
+			failed = append(failed, r.Gate)
+		case gate.StatusPending:
+			pending = append(pending, r.Gate)
+		case gate.StatusWaived:
+			waived = append(waived, r.Gate)
+		}
+	}
+	switch {
+	case len(failed) > 0:
+		return Blocked, fmt.Sprintf("blocked by %d gate(s): %s", len(failed), strings.Join(failed, ", "))
+	case len(pending) > 0:
+		return Pending, fmt.Sprintf("waiting for evidence: %s", strings.Join(pending, ", "))
+	case len(waived) > 0:
+		return Succeeded, fmt.Sprintf("emergency: promoted with %d gate(s) waived (%s); review due in 24h", len(waived), strings.Join(waived, ", "))
+	default:
+		return Succeeded, fmt.Sprintf("all %d gate(s) passed", len(results))
+	}
+}
+
+func sameResults(a, b []gate.Result) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return string(x) == string(y)
+}
+
+// admit records the release as having entered the environment.
+func admit(ctx context.Context, tx store.Tx, spec Spec, promo string, now time.Time) error {
+	rel, err := tx.Get(ctx, "Release", spec.Release)
+	if err != nil {
+		return err
+	}
+	var st release.Status
+	if err := rel.DecodeStatus(&st); err != nil {
+		return err
+	}
+	if st.Environments == nil {
+		st.Environments = map[string]release.Admission{}
+	}
+	st.Environments[spec.To] = release.Admission{Promotion: promo, At: now, Emergency: spec.Emergency != nil}
+	if err := rel.SetStatus(st); err != nil {
+		return err
+	}
+	rel.Metadata.Revision = 0
+	_, err = tx.Update(ctx, rel)
+	return err
+}
