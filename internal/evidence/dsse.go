@@ -84,11 +84,13 @@ type dsseJSON struct {
 }
 
 // IsEnvelope reports whether head, the start of a document, looks like a
-// DSSE envelope: a JSON object with a "payloadType" member near the top.
-// It is a cheap sniff, not a validation.
+// DSSE envelope: a JSON object with a "payloadType" or "payload" member near
+// the top. Writers that sort keys (Go maps, jq -S) put the long "payload"
+// first and "payloadType" far beyond any sniffing window, so either name
+// counts. It is a cheap sniff, not a validation.
 func IsEnvelope(head []byte) bool {
 	h := bytes.TrimLeft(head, " \t\r\n\ufeff")
-	return len(h) > 0 && h[0] == '{' && bytes.Contains(head, []byte(`"payloadType"`))
+	return len(h) > 0 && h[0] == '{' && bytes.Contains(head, []byte(`"payload`))
 }
 
 // ParseEnvelope reads a DSSE envelope of at most MaxEnvelopeBytes:
