@@ -2,10 +2,12 @@ package pipeline
 
 import (
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
 	"github.com/airlock-dev/airlock/internal/environment"
+	"github.com/airlock-dev/airlock/internal/gate"
 	"github.com/airlock-dev/airlock/internal/resource"
 )
 
@@ -140,5 +142,131 @@ func TestIndex(t *testing.T) {
 	}
 	if got := strings.Join(p.Environments(), ","); got != "dev,staging,prod" {
 		t.Errorf("Environments() = %s", got)
+	}
+}
+
+func TestValidateGates(t *testing.T) {
+	t.Parallel()
+	p := stages("dev", "test", "staging", "prod")
+	p.Stages[1].Gates = []gate.Spec{{Type: "tests"}, {Type: "coverage", MinPercent: 80}}
+	p.Stages[2].Gates = []gate.Spec{{Type: "sast", MaxSeverity: "urgent"}}
+	wantPathError(t, Validate(p), "spec.stages[2].gates[0].maxSeverity", `unknown severity "urgent"`)
+
+	p.Stages[2].Gates = []gate.Spec{{Type: "sca", Suppressions: []gate.Suppression{{ID: "CVE-2024-1", Reason: "r", Owner: "o"}}}}
+	wantPathError(t, Validate(p), "spec.stages[2].gates[0].suppressions[0].expires", "a suppression needs expires")
+
+	p.Stages[2].Gates = []gate.Spec{{Type: "sbom"}, {Type: "smoke"}}
+	wantPathError(t, Validate(p), "spec.stages[2].gates[1].type", `unknown gate type "smoke"`, "known types: tests, coverage")
+
+	p.Stages[2].Gates = []gate.Spec{{Type: "expression", Expression: "facts[\"x\"] >"}}
+	wantPathError(t, Validate(p), "spec.stages[2].gates[0].expression", "CEL:", "Syntax error")
+
+	p.Stages[2].Gates = nil
+	wantPathError(t, Validate(p), "")
+}
+
+func TestGatesFor(t *testing.T) {
+	t.Parallel()
+	p := stages("dev", "test", "staging", "prod")
+	p.Stages[0].Gates = []gate.Spec{{Type: "sbom"}}
+	p.Stages[1].Gates = []gate.Spec{{Type: "tests"}, {Type: "coverage", MinPercent: 70}}
+	p.Stages[2].Gates = []gate.Spec{{Type: "tests", Suite: "e2e"}}
+	p.Stages[3].Gates = []gate.Spec{{Type: "coverage", MinPercent: 85}, {Type: "tests", Suite: "smoke"}}
+	names := func(specs []gate.Spec) string {
+		var out []string
+		for _, s := range specs {
+			n := s.Name
+			if n == "" {
+				n = s.DefaultName()
+			}
+			if s.MinPercent != 0 {
+				n += fmt.Sprintf("(%g)", s.MinPercent)
+			}
+			out = append(out, n)
+		}
+		return strings.Join(out, ",")
+	}
+	tests := []struct {
+		cumulative bool
+		to, want   string
+	}{
+		{false, "dev", "sbom"},
+		{false, "staging", "tests-e2e"},
+		{false, "prod", "coverage(85),tests-smoke"},
+		{true, "dev", "sbom"},
+		{true, "test", "sbom,tests-unit,coverage(70)"},
+		{true, "staging", "sbom,tests-unit,coverage(70),tests-e2e"},
+		{true, "prod", "sbom,tests-unit,coverage(85),tests-e2e,tests-smoke"},
+	}
+	for _, tt := range tests {
+		p.Cumulative = tt.cumulative
+		got, err := p.GatesFor(tt.to)
+		if err != nil {
+			t.Fatalf("GatesFor(%s): %v", tt.to, err)
+		}
+		if names(got) != tt.want {
+			t.Errorf("cumulative=%v GatesFor(%s) = %s, want %s", tt.cumulative, tt.to, names(got), tt.want)
+		}
+		if _, err := gate.Compile(got); err != nil {
+			t.Errorf("cumulative=%v GatesFor(%s) does not compile: %v", tt.cumulative, tt.to, err)
+		}
+	}
+	if _, err := p.GatesFor("qa"); err == nil || !strings.Contains(err.Error(), `"qa" is not a stage`) {
+		t.Errorf("GatesFor(qa) error = %v", err)
+	}
+	for _, tt := range []struct {
+		to, want string
+		ok       bool
+	}{{"dev", "", false}, {"test", "dev", true}, {"prod", "staging", true}, {"qa", "", false}} {
+		if got, ok := p.Previous(tt.to); got != tt.want || ok != tt.ok {
+			t.Errorf("Previous(%s) = %q, %v; want %q, %v", tt.to, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestDecodeGates(t *testing.T) {
+	t.Parallel()
+	s := resource.NewScheme()
+	Register(s)
+	in := `apiVersion: airlock.dev/v1
+kind: Pipeline
+metadata: {name: default}
+spec:
+  cumulative: true
+  stages:
+    - environment: dev
+    - environment: prod
+      gates:
+        - type: sast
+          maxSeverity: medium
+          suppressions:
+            - {id: G401, reason: cache keys, owner: alice, expires: "2026-06-30"}
+        - type: perf
+          maxP95Ms: 300
+          maxErrorRate: 0.01
+          maxLatency: 5
+`
+	_, err := s.Decode("p.yaml", []byte(in))
+	var des resource.DecodeErrors
+	if !errors.As(err, &des) || len(des) != 1 || des[0].Path != "spec.stages[1].gates[1].maxLatency" || des[0].Line != 17 {
+		t.Fatalf("Decode: got %v, want one error at line 17 spec.stages[1].gates[1].maxLatency", err)
+	}
+	objs, err := s.Decode("p.yaml", []byte(strings.Replace(in, "          maxLatency: 5\n", "", 1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p Spec
+	if err := objs[0].DecodeSpec(&p); err != nil {
+		t.Fatal(err)
+	}
+	g := p.Stages[1].Gates
+	if !p.Cumulative || len(g) != 2 || g[0].Suppressions[0].Expires != "2026-06-30" || *g[1].MaxErrorRate != 0.01 || g[1].MaxP95Ms != 300 {
+		t.Errorf("decoded %+v", p)
+	}
+	bad := strings.Replace(in, "          maxLatency: 5\n", "", 1)
+	bad = strings.Replace(bad, "maxSeverity: medium", "maxSeverity: severe", 1)
+	_, err = s.Decode("p.yaml", []byte(bad))
+	if !errors.As(err, &des) || des[0].Path != "spec.stages[1].gates[0].maxSeverity" || des[0].Line != 11 {
+		t.Errorf("Decode with a bad severity: got %v, want line 11 spec.stages[1].gates[0].maxSeverity", err)
 	}
 }
