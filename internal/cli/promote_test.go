@@ -497,4 +497,3 @@ func TestKeyCommands(t *testing.T) {
 		t.Errorf("%d requests, want 2", n)
 	}
 }
-
