@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/audit"
@@ -131,22 +132,18 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 		if ferr == nil && t.broken != nil {
 			ferr = fmt.Errorf("a statement failed inside the write, so it was rolled back: %w", t.broken)
 		}
+		// Savepoints are not released: each caller's is the newest one
+		// named w while it runs, so ROLLBACK TO reaches exactly its own
+		// changes, and COMMIT releases them all. That saves a statement
+		// (a round trip on PostgreSQL) per write.
 		if ferr != nil {
 			results[i] = ferr
 			if t.inSavepoint {
 				if _, err := s.exec(ctx, tx, "ROLLBACK TO SAVEPOINT w"); err != nil {
 					return false, fmt.Errorf("roll back failed write: %w", err)
 				}
-				if _, err := s.exec(ctx, tx, "RELEASE SAVEPOINT w"); err != nil {
-					return false, fmt.Errorf("release savepoint: %w", err)
-				}
 			}
 			continue
-		}
-		if t.inSavepoint {
-			if _, err := s.exec(ctx, tx, "RELEASE SAVEPOINT w"); err != nil {
-				return false, fmt.Errorf("release savepoint: %w", err)
-			}
 		}
 		seq, hash = t.seq, t.hash
 		entries = append(entries, t.entries...)
@@ -171,20 +168,45 @@ const entryCols = "seq, time, actor, action, kind, name, revision, reason, state
 // entryChunk bounds the rows of one multi-row insert (11 parameters each).
 const entryChunk = 128
 
+// insertEntriesQuery returns the insert of n audit entries (1 to
+// entryChunk), built once per n.
+func (s *Store) insertEntriesQuery(n int) string {
+	return s.rowsQuery(&s.entryQueries, n, "INSERT INTO audit_entries ("+entryCols+") VALUES ", "(?,?,?,?,?,?,?,?,?,?,?)")
+}
+
+// insertLabelsQuery returns the insert of n label rows, built once per n.
+func (s *Store) insertLabelsQuery(n int) string {
+	return s.rowsQuery(&s.labelQueries, n, "INSERT INTO object_labels (kind, name, key, value) VALUES ", "(?,?,?,?)")
+}
+
+// rowsQuery returns, from cache, the multi-row statement head followed by
+// n copies of row, rebound for the dialect.
+func (s *Store) rowsQuery(cache *sync.Map, n int, head, row string) string {
+	if q, ok := cache.Load(n); ok {
+		return q.(string)
+	}
+	var b strings.Builder
+	b.WriteString(head)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(row)
+	}
+	q := s.d.rebind(b.String())
+	cache.Store(n, q)
+	return q
+}
+
 func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, entries []audit.Entry) error {
+	args := make([]any, 0, min(len(entries), entryChunk)*11)
 	for len(entries) > 0 {
 		n := min(len(entries), entryChunk)
-		var b strings.Builder
-		b.WriteString("INSERT INTO audit_entries (" + entryCols + ") VALUES ")
-		args := make([]any, 0, n*11)
-		for i, e := range entries[:n] {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			b.WriteString("(?,?,?,?,?,?,?,?,?,?,?)")
+		args = args[:0]
+		for _, e := range entries[:n] {
 			args = append(args, e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.Kind, e.Name, e.Revision, e.Reason, e.StateHash, e.PrevHash, e.Hash)
 		}
-		if _, err := s.exec(ctx, tx, s.d.rebind(b.String()), args...); err != nil {
+		if _, err := s.exec(ctx, tx, s.insertEntriesQuery(n), args...); err != nil {
 			return fmt.Errorf("append audit entries %d to %d: %w", entries[0].Seq, entries[n-1].Seq, err)
 		}
 		entries = entries[n:]
@@ -318,20 +340,46 @@ func (t *txn) Create(ctx context.Context, obj *resource.Object) (*resource.Objec
 		return nil, err
 	}
 	ts := t.now.UnixNano()
-	res, err := t.s.exec(dbctx(ctx), t.tx, t.s.q.insertObject, o.Kind, o.Metadata.Name, o.Metadata.Revision, ts, ts, labels, string(o.Spec), string(o.Status))
-	if err != nil {
-		return nil, t.fail(fmt.Errorf("create %s: %w", o.Ref(), err))
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return nil, t.fail(fmt.Errorf("create %s: %w", o.Ref(), err))
-	} else if n == 0 {
-		return nil, fmt.Errorf("%s %q already exists: %w", o.Kind, o.Metadata.Name, store.ErrConflict)
-	}
-	if err := t.insertLabels(ctx, o); err != nil {
-		return nil, err
+	if t.s.q.insertObjectLabels != "" {
+		// One statement writes the object and its labels.
+		keys, values := labelColumns(o.Metadata.Labels)
+		var n int
+		if err := t.s.queryRow(dbctx(ctx), t.tx, t.s.q.insertObjectLabels, o.Kind, o.Metadata.Name, o.Metadata.Revision, ts, ts, labels, string(o.Spec), string(o.Status), keys, values).Scan(&n); err != nil {
+			return nil, t.fail(fmt.Errorf("create %s: %w", o.Ref(), err))
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%s %q already exists: %w", o.Kind, o.Metadata.Name, store.ErrConflict)
+		}
+	} else {
+		res, err := t.s.exec(dbctx(ctx), t.tx, t.s.q.insertObject, o.Kind, o.Metadata.Name, o.Metadata.Revision, ts, ts, labels, string(o.Spec), string(o.Status))
+		if err != nil {
+			return nil, t.fail(fmt.Errorf("create %s: %w", o.Ref(), err))
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, t.fail(fmt.Errorf("create %s: %w", o.Ref(), err))
+		} else if n == 0 {
+			return nil, fmt.Errorf("%s %q already exists: %w", o.Kind, o.Metadata.Name, store.ErrConflict)
+		}
+		if err := t.insertLabels(ctx, o); err != nil {
+			return nil, err
+		}
 	}
 	t.appendEntry("create", o.Kind, o.Metadata.Name, stateHash)
-	return o.DeepCopy(), nil
+	// o is this call's own copy (normalize made it) and is not kept:
+	// hand it to the caller.
+	return o, nil
+}
+
+// labelColumns returns the keys and values of labels as two slices, in
+// the same order, for the dialect's InsertObjectLabels.
+func labelColumns(labels map[string]string) (keys, values []string) {
+	keys = make([]string, 0, len(labels))
+	values = make([]string, 0, len(labels))
+	for k, v := range labels {
+		keys = append(keys, k)
+		values = append(values, v)
+	}
+	return keys, values
 }
 
 // Update implements store.Tx.
@@ -373,7 +421,7 @@ func (t *txn) Update(ctx context.Context, obj *resource.Object) (*resource.Objec
 		}
 	}
 	t.appendEntry("update", o.Kind, o.Metadata.Name, stateHash)
-	return o.DeepCopy(), nil
+	return o, nil // normalize's copy, not kept
 }
 
 // Delete implements store.Tx.
@@ -433,17 +481,11 @@ func (t *txn) insertLabels(ctx context.Context, o *resource.Object) error {
 	if len(o.Metadata.Labels) == 0 {
 		return nil
 	}
-	var b strings.Builder
-	b.WriteString("INSERT INTO object_labels (kind, name, key, value) VALUES ")
 	args := make([]any, 0, 4*len(o.Metadata.Labels))
 	for k, v := range o.Metadata.Labels {
-		if len(args) > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?,?,?,?)")
 		args = append(args, o.Kind, o.Metadata.Name, k, v)
 	}
-	if _, err := t.s.exec(dbctx(ctx), t.tx, t.s.d.rebind(b.String()), args...); err != nil {
+	if _, err := t.s.exec(dbctx(ctx), t.tx, t.s.insertLabelsQuery(len(o.Metadata.Labels)), args...); err != nil {
 		return t.fail(fmt.Errorf("index labels of %s: %w", o.Ref(), err))
 	}
 	return nil
