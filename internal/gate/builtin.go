@@ -216,7 +216,11 @@ func (g *builtinGate) Evaluate(in *Input) Result {
 	s := g.spec
 	r := Result{Gate: s.Name, Type: s.Type, Security: g.typ.security}
 	if g.when != nil {
-		ok, err := g.when.evalBool(in, nil)
+		var ev []Evidence
+		if strings.Contains(s.When, "facts") || strings.Contains(s.When, "evidence") {
+			ev, _ = selectEvidence(in.Evidence, "", s, s.TrustRequired(in.ToTier))
+		}
+		ok, err := g.when.evalBool(in, ev, nil)
 		if err != nil {
 			r.Status = StatusFail
 			r.Reasons = []string{fmt.Sprintf("condition %s could not be evaluated: %v", s.When, err)}

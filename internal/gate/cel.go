@@ -105,11 +105,17 @@ func compileCEL(text string) (*program, error) {
 	return p, nil
 }
 
-// evalBool evaluates the program for in, with facts merged from ev. The
-// facts and evidence variables are built only if the expression reads them.
-func (p *program) evalBool(in *Input, ev []Evidence) (bool, error) {
+// evalBool evaluates the program for in, with facts (merged from ev when
+// nil). The facts and evidence variables are built only if the expression
+// reads them.
+func (p *program) evalBool(in *Input, ev []Evidence, facts map[string]any) (bool, error) {
 	act := map[string]any{
-		"facts":     func() any { return mergeFacts(ev) },
+		"facts": func() any {
+			if facts == nil {
+				return mergeFacts(ev)
+			}
+			return facts
+		},
 		"evidence":  func() any { return evidenceList(ev) },
 		"app":       func() any { return appMap(in) },
 		"release":   func() any { return releaseMap(in) },

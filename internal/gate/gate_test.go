@@ -243,6 +243,10 @@ func TestBuiltinGates(t *testing.T) {
 			check{status: StatusPending}},
 		{"when false skips", Spec{Type: "signoff", Kind: "compliance", When: `app.declares("compliance")`}, input(prod),
 			check{status: StatusSkipped, reasons: []string{`not required: condition app.declares("compliance") is false for payments`}}},
+		{"when on facts", Spec{Type: "coverage", MinPercent: 50, When: `facts["tests.total"] > 100.0`}, input(dev, tests(1, false, 10, 0)),
+			check{status: StatusSkipped}},
+		{"when on facts true", Spec{Type: "coverage", MinPercent: 50, When: `facts["tests.total"] > 100.0`}, input(dev, tests(1, false, 200, 0)),
+			check{status: StatusPending}},
 		{"when on a field", Spec{Type: "coverage", MinPercent: 50, When: `!app.userFacing`}, input(dev),
 			check{status: StatusSkipped}},
 

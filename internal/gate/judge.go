@@ -427,7 +427,8 @@ func orNoRole(s string) string {
 }
 
 func judgeExpression(g *builtinGate, in *Input, ev []Evidence) verdict {
-	ok, err := g.expr.evalBool(in, ev)
+	facts := mergeFacts(ev)
+	ok, err := g.expr.evalBool(in, ev, facts)
 	v := verdict{used: ev}
 	if err != nil {
 		if key, missing := missingKey(err); missing {
@@ -451,7 +452,7 @@ func judgeExpression(g *builtinGate, in *Input, ev []Evidence) verdict {
 		v.fix = "correct the expression in the pipeline: facts holds numbers, strings, bools and lists of strings (see docs/gates.md)"
 		return v
 	}
-	vals := referencedFacts(g.spec.Expression, mergeFacts(ev))
+	vals := referencedFacts(g.spec.Expression, facts)
 	if ok {
 		v.status = StatusPass
 		v.reasons = []string{fmt.Sprintf("expression %s is true%s", g.spec.Expression, vals)}
