@@ -41,7 +41,7 @@ func sniffChangeset(head []byte) bool {
 
 func parseChangeset(r io.Reader, _ Options) (*Report, error) {
 	sc := bufio.NewScanner(newLimitReader(r, changesetFormat))
-	sc.Buffer(make([]byte, 0, 64<<10), maxChangesetLineBuf)
+	sc.Buffer(make([]byte, 0, maxChangesetLineBuf), maxChangesetLineBuf)
 	var (
 		seen   = map[string]struct{}{}
 		lineNo int

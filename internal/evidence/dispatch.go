@@ -100,7 +100,11 @@ func parse(t Type, format string, r io.Reader, opts Options) (*Report, error) {
 	if _, err := ParseType(string(t)); err != nil {
 		return nil, err
 	}
-	cands := parsers[t]
+	return parseWith(t, parsers[t], format, r, opts)
+}
+
+// parseWith is parse over the candidate parsers cands of type t.
+func parseWith(t Type, cands []sniffer, format string, r io.Reader, opts Options) (*Report, error) {
 	if len(cands) == 0 {
 		return nil, fmt.Errorf("no parser for %s evidence yet", t)
 	}

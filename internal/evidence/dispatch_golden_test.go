@@ -10,18 +10,18 @@ import (
 	"testing"
 )
 
-var update = flag.Bool("update", false, "rewrite the expected facts of the golden tests")
+var updateTCCGolden = flag.Bool("update-tcc", false, "rewrite the *.facts.json of testdata/{tests,coverage,changeset}")
 
-// golden is an expected result: the format and facts, or an error.
-type golden struct {
+// factsGolden is an expected result: the format and facts, or an error.
+type factsGolden struct {
 	Format string         `json:"format,omitempty"`
 	Facts  map[string]any `json:"facts,omitempty"`
 	Error  string         `json:"error,omitempty"`
 }
 
-// goldenInputs lists the real tool outputs under testdata/<type>, which
+// factsGoldenInputs lists the real tool outputs under testdata/<type>, which
 // are every file but READMEs and the expected *.facts.json.
-func goldenInputs(t testing.TB, typ Type) []string {
+func factsGoldenInputs(t testing.TB, typ Type) []string {
 	t.Helper()
 	entries, err := os.ReadDir(filepath.Join("testdata", string(typ)))
 	if err != nil {
@@ -41,19 +41,19 @@ func goldenInputs(t testing.TB, typ Type) []string {
 	return files
 }
 
-// TestGolden parses each real tool output through the dispatcher, so
+// TestFactsGolden parses each real tool output through the dispatcher, so
 // sniffing is tested too, and compares the report with the expected facts.
-func TestGolden(t *testing.T) {
+func TestFactsGolden(t *testing.T) {
 	t.Parallel()
 	for _, typ := range []Type{Tests, Coverage, Changeset} {
-		for _, in := range goldenInputs(t, typ) {
+		for _, in := range factsGoldenInputs(t, typ) {
 			t.Run(strings.TrimPrefix(in, "testdata/"), func(t *testing.T) {
 				t.Parallel()
 				data, err := os.ReadFile(in)
 				if err != nil {
 					t.Fatal(err)
 				}
-				var got golden
+				var got factsGolden
 				rep, err := Parse(typ, bytes.NewReader(data), Options{})
 				if err != nil {
 					got.Error = err.Error()
@@ -69,7 +69,7 @@ func TestGolden(t *testing.T) {
 				}
 				gotJSON = append(gotJSON, '\n')
 				want := in + ".facts.json"
-				if *update {
+				if *updateTCCGolden {
 					if err := os.WriteFile(want, gotJSON, 0o644); err != nil {
 						t.Fatal(err)
 					}
@@ -77,7 +77,7 @@ func TestGolden(t *testing.T) {
 				}
 				wantJSON, err := os.ReadFile(want)
 				if err != nil {
-					t.Fatalf("%v (run with -update to create it)", err)
+					t.Fatalf("%v (run with -update-tcc to create it)", err)
 				}
 				// Compare as decoded JSON so formatting does not matter.
 				var a, b any
@@ -87,7 +87,7 @@ func TestGolden(t *testing.T) {
 				if err := json.Unmarshal(wantJSON, &b); err != nil {
 					t.Fatalf("%s: %v", want, err)
 				}
-				if !jsonEqual(a, b) {
+				if !factsJSONEqual(a, b) {
 					t.Errorf("facts differ from %s\ngot:\n%s\nwant:\n%s", want, gotJSON, wantJSON)
 				}
 			})
@@ -95,7 +95,7 @@ func TestGolden(t *testing.T) {
 	}
 }
 
-func jsonEqual(a, b any) bool {
+func factsJSONEqual(a, b any) bool {
 	x, _ := json.Marshal(a)
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
