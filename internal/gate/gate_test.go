@@ -537,3 +537,26 @@ func TestTrustRequired(t *testing.T) {
 		}
 	}
 }
+
+// TestDocExamples compiles and runs the expression examples of
+// docs/gates.md, so the page cannot drift from what CEL accepts.
+func TestDocExamples(t *testing.T) {
+	t.Parallel()
+	gs := mustCompile(t,
+		Spec{Type: "expression", Name: "skipped-tests", Expression: `facts["tests.skipped"] <= facts["tests.total"] * 0.05`},
+		Spec{Type: "expression", Name: "quality", Expression: `facts["coverage.line_percent"] >= 80.0 && facts["tests.failed"] == 0.0`},
+		Spec{Type: "expression", Name: "signed-by-release-ci", Expression: `evidence.all(e, e.type != "tests" || e.signer == "ci-release")`},
+		Spec{Type: "coverage", MinPercent: 90, When: `app.userFacing && to == "prod"`},
+	)
+	in := input(environment.TierStaging, tests(1, true, 100, 0), ev(2, evidence.Coverage, true, "coverage.line_percent", 92.0))
+	in.Evidence[0].Signer = "ci-release"
+	for _, r := range Evaluate(gs, in) {
+		if r.Status != StatusPass {
+			t.Errorf("%s = %s %q", r.Gate, r.Status, r.Reasons)
+		}
+	}
+	in.Evidence[0].Signer = "laptop"
+	if r := Evaluate(gs, in)[2]; r.Status != StatusFail {
+		t.Errorf("signed-by-release-ci with another signer = %s, want fail", r.Status)
+	}
+}
