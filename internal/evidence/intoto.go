@@ -15,6 +15,11 @@ import (
 	"unicode/utf8"
 )
 
+// Attestations register with the dispatcher under the format name
+// "dsse-intoto"; the dispatcher's parser has no keys (see
+// parseAttestationNoKeys).
+var _ = register(Attestation, FormatDSSEInToto, IsEnvelope, parseAttestationNoKeys)
+
 // Identifiers of in-toto statements and the predicates airlock reads.
 const (
 	// InTotoPayloadType is the DSSE payloadType of an in-toto Statement.

@@ -14,6 +14,8 @@ import (
 	"unicode/utf8"
 )
 
+var _ = register(Signoff, FormatSignoff, IsSignoff, ParseSignoff)
+
 // FormatSignoff is the Report.Format of sign-offs.
 const FormatSignoff = "airlock-signoff"
 
@@ -40,12 +42,16 @@ var SignoffRoles = []string{"tech-lead", "security", "sre", "business-owner"}
 
 const signoffFormat = "airlock sign-off"
 
-var signoffWordRE = regexp.MustCompile(`^[a-z][a-z-]*$`)
+var (
+	signoffKindRE = regexp.MustCompile(`^[a-z][a-z-]*$`)
+	signoffRoleRE = regexp.MustCompile(`^[a-z][a-z0-9-]*$`)
+)
 
 // ParseSignoff reads a sign-off: {"kind": "uat"|"accessibility"|
 // "compliance"|..., "role": "tech-lead"|"security"|"sre"|
 // "business-owner"|..., "reason": TEXT, "reference": URL-or-ticket?}.
-// Kind and role are lower-case words of letters and '-'; reason is
+// Kind is a lower-case word of letters and '-', role may also hold
+// digits ("a11y-auditor"); reason is
 // required, at most 2000 characters; unknown fields are rejected so a
 // misspelt field is not silently dropped. Facts: signoff.kind,
 // signoff.role, signoff.reason and signoff.reference (empty when absent).
@@ -72,10 +78,10 @@ func ParseSignoff(r io.Reader, _ Options) (*Report, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, Errorf(f, "unexpected data after the JSON document")
 	}
-	if err := signoffWord("kind", s.Kind, `e.g. "uat", "accessibility" or "compliance"`); err != nil {
+	if err := signoffWord("kind", s.Kind, signoffKindRE, "lower-case letters and '-'", `e.g. "uat", "accessibility" or "compliance"`); err != nil {
 		return nil, err
 	}
-	if err := signoffWord("role", s.Role, "e.g. "+strings.Join(SignoffRoles, ", ")); err != nil {
+	if err := signoffWord("role", s.Role, signoffRoleRE, "lower-case letters, digits and '-'", "e.g. "+strings.Join(SignoffRoles, ", ")); err != nil {
 		return nil, err
 	}
 	if s.Reason == nil || strings.TrimSpace(*s.Reason) == "" {
@@ -105,14 +111,14 @@ func ParseSignoff(r io.Reader, _ Options) (*Report, error) {
 	}}, nil
 }
 
-func signoffWord(field string, v *string, example string) error {
+func signoffWord(field string, v *string, re *regexp.Regexp, chars, example string) error {
 	switch {
 	case v == nil || *v == "":
 		return Errorf(signoffFormat, "%s is required (%s)", field, example)
 	case len(*v) > signoffMaxWord:
 		return Errorf(signoffFormat, "%s is %d characters long; the limit is %d", field, len(*v), signoffMaxWord)
-	case !signoffWordRE.MatchString(*v):
-		return Errorf(signoffFormat, "%s %q is invalid: use lower-case letters and '-' (%s)", field, trustClip(*v), example)
+	case !re.MatchString(*v):
+		return Errorf(signoffFormat, "%s %q is invalid: use %s, starting with a letter (%s)", field, trustClip(*v), chars, example)
 	}
 	return nil
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 )
 
+var _ = register(Signature, FormatSigstoreBundle, IsSigstoreBundle, parseSignatureNoKeys)
+
 // Sigstore bundle media types airlock reads.
 const (
 	SigstoreBundleV03    = "application/vnd.dev.sigstore.bundle.v0.3+json"
