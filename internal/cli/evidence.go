@@ -175,7 +175,7 @@ func (a *app) printEvidence(output string, obj *resource.Object) error {
 		}
 		what += ")"
 	}
-	if ev.Name != "" && ev.Name != ev.Type {
+	if ev.Name != "" && ev.Name != ev.Type && ev.Name != ev.Type+"-"+ev.Suite {
 		what += " " + strconv.Quote(ev.Name)
 	}
 	trust := "trusted by " + cmp.Or(ev.Signer, ev.KeyID, "a registered key")

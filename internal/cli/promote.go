@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -89,7 +90,20 @@ waits for evidence, or --wait timed out); 1 error; 2 usage.`,
 		}
 		ctx := cmd.Context()
 		obj, err := c.Promote(ctx, req)
-		if err != nil {
+		if client.IsStatus(err, http.StatusConflict) {
+			// Already promoted: when it was this very promotion (e.g. new
+			// evidence re-evaluated it), the release is where it was asked
+			// to be, which a CI job re-run must not call an error.
+			done, gerr := c.Promotion(ctx, client.PromotionName(req.App, req.Version, req.To))
+			if gerr != nil {
+				return err
+			}
+			if _, st, derr := client.DecodePromotion(done); derr != nil || st.Phase != client.PhaseSucceeded {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "promotion/%s had already succeeded\n", done.Metadata.Name)
+			obj = done
+		} else if err != nil {
 			return err
 		}
 		_, st, err := client.DecodePromotion(obj)
@@ -254,6 +268,9 @@ func gateCount(m map[string]any, _ time.Time) string {
 		if gm, ok := g.(map[string]any); ok && (gm["status"] == client.GatePass) {
 			pass++
 		}
+	}
+	if len(list) == 0 {
+		return ""
 	}
 	return fmt.Sprintf("%d/%d pass", pass, len(list))
 }

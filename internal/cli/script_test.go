@@ -59,6 +59,7 @@ func TestScripts(t *testing.T) {
 			"exits":      cmdExits,
 			"setenvfile": cmdSetenvFile,
 			"replace":    cmdReplace,
+			"sleep":      cmdSleep,
 		},
 	})
 }
@@ -176,4 +177,15 @@ func cmdReplace(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Fatalf("%s does not contain %q", args[0], args[1])
 	}
 	ts.Check(os.WriteFile(ts.MkAbs(args[0]), []byte(strings.Replace(data, args[1], args[2], 1)), 0o600))
+}
+
+// cmdSleep pauses the script, e.g. to let a background command start:
+// sleep DURATION.
+func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
 }
