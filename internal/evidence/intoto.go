@@ -200,8 +200,12 @@ func statementFacts(facts map[string]any, prefix string, st *intotoStatement) er
 	} else {
 		facts[prefix+".statement_version"] = "v1"
 	}
+	noPredicate := len(bytes.TrimSpace(st.Predicate)) == 0 || bytes.Equal(bytes.TrimSpace(st.Predicate), []byte("null"))
 	switch st.PredicateType {
 	case SLSAProvenanceV1:
+		if noPredicate {
+			return Errorf("SLSA provenance v1", "predicate is missing")
+		}
 		var p struct {
 			BuildDefinition *struct {
 				BuildType            *string           `json:"buildType"`
@@ -228,6 +232,9 @@ func statementFacts(facts map[string]any, prefix string, st *intotoStatement) er
 		facts[prefix+".builder_id"] = *p.RunDetails.Builder.ID
 		facts[prefix+".resolved_dependencies"] = float64(len(p.BuildDefinition.ResolvedDependencies))
 	case SLSAProvenanceV02:
+		if noPredicate {
+			return Errorf("SLSA provenance v0.2", "predicate is missing")
+		}
 		var p struct {
 			Builder *struct {
 				ID *string `json:"id"`
