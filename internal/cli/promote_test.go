@@ -114,12 +114,15 @@ func TestPromoteOutcomes(t *testing.T) {
 		{"skipped stage", problem(422, "shop 1.4.0 has not completed dev"), 3, nil, "error: shop 1.4.0 has not completed dev"},
 		{"forbidden", problem(403, "role ci may not promote to prod"), 3, nil, "error: role ci may not promote to prod"},
 		{"no release", problem(404, "release shop-1.4.0 not found"), 1, nil, "error: release shop-1.4.0 not found"},
-		{"already promoted", problem(409, "already in test"), 1, nil, "error: already in test"},
+		{"already promoted by another promotion", problem(409, "already in test"), 1, nil, "error: already in test"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			f, url := newSeqFake(t, map[string][]route{"POST /api/v1/promotions": {tt.answer}})
+			f, url := newSeqFake(t, map[string][]route{
+				"POST /api/v1/promotions":             {tt.answer},
+				"GET /api/v1/promotions/" + promoName: {problem(404, "not found")},
+			})
 			code, stdout, stderr := runCLI(t, url, "", "promote", "shop", "1.4.0", "--to", "test")
 			if code != tt.wantCode {
 				t.Errorf("exit code = %d, want %d\nstdout: %s\nstderr: %s", code, tt.wantCode, stdout, stderr)
@@ -133,8 +136,35 @@ func TestPromoteOutcomes(t *testing.T) {
 				t.Errorf("stderr = %q, want %q", stderr, tt.wantStderr)
 			}
 			reqs := f.all()
-			if len(reqs) != 1 || reqs[0].Body != `{"app":"shop","version":"1.4.0","to":"test"}` {
+			if len(reqs) < 1 || reqs[0].Body != `{"app":"shop","version":"1.4.0","to":"test"}` {
 				t.Errorf("requests = %+v", reqs)
+			}
+		})
+	}
+}
+
+func TestPromoteAlreadySucceeded(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		get      route
+		wantCode int
+		want     string
+	}{
+		{"this promotion succeeded", route{200, promotionJSON("Succeeded", "ok", gatePass)}, 0, "had already succeeded"},
+		{"this promotion is blocked", route{200, promotionJSON("Blocked", "no", gateFail)}, 1, "error: already in test"},
+		{"no such promotion", problem(404, "not found"), 1, "error: already in test"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, url := newSeqFake(t, map[string][]route{
+				"POST /api/v1/promotions":             {problem(409, "already in test")},
+				"GET /api/v1/promotions/" + promoName: {tt.get},
+			})
+			code, _, stderr := runCLI(t, url, "", "promote", "shop", "1.4.0", "--to", "test", "--wait")
+			if code != tt.wantCode || !strings.Contains(stderr, tt.want) {
+				t.Errorf("code %d, stderr %q; want %d and %q", code, stderr, tt.wantCode, tt.want)
 			}
 		})
 	}
