@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -461,8 +462,9 @@ func (f fakeGate) Evaluate(in *Input) Result {
 	return Result{Gate: f.spec.Name, Type: f.spec.Type, Status: st}
 }
 
-func TestRegister(t *testing.T) {
-	t.Parallel()
+// registerFake registers the fake type once per test binary, so -count=N
+// does not register it twice.
+var registerFake = sync.OnceFunc(func() {
 	Register("test-window", func(s Spec) (Gate, error) {
 		if s.Kind == "" {
 			return nil, &FieldError{Field: "kind", Msg: "a window needs kind"}
@@ -472,6 +474,11 @@ func TestRegister(t *testing.T) {
 		}
 		return fakeGate{s}, nil
 	})
+})
+
+func TestRegister(t *testing.T) {
+	t.Parallel()
+	registerFake()
 	if !contains(Types(), "test-window") {
 		t.Errorf("Types() = %v, want test-window listed", Types())
 	}
