@@ -139,6 +139,12 @@ func TestBuiltinGates(t *testing.T) {
 		{"tests failed", Spec{Type: "tests"}, input(dev, tests(1, false, 120, 3)),
 			check{status: StatusFail, reasons: []string{"unit tests: 3 of 120 failed (evidence sha256:000000000000… (doc1))"},
 				fix: []string{"fix the failing unit tests", "airlock evidence add payments 1.4.0 --type tests --suite unit"}}},
+		{"failed tests named", Spec{Type: "tests"}, input(dev, func() Evidence {
+			e := tests(1, false, 120, 4)
+			e.Report.Facts["tests.failed_names"] = []string{"TestA", "TestB", "TestC", "TestD"}
+			return e
+		}()),
+			check{status: StatusFail, reasons: []string{"unit tests: 4 of 120 failed: TestA, TestB, TestC, … (evidence"}}},
 		{"tests below minimum count", Spec{Type: "tests", MinCount: 200}, input(dev, tests(1, false, 120, 0)),
 			check{status: StatusFail, reasons: []string{"unit tests: 120 ran; the gate requires at least 200"}}},
 		{"empty suite fails by default", Spec{Type: "tests"}, input(dev, tests(1, false, 0, 0)),

@@ -15,6 +15,7 @@ func judgeTests(g *builtinGate, in *Input, ev []Evidence) verdict {
 	}
 	var total, passed, failed, skipped float64
 	var failing []Evidence
+	var names []string // of failed tests, when the parser kept them
 	for _, e := range ev {
 		f := e.Report.Facts
 		p, _ := num(f, "tests.passed")
@@ -27,6 +28,9 @@ func judgeTests(g *builtinGate, in *Input, ev []Evidence) verdict {
 		total, passed, failed, skipped = total+t, passed+p, failed+fl, skipped+sk
 		if fl > 0 {
 			failing = append(failing, e)
+			if fn, ok := f["tests.failed_names"].([]string); ok {
+				names = append(names, fn...)
+			}
 		}
 	}
 	min := g.spec.MinCount
@@ -40,7 +44,14 @@ func judgeTests(g *builtinGate, in *Input, ev []Evidence) verdict {
 	v := verdict{status: StatusPass, used: ev}
 	if failed > 0 {
 		v.status = StatusFail
-		v.reasons = append(v.reasons, fmt.Sprintf("%s tests: %s of %s failed%s", suite, numStr(failed), numStr(total), evidenceNote(failing)))
+		eg := ""
+		if len(names) > 0 {
+			if len(names) > 3 {
+				names = append(names[:3], "…")
+			}
+			eg = ": " + strings.Join(names, ", ")
+		}
+		v.reasons = append(v.reasons, fmt.Sprintf("%s tests: %s of %s failed%s%s", suite, numStr(failed), numStr(total), eg, evidenceNote(failing)))
 		v.fix = fmt.Sprintf("fix the failing %s tests, then attach the new report: %s", suite, g.addCommand(in))
 	}
 	if total < float64(min) {
