@@ -27,11 +27,12 @@ const migrationLock int64 = 0x6169726c6f636b
 func Dialect() sqlstore.Dialect {
 	sub, _ := fs.Sub(migrations, "migrations") // cannot fail: the directory is embedded
 	return sqlstore.Dialect{
-		Name:     "postgres",
-		Numbered: true,
-		BigInt:   "bigint",
-		Blob:     "bytea",
-		LockHead: "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+		Name:           "postgres",
+		Numbered:       true,
+		BigInt:         "bigint",
+		Blob:           "bytea",
+		LockHead:       "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
+		KeepSavepoints: true,
 		// One round trip per create instead of two. Both inserts run to
 		// completion; the labels' foreign key is checked at the end of the
 		// statement, when the object row exists.

@@ -26,6 +26,12 @@ type Dialect struct {
 	// until the transaction ends, so that writers from every process
 	// serialise on it.
 	LockHead string
+	// KeepSavepoints leaves each write's savepoint open until the batch
+	// commits instead of releasing it after the write. It suits a server
+	// database, where a RELEASE is a round trip; SQLite, where a statement
+	// is a function call but every open savepoint adds to the cost of each
+	// page a later statement changes, releases.
+	KeepSavepoints bool
 	// InsertObjectLabels, when set, is one statement that does what Create
 	// otherwise does in two: insert an object unless (kind, name) exists,
 	// and, only if it was inserted, its labels. Its parameters are kind,

@@ -132,10 +132,10 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 		if ferr == nil && t.broken != nil {
 			ferr = fmt.Errorf("a statement failed inside the write, so it was rolled back: %w", t.broken)
 		}
-		// Savepoints are not released: each caller's is the newest one
-		// named w while it runs, so ROLLBACK TO reaches exactly its own
-		// changes, and COMMIT releases them all. That saves a statement
-		// (a round trip on PostgreSQL) per write.
+		// Unless the dialect keeps them, savepoints are released. A kept
+		// one is harmless: each caller's is the newest one named w while it
+		// runs, so ROLLBACK TO reaches exactly its own changes, and COMMIT
+		// releases them all.
 		if ferr != nil {
 			results[i] = ferr
 			if t.inSavepoint {
@@ -143,6 +143,13 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 					return false, fmt.Errorf("roll back failed write: %w", err)
 				}
 			}
+		}
+		if t.inSavepoint && !s.d.KeepSavepoints {
+			if _, err := s.exec(ctx, tx, "RELEASE SAVEPOINT w"); err != nil {
+				return false, fmt.Errorf("release savepoint: %w", err)
+			}
+		}
+		if ferr != nil {
 			continue
 		}
 		seq, hash = t.seq, t.hash
