@@ -1,0 +1,413 @@
+package evidence
+
+import (
+	"encoding/json"
+	"io"
+	"strconv"
+)
+
+// SARIF 2.1.0, as written by gosec, Semgrep, CodeQL, golangci-lint, Trivy
+// and most other static analysers, for the types sast, lint, iac, sca and
+// container-scan.
+//
+// The log is streamed: each run's tool (with its rules, which are small) is
+// decoded whole, and each result is decoded on its own into a compact
+// record, so memory stays proportional to the rules and the kept findings,
+// not to the document. A run may list its results before its tool; those
+// results wait, compact, until the run ends and the rules are known.
+
+const (
+	sarifFormat     = "sarif-2.1.0"
+	sarifName       = "SARIF 2.1.0"
+	sarifVersion    = "2.1.0"
+	sarifMaxRuleIDs = 1000 // <p>.rules keeps at most this many ids
+	sarifMaxTools   = 100
+	sarifMaxMessage = 300 // runes of a finding's message
+)
+
+// sarifParser returns the SARIF parser for evidence type t; t is also the
+// prefix of the facts ("sast.count.high").
+func sarifParser(t Type) Parser {
+	return func(r io.Reader, _ Options) (*Report, error) { return parseSARIF(t, r) }
+}
+
+// sniffSARIF recognises a SARIF log from the start of a document. Key order
+// varies between tools (Semgrep writes "version" last), so it looks for
+// "runs" and any member every run has near its start.
+func sniffSARIF(head []byte) bool {
+	return scanSniff(head, "runs") && scanSniffAny(head, "version", "driver", "results")
+}
+
+var (
+	_ = register(SAST, sarifFormat, sniffSARIF, sarifParser(SAST))
+	_ = register(Lint, sarifFormat, sniffSARIF, sarifParser(Lint))
+	_ = register(IaC, sarifFormat, sniffSARIF, sarifParser(IaC))
+	_ = register(SCA, sarifFormat, sniffSARIF, sarifParser(SCA))
+	_ = register(ContainerScan, sarifFormat, sniffSARIF, sarifParser(ContainerScan))
+)
+
+type sarifRule struct {
+	ID                   string `json:"id"`
+	DefaultConfiguration struct {
+		Level string `json:"level"`
+	} `json:"defaultConfiguration"`
+	ShortDescription struct {
+		Text string `json:"text"`
+	} `json:"shortDescription"`
+	Properties struct {
+		SecuritySeverity scanText `json:"security-severity"`
+	} `json:"properties"`
+}
+
+type sarifComponent struct {
+	Name  string      `json:"name"`
+	Rules []sarifRule `json:"rules"`
+}
+
+type sarifTool struct {
+	Driver     sarifComponent   `json:"driver"`
+	Extensions []sarifComponent `json:"extensions"`
+}
+
+type sarifResult struct {
+	RuleID    string `json:"ruleId"`
+	RuleIndex *int   `json:"ruleIndex"`
+	Rule      *struct {
+		ID            string `json:"id"`
+		Index         *int   `json:"index"`
+		ToolComponent *struct {
+			Name  string `json:"name"`
+			Index *int   `json:"index"`
+		} `json:"toolComponent"`
+	} `json:"rule"`
+	Kind          string `json:"kind"`
+	Level         string `json:"level"`
+	BaselineState string `json:"baselineState"`
+	Message       struct {
+		Text string `json:"text"`
+	} `json:"message"`
+	Locations []struct {
+		PhysicalLocation struct {
+			ArtifactLocation struct {
+				URI string `json:"uri"`
+			} `json:"artifactLocation"`
+			Region struct {
+				StartLine int `json:"startLine"`
+			} `json:"region"`
+		} `json:"physicalLocation"`
+	} `json:"locations"`
+	Suppressions []struct {
+		Status string `json:"status"`
+	} `json:"suppressions"`
+}
+
+// sarifPending is what a result keeps until its severity can be resolved.
+type sarifPending struct {
+	ruleID    string
+	ruleIndex int // -1 when absent
+	component int // -1 for the driver, else an extension index
+	compName  string
+	level     string // "" when the result has none
+	location  string
+	message   string
+}
+
+// sarifRun accumulates one run.
+type sarifRun struct {
+	tool    *sarifTool
+	byID    map[string]*sarifRule
+	pending []sarifPending
+}
+
+type sarifState struct {
+	t          Type
+	findings   *scanFindings
+	tools      *scanSet
+	rules      *scanSet
+	nResults   int
+	sawRuns    bool
+	version    string
+	sawVersion bool
+	foreign    string
+}
+
+func parseSARIF(t Type, r io.Reader) (*Report, error) {
+	st := &sarifState{
+		t:        t,
+		findings: newScanFindings(),
+		tools:    newScanSet(sarifMaxTools),
+		rules:    newScanSet(sarifMaxRuleIDs),
+	}
+	dec := scanDecoder(r, sarifName)
+	if err := scanExpectDelim(dec, sarifName, '{', "the document"); err != nil {
+		return nil, err
+	}
+	err := scanObject(dec, sarifName, func(key string) error {
+		switch key {
+		case "version":
+			var v any
+			if err := scanDecode(dec, sarifName, "version", &v); err != nil {
+				return err
+			}
+			s, _ := v.(string)
+			if s != sarifVersion {
+				return Errorf(sarifName, "unsupported version %s; supported: %s", scanShortJSON(v), sarifVersion)
+			}
+			st.version, st.sawVersion = s, true
+			return nil
+		case "runs":
+			st.sawRuns = true
+			return scanArray(dec, sarifName, "runs", func() error { return st.run(dec) })
+		}
+		if f := scanForeignFormat(key); f != "" && st.foreign == "" {
+			st.foreign = f
+		}
+		return scanSkip(dec, sarifName)
+	})
+	if err != nil {
+		return nil, err
+	}
+	if err := scanExpectEnd(dec, sarifName); err != nil {
+		return nil, err
+	}
+	if !st.sawVersion || !st.sawRuns {
+		missing := `"version"`
+		if st.sawVersion {
+			missing = `"runs"`
+		} else if !st.sawRuns {
+			missing = `"version" and "runs"`
+		}
+		if st.foreign != "" {
+			return nil, Errorf(sarifName, "not a SARIF log: no %s; this looks like %s", missing, st.foreign)
+		}
+		return nil, Errorf(sarifName, "not a SARIF log: no %s", missing)
+	}
+	facts := map[string]any{}
+	p := string(t)
+	rep := &Report{Type: t, Format: sarifFormat, Facts: facts}
+	rep.Findings = st.findings.finish(facts, p)
+	facts[p+".tools"] = st.tools.sorted()
+	facts[p+".rules"] = st.rules.sorted()
+	return rep, nil
+}
+
+// run reads one run object.
+func (st *sarifState) run(dec *json.Decoder) error {
+	if err := scanExpectDelim(dec, sarifName, '{', "runs[] element"); err != nil {
+		return err
+	}
+	run := &sarifRun{}
+	err := scanObject(dec, sarifName, func(key string) error {
+		switch key {
+		case "tool":
+			var tool sarifTool
+			if err := scanDecode(dec, sarifName, "runs[].tool", &tool); err != nil {
+				return err
+			}
+			run.setTool(&tool)
+			st.tools.add(scanClip(tool.Driver.Name, 100))
+			for _, p := range run.pending {
+				if err := st.resolve(run, p); err != nil {
+					return err
+				}
+			}
+			run.pending = nil
+			return nil
+		case "results":
+			return scanArray(dec, sarifName, "runs[].results", func() error {
+				var res sarifResult
+				if err := scanDecode(dec, sarifName, "runs[].results[]", &res); err != nil {
+					return err
+				}
+				st.nResults++
+				return st.result(run, &res)
+			})
+		}
+		return scanSkip(dec, sarifName)
+	})
+	if err != nil {
+		return err
+	}
+	if run.tool == nil {
+		return Errorf(sarifName, "runs[] element has no \"tool\"")
+	}
+	return nil
+}
+
+func (run *sarifRun) setTool(t *sarifTool) {
+	run.tool = t
+	run.byID = map[string]*sarifRule{}
+	add := func(c *sarifComponent) {
+		for i := range c.Rules {
+			if _, ok := run.byID[c.Rules[i].ID]; !ok && c.Rules[i].ID != "" {
+				run.byID[c.Rules[i].ID] = &c.Rules[i]
+			}
+		}
+	}
+	add(&t.Driver)
+	for i := range t.Extensions {
+		add(&t.Extensions[i])
+	}
+}
+
+// result compacts one result, skipping those that are not open findings,
+// and resolves it now if the run's rules are known.
+func (st *sarifState) result(run *sarifRun, res *sarifResult) error {
+	switch res.Kind {
+	case "", "fail":
+	case "pass", "notApplicable":
+		return nil // not a finding
+	case "open", "review", "informational":
+		if res.Level == "" {
+			res.Level = "none"
+		}
+	default:
+		return Errorf(sarifName, "result %d: unknown kind %q", st.nResults, res.Kind)
+	}
+	if res.BaselineState == "absent" {
+		return nil // fixed since the baseline
+	}
+	for _, s := range res.Suppressions {
+		if s.Status == "" || s.Status == "accepted" {
+			return nil
+		}
+	}
+	switch res.Level {
+	case "", "error", "warning", "note", "none":
+	default:
+		return Errorf(sarifName, "result %d: unknown level %q; levels: error, warning, note, none", st.nResults, res.Level)
+	}
+	p := sarifPending{ruleID: res.RuleID, ruleIndex: -1, component: -1, level: res.Level}
+	if res.RuleIndex != nil {
+		p.ruleIndex = *res.RuleIndex
+	}
+	if res.Rule != nil {
+		if p.ruleID == "" {
+			p.ruleID = res.Rule.ID
+		}
+		if p.ruleIndex < 0 && res.Rule.Index != nil {
+			p.ruleIndex = *res.Rule.Index
+		}
+		if tc := res.Rule.ToolComponent; tc != nil {
+			if tc.Index != nil {
+				p.component = *tc.Index
+			}
+			p.compName = tc.Name
+		}
+	}
+	if len(res.Locations) > 0 {
+		pl := res.Locations[0].PhysicalLocation
+		p.location = scanClip(pl.ArtifactLocation.URI, 500)
+		if pl.Region.StartLine > 0 {
+			p.location += ":" + strconv.Itoa(pl.Region.StartLine)
+		}
+	}
+	p.message = scanClip(res.Message.Text, sarifMaxMessage)
+	if run.tool == nil {
+		run.pending = append(run.pending, p)
+		return nil
+	}
+	return st.resolve(run, p)
+}
+
+// resolve finds a result's rule and severity and records the finding.
+func (st *sarifState) resolve(run *sarifRun, p sarifPending) error {
+	rule := run.lookup(p)
+	id := p.ruleID
+	if id == "" && rule != nil {
+		id = rule.ID
+	}
+	level := p.level
+	if level == "" && rule != nil {
+		level = rule.DefaultConfiguration.Level
+	}
+	if level == "" {
+		level = "warning"
+	}
+	sev, err := ParseSeverity(level)
+	if err != nil || level == "critical" || level == "high" || level == "medium" || level == "low" {
+		return Errorf(sarifName, "rule %q: unknown default level %q; levels: error, warning, note, none", id, level)
+	}
+	if level == "none" {
+		sev = None
+	}
+	if rule != nil && rule.Properties.SecuritySeverity != "" {
+		if score, ok := rule.Properties.SecuritySeverity.float(); ok && score >= 0 && score <= 10 {
+			sev = SeverityFromScore(score)
+		}
+	}
+	msg := p.message
+	if msg == "" && rule != nil {
+		msg = scanClip(rule.ShortDescription.Text, sarifMaxMessage)
+	}
+	id = scanClip(id, 200)
+	st.rules.add(id)
+	st.findings.add(Finding{ID: id, Severity: sev, Location: p.location, Message: msg})
+	return nil
+}
+
+// lookup finds the rule a result refers to: by index into the named tool
+// component, else by id across the driver and its extensions.
+func (run *sarifRun) lookup(p sarifPending) *sarifRule {
+	comp := &run.tool.Driver
+	if p.component >= 0 {
+		if p.component < len(run.tool.Extensions) {
+			comp = &run.tool.Extensions[p.component]
+		} else {
+			comp = nil
+		}
+	} else if p.compName != "" && p.compName != run.tool.Driver.Name {
+		comp = nil
+		for i := range run.tool.Extensions {
+			if run.tool.Extensions[i].Name == p.compName {
+				comp = &run.tool.Extensions[i]
+				break
+			}
+		}
+	}
+	if comp != nil && p.ruleIndex >= 0 && p.ruleIndex < len(comp.Rules) {
+		r := &comp.Rules[p.ruleIndex]
+		if p.ruleID == "" || r.ID == p.ruleID || r.ID == "" {
+			return r
+		}
+	}
+	if p.ruleID != "" {
+		return run.byID[p.ruleID]
+	}
+	return nil
+}
+
+// scanShortJSON renders a decoded JSON scalar for an error message.
+func scanShortJSON(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "?"
+	}
+	return scanClip(string(b), 40)
+}
+
+// scanForeignFormat names the format a distinctive top-level member belongs to,
+// so a document given to the wrong parser gets a helpful error.
+func scanForeignFormat(key string) string {
+	switch key {
+	case "runs":
+		return "a SARIF log"
+	case "bomFormat":
+		return "a CycloneDX SBOM"
+	case "spdxVersion":
+		return "an SPDX document"
+	case "SchemaVersion", "ArtifactName":
+		return "a Trivy JSON report"
+	case "matches", "descriptor":
+		return "a Grype JSON report"
+	case "@version", "site":
+		return "an OWASP ZAP report"
+	case "metrics", "root_group":
+		return "a k6 summary"
+	case "payloadType":
+		return "a DSSE envelope"
+	case "_type", "predicateType":
+		return "an in-toto statement"
+	}
+	return ""
+}

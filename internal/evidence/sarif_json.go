@@ -1,0 +1,341 @@
+package evidence
+
+// JSON reading shared by the SARIF, Trivy, Grype, ZAP, k6, CycloneDX and
+// SPDX parsers: a size-capped decoder, error translation into FormatError,
+// streaming helpers, and a bounded collector for findings.
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// scanDecoder returns a decoder over r that stops at MaxDocumentBytes;
+// name is the format in the size error.
+func scanDecoder(r io.Reader, name string) *json.Decoder {
+	dec := json.NewDecoder(newLimitReader(r, name))
+	dec.UseNumber()
+	return dec
+}
+
+// scanJSONError turns a decoding error into a FormatError naming format.
+func scanJSONError(format string, err error) error {
+	var fe *FormatError
+	var re *readError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case err == nil:
+		return nil
+	case errors.As(err, &fe):
+		return fe // the size limit's error, or one of ours
+	case errors.As(err, &re):
+		return re // the reader failed, not the document
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return Errorf(format, "truncated JSON: the document ends early")
+	case errors.As(err, &syn):
+		return Errorf(format, "invalid JSON at byte %d: %v", syn.Offset, syn)
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "(document)"
+		}
+		return Errorf(format, "field %s: got JSON %s, want %s", field, typ.Value, typ.Type)
+	}
+	return Errorf(format, "%v", err)
+}
+
+// scanExpectDelim reads the next token and checks it is the delimiter d.
+func scanExpectDelim(dec *json.Decoder, format string, d json.Delim, what string) error {
+	tok, err := dec.Token()
+	if err != nil {
+		if errors.Is(err, io.EOF) && what == "the document" {
+			return Errorf(format, "empty document")
+		}
+		return scanJSONError(format, err)
+	}
+	if got, ok := tok.(json.Delim); !ok || got != d {
+		want := "an object"
+		if d == '[' {
+			want = "an array"
+		}
+		return Errorf(format, "%s is %s, want %s", what, scanTokenKind(tok), want)
+	}
+	return nil
+}
+
+// scanExpectEnd checks only white space follows the document.
+func scanExpectEnd(dec *json.Decoder, format string) error {
+	tok, err := dec.Token()
+	if errors.Is(err, io.EOF) {
+		return nil
+	}
+	if err != nil {
+		return scanJSONError(format, err)
+	}
+	return Errorf(format, "unexpected data after the document: %s", scanTokenKind(tok))
+}
+
+// scanObject calls member for each key of an object whose '{' was
+// already read; member must consume the value. It consumes the closing '}'.
+func scanObject(dec *json.Decoder, format string, member func(key string) error) error {
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return scanJSONError(format, err)
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return Errorf(format, "invalid JSON: object key is %s", scanTokenKind(tok))
+		}
+		if err := member(key); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // '}'
+		return scanJSONError(format, err)
+	}
+	return nil
+}
+
+// scanArray reads an array, calling elem for each element; elem must
+// consume the element. A null is an empty array. what names the array in
+// errors.
+func scanArray(dec *json.Decoder, format, what string, elem func() error) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return scanJSONError(format, err)
+	}
+	if tok == nil {
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return Errorf(format, "%s is %s, want an array", what, scanTokenKind(tok))
+	}
+	for dec.More() {
+		if err := elem(); err != nil {
+			return err
+		}
+	}
+	if _, err := dec.Token(); err != nil { // ']'
+		return scanJSONError(format, err)
+	}
+	return nil
+}
+
+// scanDecode decodes the next value into v, translating errors.
+func scanDecode(dec *json.Decoder, format, what string, v any) error {
+	if err := dec.Decode(v); err != nil {
+		var typ *json.UnmarshalTypeError
+		if errors.As(err, &typ) {
+			field := what
+			if typ.Field != "" {
+				field += "." + typ.Field
+			}
+			return Errorf(format, "field %s: got JSON %s, want %s", field, typ.Value, typ.Type)
+		}
+		return scanJSONError(format, err)
+	}
+	return nil
+}
+
+// scanSkip consumes the next value without keeping it; memory stays
+// bounded whatever the value's size.
+func scanSkip(dec *json.Decoder, format string) error {
+	depth := 0
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return scanJSONError(format, err)
+		}
+		if d, ok := tok.(json.Delim); ok {
+			switch d {
+			case '{', '[':
+				depth++
+			default:
+				depth--
+			}
+		}
+		if depth == 0 {
+			return nil
+		}
+	}
+}
+
+func scanTokenKind(tok any) string {
+	switch t := tok.(type) {
+	case json.Delim:
+		switch t {
+		case '{':
+			return "an object"
+		case '[':
+			return "an array"
+		}
+		return fmt.Sprintf("%q", string(t))
+	case string:
+		return "a string"
+	case json.Number, float64:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%T", tok)
+}
+
+// scanText is a JSON string or number kept as its text; some tools
+// (ZAP) write numbers as strings and others do not.
+type scanText string
+
+func (f *scanText) UnmarshalJSON(b []byte) error {
+	b = bytes.TrimSpace(b)
+	if len(b) > 0 && b[0] == '"' {
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*f = scanText(s)
+		return nil
+	}
+	if string(b) == "null" {
+		*f = ""
+		return nil
+	}
+	var n json.Number
+	if err := json.Unmarshal(b, &n); err != nil {
+		return errors.New("want a string or a number")
+	}
+	*f = scanText(n.String())
+	return nil
+}
+
+// float parses the text as a finite number.
+func (f scanText) float() (float64, bool) {
+	v, err := strconv.ParseFloat(strings.TrimSpace(string(f)), 64)
+	if err != nil || v != v || v > 1e300 || v < -1e300 {
+		return 0, false
+	}
+	return v, true
+}
+
+// scanClip cuts s to at most n runes, marking the cut with "…", and drops
+// invalid UTF-8.
+func scanClip(s string, n int) string {
+	s = strings.ToValidUTF8(strings.TrimSpace(s), "")
+	if utf8.RuneCountInString(s) <= n {
+		return s
+	}
+	i := 0
+	for k := range s {
+		if i == n-1 {
+			return s[:k] + "…"
+		}
+		i++
+	}
+	return s
+}
+
+// scanDigest normalizes a hex SHA-256 value, with or without a
+// "sha256:" prefix or a "name@" in front, to "sha256:<hex>"; ok is false
+// when it is not one.
+func scanDigest(s string) (string, bool) {
+	if i := strings.LastIndexByte(s, '@'); i >= 0 {
+		s = s[i+1:]
+	}
+	s = strings.ToLower(strings.TrimSpace(s))
+	s = strings.TrimPrefix(s, "sha256:")
+	if len(s) != 64 {
+		return "", false
+	}
+	if _, err := hex.DecodeString(s); err != nil {
+		return "", false
+	}
+	return "sha256:" + s, true
+}
+
+// scanSet collects distinct strings up to a cap.
+type scanSet struct {
+	max int
+	m   map[string]struct{}
+}
+
+func newScanSet(max int) *scanSet { return &scanSet{max: max, m: map[string]struct{}{}} }
+
+func (s *scanSet) add(v string) {
+	if v == "" || len(s.m) >= s.max {
+		return
+	}
+	s.m[v] = struct{}{}
+}
+
+// sorted returns the strings in order; never nil.
+func (s *scanSet) sorted() []string {
+	out := make([]string, 0, len(s.m))
+	for v := range s.m {
+		out = append(out, v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// scanFindings counts findings per severity exactly and keeps the most
+// severe MaxFindings of them, in bounded memory.
+type scanFindings struct {
+	counts map[Severity]int
+	kept   []Finding
+}
+
+func newScanFindings() *scanFindings {
+	return &scanFindings{counts: map[Severity]int{}}
+}
+
+func (c *scanFindings) add(f Finding) {
+	c.counts[f.Severity]++
+	c.kept = append(c.kept, f)
+	if len(c.kept) >= 2*MaxFindings {
+		r := Report{Findings: c.kept}
+		r.SortFindings()
+		c.kept = r.Findings
+	}
+}
+
+// finish records the severity facts under prefix and returns the kept
+// findings, most severe first.
+func (c *scanFindings) finish(facts map[string]any, prefix string) []Finding {
+	SetSeverityFacts(facts, prefix, c.counts)
+	r := Report{Findings: c.kept}
+	r.SortFindings()
+	return r.Findings
+}
+
+// scanSniff reports whether head, the start of a document, looks like a
+// JSON object holding every one of keys as member names.
+func scanSniff(head []byte, keys ...string) bool {
+	if !looksJSON(head) || bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n"), []byte("[")) {
+		return false
+	}
+	for _, k := range keys {
+		if !jsonHasKey(head, k) {
+			return false
+		}
+	}
+	return true
+}
+
+// scanSniffAny reports whether head contains any of keys as member names.
+func scanSniffAny(head []byte, keys ...string) bool {
+	for _, k := range keys {
+		if jsonHasKey(head, k) {
+			return true
+		}
+	}
+	return false
+}
