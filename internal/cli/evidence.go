@@ -178,7 +178,16 @@ func (a *app) printEvidence(output string, obj *resource.Object) error {
 	if ev.Name != "" && ev.Name != ev.Type && ev.Name != ev.Type+"-"+ev.Suite {
 		what += " " + strconv.Quote(ev.Name)
 	}
-	trust := "trusted by " + cmp.Or(ev.Signer, ev.KeyID, "a registered key")
+	trust := "trusted"
+	switch {
+	case ev.Signer != "":
+		trust += " by " + ev.Signer
+	case ev.TrustReason != "":
+		trust += ": " + ev.TrustReason
+	}
+	if ev.Signer == "" && ev.SubmittedBy != "" {
+		trust += " (" + ev.SubmittedBy + ")"
+	}
 	if !ev.Trusted {
 		trust = "untrusted"
 		if ev.TrustReason != "" {
@@ -246,12 +255,21 @@ yaml print every fact.`,
 		for _, r := range rows {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n",
 				r.ev.Type, orNone(r.ev.Suite), orNone(r.ev.Name), orNone(r.ev.Format), yesNo(r.ev.Trusted),
-				orNone(r.ev.Signer), orNone(shorten(r.ev.KeyID, 16)), orNone(factSummary(r.ev.Type, r.ev.Facts)),
+				orNone(signerOf(r.ev)), orNone(shorten(r.ev.KeyID, 16)), orNone(factSummary(r.ev.Type, r.ev.Facts)),
 				age(r.obj.Metadata.CreatedAt, now))
 		}
 		return tw.Flush()
 	}
 	return cmd
+}
+
+// signerOf names who vouches for a piece of evidence: the registered key's
+// identity, or for a sign-off the person who recorded it.
+func signerOf(ev *client.EvidenceSpec) string {
+	if ev.Signer == "" && ev.Type == string(evidence.Signoff) {
+		return ev.SubmittedBy
+	}
+	return ev.Signer
 }
 
 func typeRank(t string) int {

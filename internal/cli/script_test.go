@@ -31,21 +31,28 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs testdata/script/*.txtar end to end. Each script gets its
 // own real server (SQLite in $DATA, a free port), with AIRLOCK_SERVER and
-// AIRLOCK_TOKEN (the bootstrap admin token) set, and a copy of
-// examples/quickstart.yaml in its work directory. $FREEADDR is another free
-// address, for scripts that start `airlock server` themselves.
+// AIRLOCK_TOKEN (the bootstrap admin token) set, and copies of
+// examples/quickstart.yaml and examples/seed-pipeline.yaml in its work
+// directory. $FREEADDR is another free address, for scripts that start
+// `airlock server` themselves.
 func TestScripts(t *testing.T) {
 	t.Parallel()
-	quickstart, err := os.ReadFile(filepath.Join("..", "..", "examples", "quickstart.yaml"))
-	if err != nil {
-		t.Fatal(err)
+	examples := map[string][]byte{}
+	for _, name := range []string{"quickstart.yaml", "seed-pipeline.yaml"} {
+		b, err := os.ReadFile(filepath.Join("..", "..", "examples", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		examples[name] = b
 	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 filepath.Join("testdata", "script"),
 		RequireExplicitExec: true,
 		Setup: func(e *testscript.Env) error {
-			if err := os.WriteFile(filepath.Join(e.WorkDir, "quickstart.yaml"), quickstart, 0o644); err != nil {
-				return err
+			for name, b := range examples {
+				if err := os.WriteFile(filepath.Join(e.WorkDir, name), b, 0o644); err != nil {
+					return err
+				}
 			}
 			free, err := freeAddr()
 			if err != nil {
