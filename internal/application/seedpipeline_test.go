@@ -115,7 +115,7 @@ func TestSeedPipeline(t *testing.T) {
 		"test":    "tests-unit,coverage[>=80],sast[<=medium],sca[<=high],lint,sbom",
 		"staging": "tests-integration,tests-contract,tests-e2e",
 		"uat":     "dast[<=medium],perf[p95<=500,p99<=1000,err<=0.01],containerScan[<=medium],signature",
-		"preprod": `signoff-uat[business-owner],signoff-accessibility[accessibility-reviewer]?app.declares("accessibility"),signoff-compliance[compliance-officer]?app.declares("compliance")`,
+		"preprod": `signoff-uat[business-owner],signoff-accessibility[tech-lead]?app.declares("accessibility"),signoff-compliance[security]?app.declares("compliance")`,
 		"prod":    "tests-smoke,skipped-tests",
 	}
 	var cumulative []string

@@ -116,7 +116,7 @@ func seedEvidence() []gate.Evidence {
 	add(evidence.Perf, "", "k6", map[string]any{"perf.p95_ms": 210.0, "perf.p99_ms": 480.0, "perf.error_rate": 0.002}, nil)
 	add(evidence.Signature, "", "bundle", map[string]any{"signature.verified": true}, nil)
 	for _, s := range []struct{ kind, role, by string }{
-		{"uat", "business-owner", "bob"}, {"accessibility", "accessibility-reviewer", "ana"}, {"compliance", "compliance-officer", "carl"},
+		{"uat", "business-owner", "bob"}, {"accessibility", "tech-lead", "ana"}, {"compliance", "security", "carl"},
 	} {
 		add(evidence.Signoff, "", s.kind, map[string]any{"signoff.kind": s.kind, "signoff.role": s.role}, nil)
 		out[len(out)-1].SubmittedBy = s.by
