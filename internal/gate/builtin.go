@@ -2,6 +2,7 @@ package gate
 
 import (
 	"fmt"
+	"github.com/airlock-dev/airlock/internal/auth"
 	"math"
 	"sort"
 	"strings"
@@ -137,6 +138,11 @@ func compileBuiltin(s Spec, b builtinType) (Gate, error) {
 	case TypeSignoff:
 		if s.Kind == "" {
 			return nil, &SpecError{Field: "kind", Msg: "a signoff gate needs the kind of sign-off it requires, e.g. uat, accessibility or compliance"}
+		}
+		if s.Role != "" {
+			if _, err := auth.ParseRole(s.Role); err != nil {
+				return nil, &SpecError{Field: "role", Msg: err.Error() + "; a sign-off counts only from someone holding that airlock role"}
+			}
 		}
 	case TypeExpression:
 		if s.Expression == "" {
