@@ -573,3 +573,14 @@ func TestDocExamples(t *testing.T) {
 		t.Errorf("signed-by-release-ci with another signer = %s, want fail", r.Status)
 	}
 }
+
+func TestSignoffRoleMustBeAnAirlockRole(t *testing.T) {
+	t.Parallel()
+	_, err := Compile([]Spec{{Type: TypeSignoff, Kind: "uat", Role: "wizard"}})
+	if err == nil || !strings.Contains(err.Error(), `unknown role "wizard"`) {
+		t.Fatalf("Compile with role wizard: %v", err)
+	}
+	if _, err := Compile([]Spec{{Type: TypeSignoff, Kind: "uat", Role: "business-owner"}}); err != nil {
+		t.Fatal(err)
+	}
+}
