@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -74,8 +75,8 @@ as its signer. FILE - reads standard input.`,
 			KeyID     string `json:"keyID"`
 			Identity  string `json:"identity"`
 		}
-		if err := obj.DecodeSpec(&spec); err != nil {
-			return err
+		if err := json.Unmarshal(obj.Spec, &spec); err != nil {
+			return fmt.Errorf("%s: decode spec: %w", obj.Ref(), err)
 		}
 		fmt.Fprintf(a.stdout, "key/%s added: %s key %s signs for %s\n", obj.Metadata.Name, spec.Algorithm, spec.KeyID, spec.Identity)
 		return nil

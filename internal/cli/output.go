@@ -166,7 +166,7 @@ func columnsFor(kind string) []column {
 		},
 		"Key": {
 			{"ALGORITHM", field("spec.algorithm")},
-			{"KEY-ID", field("spec.keyID")},
+			{"KEY-ID", func(m map[string]any, _ time.Time) string { return shorten(str(lookup(m, "spec.keyID")), 16) }},
 			{"IDENTITY", field("spec.identity")},
 			{"DESCRIPTION", field("spec.description")},
 		},

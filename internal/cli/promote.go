@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -224,7 +225,7 @@ func (a *app) printReviewNotice(ctx context.Context, c *client.Client, w io.Writ
 	due := ""
 	if obj, err := c.Get(ctx, "reviews", name); err == nil {
 		var rs client.ReviewSpec
-		if obj.DecodeSpec(&rs) == nil && !rs.DueAt.IsZero() {
+		if json.Unmarshal(obj.Spec, &rs) == nil && !rs.DueAt.IsZero() {
 			due = " due at " + rs.DueAt.UTC().Format(time.RFC3339)
 		}
 	}

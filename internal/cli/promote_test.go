@@ -274,7 +274,7 @@ func TestPromoteUsage(t *testing.T) {
 func TestPromoteEmergencyOpensReview(t *testing.T) {
 	t.Parallel()
 	em := map[string]string{"incident": "INC-4711", "reason": "checkout down"}
-	review := `{"apiVersion":"airlock.dev/v1","kind":"Review","metadata":{"name":"shop-1.4.0.to.test.review"},"spec":{"promotion":"` + promoName + `","dueAt":"2026-11-28T15:00:00Z"},"status":{"phase":"Open"}}`
+	review := `{"apiVersion":"airlock.dev/v1","kind":"Review","metadata":{"name":"shop-1.4.0.to.test.review"},"spec":{"promotion":"` + promoName + `","app":"shop","futureField":1,"dueAt":"2026-11-28T15:00:00Z"},"status":{"phase":"Open"}}`
 	f, url := newSeqFake(t, map[string][]route{
 		"POST /api/v1/promotions":                       {{201, promotionObj("Succeeded", "emergency", em, "shop-1.4.0.to.test.review", gatePass)}},
 		"GET /api/v1/reviews/shop-1.4.0.to.test.review": {{200, review}},
@@ -500,7 +500,7 @@ func TestKeyCommands(t *testing.T) {
 	if err := os.WriteFile(pem, []byte("-----BEGIN PUBLIC KEY-----\nAAAA\n-----END PUBLIC KEY-----\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	key := `{"kind":"Key","metadata":{"name":"ci"},"spec":{"algorithm":"ed25519","keyID":"0123456789abcdef","identity":"github-actions"}}`
+	key := `{"kind":"Key","metadata":{"name":"ci"},"spec":{"publicKey":"-----BEGIN PUBLIC KEY-----","algorithm":"ed25519","keyID":"0123456789abcdef","identity":"github-actions","description":"shop CI"}}`
 	f, url := newSeqFake(t, map[string][]route{
 		"POST /api/v1/keys":      {{201, key}},
 		"DELETE /api/v1/keys/ci": {{200, `{"deleted":"Key/ci"}`}},
