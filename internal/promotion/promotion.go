@@ -175,11 +175,17 @@ func (s *Service) Request(ctx context.Context, actor store.Actor, req Request) (
 					req.App, req.Version, from, req.To, appSpec.Pipeline, from)}
 			}
 		}
+		name := Name(rel.Metadata.Name, req.To)
 		if adm, ok := relStatus.Environments[req.To]; ok {
+			// Asking again for a promotion that already succeeded (a re-run
+			// CI job) answers with that promotion and changes nothing.
+			if done, err := tx.Get(ctx, Kind, adm.Promotion); err == nil {
+				out = done
+				return nil
+			}
 			return fmt.Errorf("release %s %s was already promoted to %s by %s: %w", req.App, req.Version, req.To, adm.Promotion, store.ErrConflict)
 		}
 
-		name := Name(rel.Metadata.Name, req.To)
 		obj, err := tx.Get(ctx, Kind, name)
 		switch {
 		case errors.Is(err, store.ErrNotFound):

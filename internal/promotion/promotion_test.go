@@ -174,8 +174,12 @@ func TestPromotionFollowsThePipeline(t *testing.T) {
 	if err != nil || st.Phase != promotion.Succeeded || len(st.Gates) != 0 {
 		t.Fatalf("dev: %v %+v", err, st)
 	}
-	if _, _, err := e.promote("dev", nil); !errors.Is(err, store.ErrConflict) {
-		t.Fatalf("promoting twice: %v", err)
+	before, _, _ := e.st.Audit().Head(context.Background())
+	if _, again, err := e.promote("dev", nil); err != nil || again.Phase != promotion.Succeeded || again.Evaluations != 1 {
+		t.Fatalf("asking again after success: %v %+v", err, again)
+	}
+	if after, _, _ := e.st.Audit().Head(context.Background()); after != before {
+		t.Fatal("asking again after success wrote to the store")
 	}
 	// Staging waits for evidence, is blocked by a failure, and passes once
 	// fixed evidence arrives; each evaluation is recorded.
