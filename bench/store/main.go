@@ -21,6 +21,8 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -58,6 +60,7 @@ func run() error {
 	var (
 		st         *sqlstore.Store
 		durability string
+		serverCPU  func() (time.Duration, bool) // the database server's CPU time, when it is a local PostgreSQL
 		err        error
 	)
 	switch *kind {
@@ -94,6 +97,7 @@ func run() error {
 			return err
 		}
 		durability = "fsync=" + fsync + ",synchronous_commit=" + syncCommit
+		serverCPU = postgresCPU(ctx, st.DB())
 	default:
 		return fmt.Errorf("-store %q: want sqlite or postgres", *kind)
 	}
@@ -102,6 +106,10 @@ func run() error {
 	switch *mode {
 	case "append":
 		cpu0 := cpuTime()
+		var srv0 time.Duration
+		if serverCPU != nil {
+			srv0, _ = serverCPU()
+		}
 		res, err := storetest.Sustained(ctx, st, storetest.SustainedConfig{Rate: *rate, Duration: *duration, Warmup: *warmup, Workers: *workers})
 		if err != nil {
 			return err
@@ -109,8 +117,15 @@ func run() error {
 		// CPU time of this process (client and, for SQLite, the database
 		// itself) per create, warm-up included: a figure that other load on
 		// the machine moves far less than latency.
-		perEntry := (cpuTime() - cpu0) / time.Duration(*rate*(*warmup+*duration).Seconds())
-		fmt.Printf("store=%s %s mode=append duration=%s %s cpu/entry=%s kept=%t\n", *kind, durability, *duration, res, perEntry.Round(100*time.Nanosecond), res.Kept())
+		issued := time.Duration(*rate * (*warmup + *duration).Seconds())
+		perEntry := (cpuTime() - cpu0) / issued
+		server := ""
+		if serverCPU != nil {
+			if srv1, ok := serverCPU(); ok {
+				server = " server-cpu/entry=" + ((srv1 - srv0) / issued).Round(100*time.Nanosecond).String()
+			}
+		}
+		fmt.Printf("store=%s %s mode=append duration=%s %s cpu/entry=%s%s kept=%t\n", *kind, durability, *duration, res, perEntry.Round(100*time.Nanosecond), server, res.Kept())
 	case "list":
 		if err := storetest.SeedList(ctx, st); err != nil {
 			return err
@@ -144,6 +159,80 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// postgresCPU returns a function that reads the CPU time used so far by a
+// PostgreSQL server running on this machine: the postmaster, its live
+// children (backends, WAL writer, checkpointer, ...) and its children that
+// have exited. It returns nil when the server's processes cannot be read
+// (a remote server, or no access to its data directory or /proc).
+func postgresCPU(ctx context.Context, db *sql.DB) func() (time.Duration, bool) {
+	var dataDir string
+	if err := db.QueryRowContext(ctx, "SHOW data_directory").Scan(&dataDir); err != nil {
+		return nil
+	}
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return nil
+	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	pm, err := strconv.Atoi(strings.TrimSpace(first))
+	if err != nil {
+		return nil
+	}
+	read := func() (time.Duration, bool) {
+		f, ok := procStat(pm)
+		if !ok {
+			return 0, false
+		}
+		// utime, stime, cutime, cstime of the postmaster.
+		ticks := f[11] + f[12] + f[13] + f[14]
+		entries, err := os.ReadDir("/proc")
+		if err != nil {
+			return 0, false
+		}
+		for _, e := range entries {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil || pid == pm {
+				continue
+			}
+			if c, ok := procStat(pid); ok && c[1] == int64(pm) {
+				ticks += c[11] + c[12]
+			}
+		}
+		return time.Duration(ticks) * time.Second / clockTicks, true
+	}
+	if _, ok := read(); !ok {
+		return nil
+	}
+	return read
+}
+
+// clockTicks is the unit of the times in /proc/PID/stat (USER_HZ), 100 on
+// every Linux architecture Go supports.
+const clockTicks = 100
+
+// procStat returns the numeric fields of /proc/pid/stat after the command
+// name, from state onwards: index 1 is the parent pid, 11 to 14 utime,
+// stime, cutime and cstime. Non-numeric fields read as 0.
+func procStat(pid int) ([]int64, bool) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil, false
+	}
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return nil, false
+	}
+	fields := strings.Fields(string(b[i+1:]))
+	if len(fields) < 15 {
+		return nil, false
+	}
+	out := make([]int64, len(fields))
+	for j, f := range fields {
+		out[j], _ = strconv.ParseInt(f, 10, 64)
+	}
+	return out, true
 }
 
 // scratchDatabase creates an empty database on the server at server and
