@@ -174,12 +174,14 @@ func TestParseEnvelopeLimits(t *testing.T) {
 func TestIsEnvelope(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]bool{
-		` {"payloadType":"x"}`:              true,
-		`<testsuites/>`:                     false,
-		`{"version":"2.1.0","runs":[]}`:     false,
-		`mode: set`:                         false,
-		`["payloadType"]`:                   false,
-		"\ufeff{\n \"payloadType\": \"t\"}": true,
+		` {"payloadType":"x"}`:                      true,
+		`<testsuites/>`:                             false,
+		`{"version":"2.1.0","runs":[]}`:             false,
+		`mode: set`:                                 false,
+		`["payloadType"]`:                           false,
+		`{"payload": "` + strings.Repeat("A", 8192): true, // keys sorted: payloadType comes last
+		`{"kind":"uat","role":"sre"}`:               false,
+		"\ufeff{\n \"payloadType\": \"t\"}":         true,
 	} {
 		if got := IsEnvelope([]byte(in)); got != want {
 			t.Errorf("IsEnvelope(%q) = %v, want %v", in, got, want)

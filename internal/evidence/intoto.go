@@ -284,10 +284,10 @@ type Wrapped struct {
 
 // envelopeSniffBytes is how much of a document Unwrap reads to decide
 // whether it is an envelope.
-const envelopeSniffBytes = 512
+const envelopeSniffBytes = 4 << 10
 
 // UnwrapEnvelope reads a document that may be a DSSE envelope carrying an
-// airlock evidence statement. When the first 512 bytes do not look like a
+// airlock evidence statement. When the first 4 KiB do not look like a
 // DSSE envelope (IsEnvelope), it returns nil, nil having read at most those
 // bytes of r: the caller parses the original document from its stored copy.
 // Otherwise the envelope must hold an in-toto Statement with predicateType
