@@ -336,33 +336,43 @@ func TestSARIFErrors(t *testing.T) {
 	}
 }
 
-// TestScanSizeLimit feeds a document one byte over MaxDocumentBytes (white
-// space inside a valid object, so only the limit can reject it) and one
-// exactly at the limit.
+// TestScanSizeLimit checks every parser stops at the document size limit
+// with a FormatError, using the dispatcher's limit reader with a small
+// allowance (a parser wraps its input in newLimitReader, which keeps an
+// existing limit reader).
 func TestScanSizeLimit(t *testing.T) {
-	if testing.Short() {
-		t.Skip("reads 128 MiB")
-	}
 	t.Parallel()
-	doc := func(size int64) io.Reader {
-		head, tail := `{"version":"2.1.0",`, `"runs":[]}`
-		pad := size - int64(len(head)+len(tail))
-		return io.MultiReader(strings.NewReader(head), io.LimitReader(scanSpaces{}, pad), strings.NewReader(tail))
+	for _, in := range []string{"sarif/codeql-go.sarif", "trivy/image-alpine.json", "grype/image.json", "zap/baseline.json",
+		"k6/summary-export.json", "sbom/npm-sbom.cdx.json", "sbom/npm-sbom.spdx.json"} {
+		t.Run(in, func(t *testing.T) {
+			t.Parallel()
+			data, err := os.ReadFile(filepath.Join("testdata", in))
+			if err != nil {
+				t.Fatal(err)
+			}
+			typ := scanGoldenType[in]
+			var p Parser
+			for _, s := range parsers[typ] {
+				if s.sniff(data) {
+					p = s.parse
+					break
+				}
+			}
+			if p == nil {
+				t.Fatalf("no parser of %s claims %s", typ, in)
+			}
+			for _, allow := range []int64{int64(len(data)), int64(len(data)) - 1} {
+				lr := &limitReader{r: bytes.NewReader(data), left: allow, format: "limit"}
+				_, err := p(lr, Options{})
+				if allow == int64(len(data)) && err != nil {
+					t.Errorf("document of exactly the limit: %v", err)
+				}
+				if allow < int64(len(data)) {
+					scanWantFormatError(t, err, "limit", "larger than the 128 MiB limit")
+				}
+			}
+		})
 	}
-	if _, err := sarifParser(SAST)(doc(MaxDocumentBytes), Options{}); err != nil {
-		t.Fatalf("document of exactly the limit: %v", err)
-	}
-	_, err := sarifParser(SAST)(doc(MaxDocumentBytes+1), Options{})
-	scanWantFormatError(t, err, sarifName, "larger than the 128 MiB limit")
-}
-
-type scanSpaces struct{}
-
-func (scanSpaces) Read(p []byte) (int, error) {
-	for i := range p {
-		p[i] = ' '
-	}
-	return len(p), nil
 }
 
 // scanFuzzSeeds adds every sample under testdata/dir to f, and its first half.
