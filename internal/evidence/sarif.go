@@ -150,6 +150,9 @@ func parseSARIF(t Type, r io.Reader) (*Report, error) {
 				return err
 			}
 			s, _ := v.(string)
+			if s != sarifVersion && st.foreign != "" {
+				return Errorf(sarifName, "not a SARIF log (version %s); this looks like %s", scanShortJSON(v), st.foreign)
+			}
 			if s != sarifVersion {
 				return Errorf(sarifName, "unsupported version %s; supported: %s", scanShortJSON(v), sarifVersion)
 			}

@@ -36,7 +36,9 @@ func TestCycloneDXFacts(t *testing.T) {
 
 func TestSPDXSubjects(t *testing.T) {
 	t.Parallel()
-	sum := func(c byte) string { return `[{"algorithm":"SHA256","checksumValue":"` + strings.Repeat(string(c), 64) + `"}]` }
+	sum := func(c byte) string {
+		return `[{"algorithm":"SHA256","checksumValue":"` + strings.Repeat(string(c), 64) + `"}]`
+	}
 	// A is described through documentDescribes, B through a DESCRIBES
 	// relationship that comes after the packages, C through DESCRIBED_BY;
 	// D has a checksum but is only contained.
