@@ -20,6 +20,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -52,6 +53,7 @@ func run() error {
 		workers  = flag.Int("workers", 512, "append: most requests in flight at once")
 		lists    = flag.Int("n", 20, "list: how many lists to time")
 		dir      = flag.String("dir", "", "sqlite: directory for the database file (default a new temporary directory)")
+		cpuprof  = flag.String("cpuprofile", "", "write this process's CPU profile of the measured part to this file")
 		dsn      = flag.String("dsn", os.Getenv("AIRLOCK_BENCH_POSTGRES"), "postgres: server URL; a scratch database is created on it and dropped after (default $AIRLOCK_BENCH_POSTGRES)")
 	)
 	flag.Parse()
@@ -102,6 +104,18 @@ func run() error {
 		return fmt.Errorf("-store %q: want sqlite or postgres", *kind)
 	}
 	defer st.Close()
+
+	if *cpuprof != "" {
+		f, err := os.Create(*cpuprof)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 
 	switch *mode {
 	case "append":

@@ -27,25 +27,11 @@ const migrationLock int64 = 0x6169726c6f636b
 func Dialect() sqlstore.Dialect {
 	sub, _ := fs.Sub(migrations, "migrations") // cannot fail: the directory is embedded
 	return sqlstore.Dialect{
-		Name:           "postgres",
-		Numbered:       true,
-		BigInt:         "bigint",
-		Blob:           "bytea",
-		LockHead:       "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
-		KeepSavepoints: true,
-		// One round trip per create instead of two. Both inserts run to
-		// completion; the labels' foreign key is checked at the end of the
-		// statement, when the object row exists.
-		InsertObjectLabels: `WITH o AS (
-	INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-	ON CONFLICT (kind, name) DO NOTHING
-	RETURNING kind, name
-), l AS (
-	INSERT INTO object_labels (kind, name, key, value)
-	SELECT o.kind, o.name, x.key, x.value FROM o, unnest($9::text[], $10::text[]) AS x(key, value)
-)
-SELECT count(*) FROM o`,
+		Name:       "postgres",
+		Numbered:   true,
+		BigInt:     "bigint",
+		Blob:       "bytea",
+		LockHead:   "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
 		Migrations: sub,
 		LockMigrations: func(ctx context.Context, c *sql.Conn) (func(context.Context) error, error) {
 			if _, err := c.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {

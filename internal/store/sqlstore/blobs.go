@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"database/sql"
@@ -39,6 +40,12 @@ func (t *txn) Blob(ctx context.Context, digest string) ([]byte, error) {
 	if err := t.usable(ctx); err != nil {
 		return nil, err
 	}
+	if data, ok := t.blobs[digest]; ok {
+		return bytes.Clone(data), nil
+	}
+	if data, ok := t.b.blobs[digest]; ok {
+		return bytes.Clone(data), nil
+	}
 	data, err := t.s.blob(dbctx(ctx), t.tx, digest)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		t.fail(err)
@@ -46,18 +53,22 @@ func (t *txn) Blob(ctx context.Context, digest string) ([]byte, error) {
 	return data, err
 }
 
-// PutBlob implements store.Tx.
+// PutBlob implements store.Tx. The content is copied and stored when the
+// batch commits.
 func (t *txn) PutBlob(ctx context.Context, data []byte) (string, error) {
 	if len(data) > MaxBlobBytes {
 		return "", fmt.Errorf("blob of %d bytes is over the %d-byte limit", len(data), MaxBlobBytes)
 	}
-	if err := t.mutate(ctx); err != nil {
+	if err := t.usable(ctx); err != nil {
 		return "", err
 	}
 	sum := sha256.Sum256(data)
 	digest := "sha256:" + hex.EncodeToString(sum[:])
-	if _, err := t.s.exec(dbctx(ctx), t.tx, t.s.q.putBlob, digest, int64(len(data)), t.now.UnixNano(), data); err != nil {
-		return "", t.fail(fmt.Errorf("store blob %s: %w", digest, err))
+	if t.blobs == nil {
+		t.blobs = make(map[string][]byte, 1)
+	}
+	if _, ok := t.blobs[digest]; !ok {
+		t.blobs[digest] = append([]byte{}, data...) // never nil: the column is NOT NULL
 	}
 	return digest, nil
 }

@@ -26,19 +26,6 @@ type Dialect struct {
 	// until the transaction ends, so that writers from every process
 	// serialise on it.
 	LockHead string
-	// KeepSavepoints leaves each write's savepoint open until the batch
-	// commits instead of releasing it after the write. It suits a server
-	// database, where a RELEASE is a round trip; SQLite, where a statement
-	// is a function call but every open savepoint adds to the cost of each
-	// page a later statement changes, releases.
-	KeepSavepoints bool
-	// InsertObjectLabels, when set, is one statement that does what Create
-	// otherwise does in two: insert an object unless (kind, name) exists,
-	// and, only if it was inserted, its labels. Its parameters are kind,
-	// name, revision, created_at, updated_at, labels, spec, status, then
-	// the label keys and their values as two []string in the same order. It
-	// returns one row holding the number of objects inserted (0 or 1).
-	InsertObjectLabels string
 	// Migrations holds the schema as *.sql files, applied in name order and
 	// recorded in schema_migrations.
 	Migrations fs.FS

@@ -50,7 +50,8 @@ type Store struct {
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // prepared once on the pool, per connection by database/sql
 
-	entryQueries, labelQueries sync.Map // multi-row inserts by row count: int -> string
+	// Multi-row statements by row count: int -> string.
+	entryQueries, objectQueries, labelQueries, deleteQueries sync.Map
 }
 
 // maxStmts bounds the prepared statement cache; queries past it run unprepared.
@@ -182,7 +183,6 @@ type queries struct {
 	get, lockHead, insertObject, updateObject, deleteObject, storedMeta string
 	deleteLabels, updateHead, headSeq, insertCheckpoint, checkpoints    string
 	watch, watchKind                                                    string
-	insertObjectLabels                                                  string
 }
 
 const objectCols = "o.name, o.revision, o.created_at, o.updated_at, o.labels, o.spec, o.status"
@@ -190,22 +190,21 @@ const objectCols = "o.name, o.revision, o.created_at, o.updated_at, o.labels, o.
 func newQueries(d *Dialect) queries {
 	r := d.rebind
 	return queries{
-		getBlob:            r("SELECT data FROM blobs WHERE digest = ?"),
-		putBlob:            r("INSERT INTO blobs (digest, size, created_at, data) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING"),
-		get:                r("SELECT " + objectCols + " FROM objects o WHERE o.kind = ? AND o.name = ?"),
-		lockHead:           d.LockHead,
-		insertObject:       r("INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, name) DO NOTHING"),
-		updateObject:       r("UPDATE objects SET revision = ?, updated_at = ?, labels = ?, spec = ?, status = ? WHERE kind = ? AND name = ?"),
-		deleteObject:       r("DELETE FROM objects WHERE kind = ? AND name = ?"),
-		storedMeta:         r("SELECT revision, created_at, labels FROM objects WHERE kind = ? AND name = ?"),
-		deleteLabels:       r("DELETE FROM object_labels WHERE kind = ? AND name = ?"),
-		updateHead:         r("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"),
-		headSeq:            "SELECT seq, hash FROM audit_head WHERE id = 1",
-		insertCheckpoint:   r("INSERT INTO audit_checkpoints (size, head, time, key_id, signature) VALUES (?, ?, ?, ?, ?) ON CONFLICT (size, key_id) DO NOTHING"),
-		checkpoints:        "SELECT size, head, time, key_id, signature FROM audit_checkpoints ORDER BY size, key_id",
-		watch:              r("SELECT seq, action, kind, name FROM audit_entries WHERE seq > ? AND action IN ('create', 'update', 'delete') ORDER BY seq LIMIT ?"),
-		watchKind:          r("SELECT seq, action, kind, name FROM audit_entries WHERE kind = ? AND seq > ? AND action IN ('create', 'update', 'delete') ORDER BY seq LIMIT ?"),
-		insertObjectLabels: d.InsertObjectLabels,
+		getBlob:          r("SELECT data FROM blobs WHERE digest = ?"),
+		putBlob:          r("INSERT INTO blobs (digest, size, created_at, data) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING"),
+		get:              r("SELECT " + objectCols + " FROM objects o WHERE o.kind = ? AND o.name = ?"),
+		lockHead:         d.LockHead,
+		insertObject:     r("INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, name) DO NOTHING"),
+		updateObject:     r("UPDATE objects SET revision = ?, updated_at = ?, labels = ?, spec = ?, status = ? WHERE kind = ? AND name = ?"),
+		deleteObject:     r("DELETE FROM objects WHERE kind = ? AND name = ?"),
+		storedMeta:       r("SELECT revision, created_at FROM objects WHERE kind = ? AND name = ?"),
+		deleteLabels:     r("DELETE FROM object_labels WHERE kind = ? AND name = ?"),
+		updateHead:       r("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1"),
+		headSeq:          "SELECT seq, hash FROM audit_head WHERE id = 1",
+		insertCheckpoint: r("INSERT INTO audit_checkpoints (size, head, time, key_id, signature) VALUES (?, ?, ?, ?, ?) ON CONFLICT (size, key_id) DO NOTHING"),
+		checkpoints:      "SELECT size, head, time, key_id, signature FROM audit_checkpoints ORDER BY size, key_id",
+		watch:            r("SELECT seq, action, kind, name FROM audit_entries WHERE seq > ? AND action IN ('create', 'update', 'delete') ORDER BY seq LIMIT ?"),
+		watchKind:        r("SELECT seq, action, kind, name FROM audit_entries WHERE kind = ? AND seq > ? AND action IN ('create', 'update', 'delete') ORDER BY seq LIMIT ?"),
 	}
 }
 

@@ -3,8 +3,11 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -22,8 +25,8 @@ type writeReq struct {
 }
 
 // Write implements store.Store. The call is queued for the writer
-// goroutine, which runs fn inside its own savepoint of a transaction it may
-// share with other callers, and returns once that transaction has committed
+// goroutine, which runs fn against a transaction it may share with other
+// callers (keeping fn's changes apart until fn has succeeded), and returns once that transaction has committed
 // (or failed). If ctx is done before fn starts, fn is not run and ctx.Err()
 // is returned; once fn has started, Write waits for the outcome.
 func (s *Store) Write(ctx context.Context, actor store.Actor, fn func(tx store.Tx) error) error {
@@ -101,6 +104,14 @@ func (s *Store) runBatch(batch []*writeReq) {
 
 // commitBatch runs the batch in one transaction. It fills results with each
 // caller's own outcome and returns an error that fails the whole batch.
+//
+// Callers' functions run one after another against the transaction, which
+// holds the audit head (and so every other writer) until it ends. Their
+// reads go to the database; their changes are kept in memory, layered over
+// the database (each caller's over those of the callers before it), and
+// written together once every function has run: a function that fails just
+// drops its layer, so no savepoint is needed, and a batch costs a handful of
+// statements beyond its callers' reads.
 func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, err error) {
 	ctx := context.Background()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -121,53 +132,144 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 	}
 	startSeq := seq
 	var entries []audit.Entry
+	b := &batchState{}
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i] = err
 			continue
 		}
-		t := &txn{s: s, tx: tx, actor: r.actor, now: s.now().UTC().Round(0), seq: seq, hash: hash}
+		t := &txn{s: s, tx: tx, b: b, actor: r.actor, now: s.now().UTC().Round(0), seq: seq, hash: hash}
 		ferr := t.call(r.fn)
 		t.finished = true
 		if ferr == nil && t.broken != nil {
 			ferr = fmt.Errorf("a statement failed inside the write, so it was rolled back: %w", t.broken)
 		}
-		// Unless the dialect keeps them, savepoints are released. A kept
-		// one is harmless: each caller's is the newest one named w while it
-		// runs, so ROLLBACK TO reaches exactly its own changes, and COMMIT
-		// releases them all.
 		if ferr != nil {
 			results[i] = ferr
-			if t.inSavepoint {
-				if _, err := s.exec(ctx, tx, "ROLLBACK TO SAVEPOINT w"); err != nil {
-					return false, fmt.Errorf("roll back failed write: %w", err)
-				}
-			}
-		}
-		if t.inSavepoint && !s.d.KeepSavepoints {
-			if _, err := s.exec(ctx, tx, "RELEASE SAVEPOINT w"); err != nil {
-				return false, fmt.Errorf("release savepoint: %w", err)
-			}
-		}
-		if ferr != nil {
 			continue
 		}
+		b.merge(t)
 		seq, hash = t.seq, t.hash
 		entries = append(entries, t.entries...)
 	}
-	if seq == startSeq {
+	if seq == startSeq && len(b.objs) == 0 && len(b.blobs) == 0 {
 		return false, tx.Commit() // reads only, or every fn failed
 	}
-	if err := s.insertEntries(ctx, tx, entries); err != nil {
+	if err := s.flush(ctx, tx, b); err != nil {
 		return false, err
 	}
-	if _, err := s.exec(ctx, tx, s.q.updateHead, seq, hash); err != nil {
-		return false, fmt.Errorf("advance audit head: %w", err)
+	if seq != startSeq {
+		if err := s.insertEntries(ctx, tx, entries); err != nil {
+			return false, err
+		}
+		if _, err := s.exec(ctx, tx, s.q.updateHead, seq, hash); err != nil {
+			return false, fmt.Errorf("advance audit head: %w", err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("commit write transaction: %w", err)
 	}
-	return true, nil
+	return seq != startSeq, nil
+}
+
+// objKey names an object.
+type objKey struct{ kind, name string }
+
+// row is an object as its objects row holds it.
+type row struct {
+	kind, name           string
+	revision             int64
+	created, updated     int64 // unix nanoseconds
+	labels, spec, status string
+	labelMap             map[string]string // parsed labels, owned by the row
+}
+
+// change is what the writes of a batch did to one object, before it is
+// flushed: the object's row as it now is, or none when it was deleted.
+type change struct {
+	row  *row // nil: deleted
+	inDB bool // the database held a row for the object when the batch began
+}
+
+// batchState holds the changes of the callers of a batch that succeeded.
+type batchState struct {
+	objs  map[objKey]change
+	blobs map[string][]byte
+}
+
+// merge adds a successful caller's changes.
+func (b *batchState) merge(t *txn) {
+	if len(t.objs) > 0 && b.objs == nil {
+		b.objs = make(map[objKey]change, len(t.objs))
+	}
+	for k, c := range t.objs {
+		b.objs[k] = c
+	}
+	if len(t.blobs) > 0 && b.blobs == nil {
+		b.blobs = make(map[string][]byte, len(t.blobs))
+	}
+	for d, data := range t.blobs {
+		b.blobs[d] = data
+	}
+}
+
+// objChunk bounds the rows of one multi-row insert of objects (8
+// parameters each) or of labels (4 each), and of one delete (2 each).
+const objChunk = 128
+
+// flush writes a batch's changes: it deletes every object the database
+// held that was deleted or replaced, then inserts every object as it now
+// is, and its labels, and the blobs.
+func (s *Store) flush(ctx context.Context, tx *sql.Tx, b *batchState) error {
+	var (
+		dels   []any
+		ins    []any
+		labels []any
+		nIns   int
+	)
+	for k, c := range b.objs {
+		if c.inDB {
+			dels = append(dels, k.kind, k.name)
+		}
+		if c.row == nil {
+			continue
+		}
+		r := c.row
+		ins = append(ins, r.kind, r.name, r.revision, r.created, r.updated, r.labels, r.spec, r.status)
+		nIns++
+		for lk, lv := range r.labelMap {
+			labels = append(labels, r.kind, r.name, lk, lv)
+		}
+	}
+	// object_labels rows of a deleted object go with it (ON DELETE CASCADE).
+	if err := s.execRows(ctx, tx, &s.deleteQueries, "DELETE FROM objects WHERE (kind, name) IN (VALUES ", "(?,?)", ")", dels, 2); err != nil {
+		return fmt.Errorf("delete objects: %w", err)
+	}
+	if err := s.execRows(ctx, tx, &s.objectQueries, "INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status) VALUES ", "(?,?,?,?,?,?,?,?)", "", ins, 8); err != nil {
+		return fmt.Errorf("store objects: %w", err)
+	}
+	if err := s.execRows(ctx, tx, &s.labelQueries, "INSERT INTO object_labels (kind, name, key, value) VALUES ", "(?,?,?,?)", "", labels, 4); err != nil {
+		return fmt.Errorf("index labels: %w", err)
+	}
+	for digest, data := range b.blobs {
+		if _, err := s.exec(ctx, tx, s.q.putBlob, digest, int64(len(data)), s.now().UnixNano(), data); err != nil {
+			return fmt.Errorf("store blob %s: %w", digest, err)
+		}
+	}
+	return nil
+}
+
+// execRows runs head, then rows of width parameters each taken from args,
+// then tail, in chunks of at most objChunk rows.
+func (s *Store) execRows(ctx context.Context, tx *sql.Tx, cache *sync.Map, head, rowSQL, tail string, args []any, width int) error {
+	for len(args) > 0 {
+		n := min(len(args)/width, objChunk)
+		if _, err := s.exec(ctx, tx, s.rowsQuery(cache, n, head, rowSQL, tail), args[:n*width]...); err != nil {
+			return err
+		}
+		args = args[n*width:]
+	}
+	return nil
 }
 
 const entryCols = "seq, time, actor, action, kind, name, revision, reason, state_hash, prev_hash, hash"
@@ -178,17 +280,12 @@ const entryChunk = 128
 // insertEntriesQuery returns the insert of n audit entries (1 to
 // entryChunk), built once per n.
 func (s *Store) insertEntriesQuery(n int) string {
-	return s.rowsQuery(&s.entryQueries, n, "INSERT INTO audit_entries ("+entryCols+") VALUES ", "(?,?,?,?,?,?,?,?,?,?,?)")
-}
-
-// insertLabelsQuery returns the insert of n label rows, built once per n.
-func (s *Store) insertLabelsQuery(n int) string {
-	return s.rowsQuery(&s.labelQueries, n, "INSERT INTO object_labels (kind, name, key, value) VALUES ", "(?,?,?,?)")
+	return s.rowsQuery(&s.entryQueries, n, "INSERT INTO audit_entries ("+entryCols+") VALUES ", "(?,?,?,?,?,?,?,?,?,?,?)", "")
 }
 
 // rowsQuery returns, from cache, the multi-row statement head followed by
-// n copies of row, rebound for the dialect.
-func (s *Store) rowsQuery(cache *sync.Map, n int, head, row string) string {
+// n copies of row and then tail, rebound for the dialect.
+func (s *Store) rowsQuery(cache *sync.Map, n int, head, row, tail string) string {
 	if q, ok := cache.Load(n); ok {
 		return q.(string)
 	}
@@ -200,6 +297,7 @@ func (s *Store) rowsQuery(cache *sync.Map, n int, head, row string) string {
 		}
 		b.WriteString(row)
 	}
+	b.WriteString(tail)
 	q := s.d.rebind(b.String())
 	cache.Store(n, q)
 	return q
@@ -221,22 +319,24 @@ func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, entries []audit.E
 	return nil
 }
 
-// txn is one caller's view of a batch transaction. Its audit entries are
-// kept in memory and inserted when the batch commits; its object writes go
-// to the database at once, inside a savepoint taken before the first one.
+// txn is one caller's view of a batch transaction. Its changes are kept in
+// memory (objs, blobs, entries) until its function has returned, and then
+// either dropped or handed to the batch.
 type txn struct {
 	s     *Store
 	tx    *sql.Tx
+	b     *batchState // earlier callers' changes
 	actor store.Actor
 	now   time.Time
 
 	seq     int64 // audit head as this caller sees it
 	hash    string
 	entries []audit.Entry
+	objs    map[objKey]change
+	blobs   map[string][]byte
 
-	inSavepoint bool
-	broken      error // a statement failed; the write cannot succeed
-	finished    bool
+	broken   error // a statement failed; the write cannot succeed
+	finished bool
 }
 
 var _ store.Tx = (*txn)(nil)
@@ -272,25 +372,33 @@ func (t *txn) fail(err error) error {
 	return err
 }
 
-// mutate opens the caller's savepoint before its first change.
-func (t *txn) mutate(ctx context.Context) error {
-	if err := t.usable(ctx); err != nil {
-		return err
+// changed returns the batch's pending change of an object as this caller
+// sees it: its own, or else an earlier caller's.
+func (t *txn) changed(k objKey) (change, bool) {
+	if c, ok := t.objs[k]; ok {
+		return c, true
 	}
-	if t.inSavepoint {
-		return nil
+	c, ok := t.b.objs[k]
+	return c, ok
+}
+
+func (t *txn) set(k objKey, c change) {
+	if t.objs == nil {
+		t.objs = make(map[objKey]change, 1)
 	}
-	if _, err := t.s.exec(dbctx(ctx), t.tx, "SAVEPOINT w"); err != nil {
-		return t.fail(fmt.Errorf("savepoint: %w", err))
-	}
-	t.inSavepoint = true
-	return nil
+	t.objs[k] = c
 }
 
 // Get implements store.Reader inside the transaction.
 func (t *txn) Get(ctx context.Context, kind, name string) (*resource.Object, error) {
 	if err := t.usable(ctx); err != nil {
 		return nil, err
+	}
+	if c, ok := t.changed(objKey{kind, name}); ok {
+		if c.row == nil {
+			return nil, store.NotFound(kind, name)
+		}
+		return c.row.object(), nil
 	}
 	obj, err := t.s.get(dbctx(ctx), t.tx, kind, name)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -299,16 +407,78 @@ func (t *txn) Get(ctx context.Context, kind, name string) (*resource.Object, err
 	return obj, err
 }
 
-// List implements store.Reader inside the transaction.
+// List implements store.Reader inside the transaction: the database's
+// objects with the batch's pending changes applied.
 func (t *txn) List(ctx context.Context, kind string, sel resource.Selector) ([]*resource.Object, error) {
 	if err := t.usable(ctx); err != nil {
 		return nil, err
 	}
 	objs, err := t.s.list(dbctx(ctx), t.tx, kind, sel)
 	if err != nil {
-		t.fail(err)
+		return nil, t.fail(err)
 	}
-	return objs, err
+	if len(t.objs) == 0 && len(t.b.objs) == 0 {
+		return objs, nil
+	}
+	pending := map[string]*row{}
+	for _, layer := range []map[objKey]change{t.b.objs, t.objs} {
+		for k, c := range layer {
+			if k.kind == kind {
+				pending[k.name] = c.row
+			}
+		}
+	}
+	if len(pending) == 0 {
+		return objs, nil
+	}
+	out := objs[:0]
+	for _, o := range objs {
+		if _, ok := pending[o.Metadata.Name]; !ok {
+			out = append(out, o)
+		}
+	}
+	for _, r := range pending {
+		if r != nil && sel.Matches(r.labelMap) {
+			out = append(out, r.object())
+		}
+	}
+	slices.SortFunc(out, func(a, b *resource.Object) int { return strings.Compare(a.Metadata.Name, b.Metadata.Name) })
+	return out, nil
+}
+
+// object returns a new object from r.
+func (r *row) object() *resource.Object {
+	o := &resource.Object{APIVersion: resource.APIVersion, Kind: r.kind}
+	o.Metadata.Name = r.name
+	o.Metadata.Revision = r.revision
+	o.Metadata.CreatedAt = time.Unix(0, r.created).UTC()
+	o.Metadata.UpdatedAt = time.Unix(0, r.updated).UTC()
+	if len(r.labelMap) > 0 {
+		o.Metadata.Labels = maps.Clone(r.labelMap)
+	}
+	if r.spec != "" {
+		o.Spec = json.RawMessage(r.spec)
+	}
+	if r.status != "" {
+		o.Status = json.RawMessage(r.status)
+	}
+	return o
+}
+
+// newRow returns the row that stores o, copying what o shares with its
+// caller.
+func newRow(o *resource.Object, labels string) *row {
+	return &row{
+		kind:     o.Kind,
+		name:     o.Metadata.Name,
+		revision: o.Metadata.Revision,
+		created:  o.Metadata.CreatedAt.UnixNano(),
+		updated:  o.Metadata.UpdatedAt.UnixNano(),
+		labels:   labels,
+		spec:     string(o.Spec),
+		status:   string(o.Status),
+		labelMap: maps.Clone(o.Metadata.Labels),
+	}
 }
 
 func validate(obj *resource.Object) error {
@@ -332,9 +502,27 @@ func (t *txn) Create(ctx context.Context, obj *resource.Object) (*resource.Objec
 	if err := validate(obj); err != nil {
 		return nil, err
 	}
+	if err := t.usable(ctx); err != nil {
+		return nil, err
+	}
 	o, labels, err := normalize(obj)
 	if err != nil {
 		return nil, err
+	}
+	k := objKey{o.Kind, o.Metadata.Name}
+	c, ok := t.changed(k)
+	if !ok {
+		var found bool
+		if found, _, _, err = t.stored(ctx, o.Kind, o.Metadata.Name); err != nil {
+			return nil, err
+		}
+		c = change{inDB: found}
+		if found {
+			c.row = &row{} // exists, unchanged
+		}
+	}
+	if c.row != nil {
+		return nil, fmt.Errorf("%s %q already exists: %w", o.Kind, o.Metadata.Name, store.ErrConflict)
 	}
 	o.Metadata.Revision = t.seq + 1
 	o.Metadata.CreatedAt = t.now
@@ -343,50 +531,10 @@ func (t *txn) Create(ctx context.Context, obj *resource.Object) (*resource.Objec
 	if err != nil {
 		return nil, fmt.Errorf("hash %s: %w", o.Ref(), err)
 	}
-	if err := t.mutate(ctx); err != nil {
-		return nil, err
-	}
-	ts := t.now.UnixNano()
-	if t.s.q.insertObjectLabels != "" {
-		// One statement writes the object and its labels.
-		keys, values := labelColumns(o.Metadata.Labels)
-		var n int
-		if err := t.s.queryRow(dbctx(ctx), t.tx, t.s.q.insertObjectLabels, o.Kind, o.Metadata.Name, o.Metadata.Revision, ts, ts, labels, string(o.Spec), string(o.Status), keys, values).Scan(&n); err != nil {
-			return nil, t.fail(fmt.Errorf("create %s: %w", o.Ref(), err))
-		}
-		if n == 0 {
-			return nil, fmt.Errorf("%s %q already exists: %w", o.Kind, o.Metadata.Name, store.ErrConflict)
-		}
-	} else {
-		res, err := t.s.exec(dbctx(ctx), t.tx, t.s.q.insertObject, o.Kind, o.Metadata.Name, o.Metadata.Revision, ts, ts, labels, string(o.Spec), string(o.Status))
-		if err != nil {
-			return nil, t.fail(fmt.Errorf("create %s: %w", o.Ref(), err))
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return nil, t.fail(fmt.Errorf("create %s: %w", o.Ref(), err))
-		} else if n == 0 {
-			return nil, fmt.Errorf("%s %q already exists: %w", o.Kind, o.Metadata.Name, store.ErrConflict)
-		}
-		if err := t.insertLabels(ctx, o); err != nil {
-			return nil, err
-		}
-	}
+	t.set(k, change{row: newRow(o, labels), inDB: c.inDB})
 	t.appendEntry("create", o.Kind, o.Metadata.Name, stateHash)
-	// o is this call's own copy (normalize made it) and is not kept:
-	// hand it to the caller.
+	// o is this call's own copy (normalize made it): hand it to the caller.
 	return o, nil
-}
-
-// labelColumns returns the keys and values of labels as two slices, in
-// the same order, for the dialect's InsertObjectLabels.
-func labelColumns(labels map[string]string) (keys, values []string) {
-	keys = make([]string, 0, len(labels))
-	values = make([]string, 0, len(labels))
-	for k, v := range labels {
-		keys = append(keys, k)
-		values = append(values, v)
-	}
-	return keys, values
 }
 
 // Update implements store.Tx.
@@ -401,11 +549,11 @@ func (t *txn) Update(ctx context.Context, obj *resource.Object) (*resource.Objec
 	if err != nil {
 		return nil, err
 	}
-	rev, created, storedLabels, err := t.storedMeta(ctx, o.Kind, o.Metadata.Name, obj.Metadata.Revision)
+	k := objKey{o.Kind, o.Metadata.Name}
+	inDB, created, err := t.current(ctx, k, obj.Metadata.Revision)
 	if err != nil {
 		return nil, err
 	}
-	_ = rev
 	o.Metadata.Revision = t.seq + 1
 	o.Metadata.CreatedAt = created
 	o.Metadata.UpdatedAt = t.now
@@ -413,20 +561,7 @@ func (t *txn) Update(ctx context.Context, obj *resource.Object) (*resource.Objec
 	if err != nil {
 		return nil, fmt.Errorf("hash %s: %w", o.Ref(), err)
 	}
-	if err := t.mutate(ctx); err != nil {
-		return nil, err
-	}
-	if _, err := t.s.exec(dbctx(ctx), t.tx, t.s.q.updateObject, o.Metadata.Revision, t.now.UnixNano(), labels, string(o.Spec), string(o.Status), o.Kind, o.Metadata.Name); err != nil {
-		return nil, t.fail(fmt.Errorf("update %s: %w", o.Ref(), err))
-	}
-	if labels != storedLabels {
-		if _, err := t.s.exec(dbctx(ctx), t.tx, t.s.q.deleteLabels, o.Kind, o.Metadata.Name); err != nil {
-			return nil, t.fail(fmt.Errorf("update labels of %s: %w", o.Ref(), err))
-		}
-		if err := t.insertLabels(ctx, o); err != nil {
-			return nil, err
-		}
-	}
+	t.set(k, change{row: newRow(o, labels), inDB: inDB})
 	t.appendEntry("update", o.Kind, o.Metadata.Name, stateHash)
 	return o, nil // normalize's copy, not kept
 }
@@ -436,20 +571,16 @@ func (t *txn) Delete(ctx context.Context, kind, name string, revision int64) err
 	if err := t.usable(ctx); err != nil {
 		return err
 	}
-	if _, _, _, err := t.storedMeta(ctx, kind, name, revision); err != nil {
+	k := objKey{kind, name}
+	inDB, _, err := t.current(ctx, k, revision)
+	if err != nil {
 		return err
 	}
 	stateHash, err := audit.StateHash(nil)
 	if err != nil {
 		return err
 	}
-	if err := t.mutate(ctx); err != nil {
-		return err
-	}
-	// object_labels rows go with the object (ON DELETE CASCADE).
-	if _, err := t.s.exec(dbctx(ctx), t.tx, t.s.q.deleteObject, kind, name); err != nil {
-		return t.fail(fmt.Errorf("delete %s %q: %w", kind, name, err))
-	}
+	t.set(k, change{inDB: inDB})
 	t.appendEntry("delete", kind, name, stateHash)
 	return nil
 }
@@ -466,36 +597,45 @@ func (t *txn) Record(ctx context.Context, action, kind, name string, stateHash s
 	return nil
 }
 
-// storedMeta reads what Update and Delete need of the stored object and
-// checks the caller's revision against it.
-func (t *txn) storedMeta(ctx context.Context, kind, name string, sent int64) (rev int64, created time.Time, labels string, err error) {
-	var createdNanos int64
-	err = t.s.queryRow(dbctx(ctx), t.tx, t.s.q.storedMeta, kind, name).Scan(&rev, &createdNanos, &labels)
-	if err == sql.ErrNoRows {
-		return 0, time.Time{}, "", store.NotFound(kind, name)
-	}
-	if err != nil {
-		return 0, time.Time{}, "", t.fail(fmt.Errorf("read %s %q: %w", kind, name, err))
+// current finds the object Update and Delete change, as this caller sees it,
+// and checks the caller's revision against it. It reports whether the
+// database holds a row for the object and when the object was created.
+func (t *txn) current(ctx context.Context, k objKey, sent int64) (inDB bool, created time.Time, err error) {
+	var rev int64
+	if c, ok := t.changed(k); ok {
+		if c.row == nil {
+			return false, time.Time{}, store.NotFound(k.kind, k.name)
+		}
+		inDB, rev, created = c.inDB, c.row.revision, time.Unix(0, c.row.created).UTC()
+	} else {
+		var found bool
+		if found, rev, created, err = t.stored(ctx, k.kind, k.name); err != nil {
+			return false, time.Time{}, err
+		}
+		if !found {
+			return false, time.Time{}, store.NotFound(k.kind, k.name)
+		}
+		inDB = true
 	}
 	if sent != 0 && sent != rev {
-		return 0, time.Time{}, "", fmt.Errorf("%s %q was sent at revision %d but the stored revision is %d: read it again and reapply the change: %w",
-			kind, name, sent, rev, store.ErrConflict)
+		return false, time.Time{}, fmt.Errorf("%s %q was sent at revision %d but the stored revision is %d: read it again and reapply the change: %w",
+			k.kind, k.name, sent, rev, store.ErrConflict)
 	}
-	return rev, time.Unix(0, createdNanos).UTC(), labels, nil
+	return inDB, created, nil
 }
 
-func (t *txn) insertLabels(ctx context.Context, o *resource.Object) error {
-	if len(o.Metadata.Labels) == 0 {
-		return nil
+// stored reads the revision and creation time of an object from the
+// database, reporting whether it is there.
+func (t *txn) stored(ctx context.Context, kind, name string) (found bool, rev int64, created time.Time, err error) {
+	var createdNanos int64
+	err = t.s.queryRow(dbctx(ctx), t.tx, t.s.q.storedMeta, kind, name).Scan(&rev, &createdNanos)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, 0, time.Time{}, nil
 	}
-	args := make([]any, 0, 4*len(o.Metadata.Labels))
-	for k, v := range o.Metadata.Labels {
-		args = append(args, o.Kind, o.Metadata.Name, k, v)
+	if err != nil {
+		return false, 0, time.Time{}, t.fail(fmt.Errorf("read %s %q: %w", kind, name, err))
 	}
-	if _, err := t.s.exec(dbctx(ctx), t.tx, t.s.insertLabelsQuery(len(o.Metadata.Labels)), args...); err != nil {
-		return t.fail(fmt.Errorf("index labels of %s: %w", o.Ref(), err))
-	}
-	return nil
+	return true, rev, time.Unix(0, createdNanos).UTC(), nil
 }
 
 func (t *txn) appendEntry(action, kind, name, stateHash string) {
