@@ -31,16 +31,16 @@ var (
 )
 
 type grypeMatch struct {
-	RelatedVulnerabilities []struct {
+	RelatedVulnerabilities scanFirst[struct {
 		Description string `json:"description"`
-	} `json:"relatedVulnerabilities"`
+	}] `json:"relatedVulnerabilities"`
 	Vulnerability struct {
 		ID          string `json:"id"`
 		Severity    string `json:"severity"`
 		Description string `json:"description"`
 		Fix         struct {
-			Versions []string `json:"versions"`
-			State    string   `json:"state"`
+			Versions scanFirst[string] `json:"versions"`
+			State    string            `json:"state"`
 		} `json:"fix"`
 	} `json:"vulnerability"`
 	Artifact struct {
@@ -55,9 +55,9 @@ type grypeSource struct {
 }
 
 type grypeImageTarget struct {
-	ImageID        string   `json:"imageID"`
-	ManifestDigest string   `json:"manifestDigest"`
-	RepoDigests    []string `json:"repoDigests"`
+	ImageID        string                         `json:"imageID"`
+	ManifestDigest string                         `json:"manifestDigest"`
+	RepoDigests    scanList[string, scanCapSmall] `json:"repoDigests"`
 }
 
 func parseGrype(t Type, r io.Reader) (*Report, error) {
@@ -99,13 +99,13 @@ func parseGrype(t Type, r io.Reader) (*Report, error) {
 					}
 				}
 				msg := v.Description
-				if msg == "" && len(m.RelatedVulnerabilities) > 0 {
-					msg = m.RelatedVulnerabilities[0].Description
+				if msg == "" && m.RelatedVulnerabilities.First != nil {
+					msg = m.RelatedVulnerabilities.First.Description
 				}
-				if v.Fix.State == "fixed" || len(v.Fix.Versions) > 0 {
+				if v.Fix.State == "fixed" || v.Fix.Versions.First != nil {
 					fixable++
-					if len(v.Fix.Versions) > 0 {
-						msg = scanFixedIn(v.Fix.Versions[0], msg)
+					if v.Fix.Versions.First != nil {
+						msg = scanFixedIn(*v.Fix.Versions.First, msg)
 					}
 				}
 				fc.add(Finding{ID: scanClip(v.ID, 200), Severity: s, Location: pkg, Message: scanClip(msg, sarifMaxMessage)})

@@ -3,6 +3,7 @@ package evidence
 import (
 	"encoding/json"
 	"io"
+	"sort"
 	"strconv"
 )
 
@@ -23,6 +24,12 @@ const (
 	sarifMaxRuleIDs = 1000 // <p>.rules keeps at most this many ids
 	sarifMaxTools   = 100
 	sarifMaxMessage = 300 // runes of a finding's message
+	sarifMaxRules   = 100000
+	// A run whose results come before its tool keeps them until the tool
+	// arrives: sarifMaxPending in full, then only a count per rule and
+	// level, for at most sarifMaxGroups distinct ones.
+	sarifMaxPending = 4 * MaxFindings
+	sarifMaxGroups  = 100000
 )
 
 // sarifParser returns the SARIF parser for evidence type t; t is also the
@@ -60,13 +67,13 @@ type sarifRule struct {
 }
 
 type sarifComponent struct {
-	Name  string      `json:"name"`
-	Rules []sarifRule `json:"rules"`
+	Name  string
+	Rules []sarifRule
 }
 
 type sarifTool struct {
-	Driver     sarifComponent   `json:"driver"`
-	Extensions []sarifComponent `json:"extensions"`
+	Driver     sarifComponent
+	Extensions []sarifComponent
 }
 
 type sarifResult struct {
@@ -86,7 +93,7 @@ type sarifResult struct {
 	Message       struct {
 		Text string `json:"text"`
 	} `json:"message"`
-	Locations []struct {
+	Locations scanFirst[struct {
 		PhysicalLocation struct {
 			ArtifactLocation struct {
 				URI string `json:"uri"`
@@ -95,10 +102,28 @@ type sarifResult struct {
 				StartLine int `json:"startLine"`
 			} `json:"region"`
 		} `json:"physicalLocation"`
-	} `json:"locations"`
-	Suppressions []struct {
-		Status string `json:"status"`
-	} `json:"suppressions"`
+	}] `json:"locations"`
+	Suppressions sarifSuppressed `json:"suppressions"`
+}
+
+// sarifSuppressed reads a result's suppressions: true when one of them is
+// accepted or has no status (which SARIF defines as accepted).
+type sarifSuppressed bool
+
+func (s *sarifSuppressed) UnmarshalJSON(b []byte) error {
+	*s = false
+	return scanEachElement(b, func(dec *json.Decoder, _ int) error {
+		var sup struct {
+			Status string `json:"status"`
+		}
+		if err := dec.Decode(&sup); err != nil {
+			return err
+		}
+		if sup.Status == "" || sup.Status == "accepted" {
+			*s = true
+		}
+		return nil
+	})
 }
 
 // sarifPending is what a result keeps until its severity can be resolved.
@@ -117,6 +142,9 @@ type sarifRun struct {
 	tool    *sarifTool
 	byID    map[string]*sarifRule
 	pending []sarifPending
+	// overflow counts the results beyond sarifMaxPending that wait for
+	// the tool, by everything but their location and message.
+	overflow map[sarifPending]int
 }
 
 type sarifState struct {
@@ -203,11 +231,11 @@ func (st *sarifState) run(dec *json.Decoder) error {
 	err := scanObject(dec, sarifName, func(key string) error {
 		switch key {
 		case "tool":
-			var tool sarifTool
-			if err := scanDecode(dec, sarifName, "runs[].tool", &tool); err != nil {
+			tool, err := st.tool(dec)
+			if err != nil {
 				return err
 			}
-			run.setTool(&tool)
+			run.setTool(tool)
 			st.tools.add(scanClip(tool.Driver.Name, 100))
 			for _, p := range run.pending {
 				if err := st.resolve(run, p); err != nil {
@@ -215,6 +243,9 @@ func (st *sarifState) run(dec *json.Decoder) error {
 				}
 			}
 			run.pending = nil
+			if err := st.resolveOverflow(run); err != nil {
+				return err
+			}
 			return nil
 		case "results":
 			return scanArray(dec, sarifName, "runs[].results", func() error {
@@ -235,6 +266,56 @@ func (st *sarifState) run(dec *json.Decoder) error {
 		return Errorf(sarifName, "runs[] element has no \"tool\"")
 	}
 	return nil
+}
+
+// tool streams a run's tool, keeping each component's name and rules, at
+// most sarifMaxRules rules in all.
+func (st *sarifState) tool(dec *json.Decoder) (*sarifTool, error) {
+	tool := &sarifTool{}
+	rules := 0
+	component := func(what string, c *sarifComponent) error {
+		if err := scanExpectDelim(dec, sarifName, '{', what); err != nil {
+			return err
+		}
+		return scanObject(dec, sarifName, func(key string) error {
+			switch key {
+			case "name":
+				return scanDecode(dec, sarifName, what+".name", &c.Name)
+			case "rules":
+				return scanArray(dec, sarifName, what+".rules", func() error {
+					if rules++; rules > sarifMaxRules {
+						return Errorf(sarifName, "%s: more than %d rules", what, sarifMaxRules)
+					}
+					var r sarifRule
+					if err := scanDecode(dec, sarifName, what+".rules[]", &r); err != nil {
+						return err
+					}
+					c.Rules = append(c.Rules, r)
+					return nil
+				})
+			}
+			return scanSkip(dec, sarifName)
+		})
+	}
+	if err := scanExpectDelim(dec, sarifName, '{', "runs[].tool"); err != nil {
+		return nil, err
+	}
+	err := scanObject(dec, sarifName, func(key string) error {
+		switch key {
+		case "driver":
+			return component("runs[].tool.driver", &tool.Driver)
+		case "extensions":
+			return scanArray(dec, sarifName, "runs[].tool.extensions", func() error {
+				if len(tool.Extensions) >= sarifMaxRules {
+					return Errorf(sarifName, "runs[].tool: more than %d extensions", sarifMaxRules)
+				}
+				tool.Extensions = append(tool.Extensions, sarifComponent{})
+				return component("runs[].tool.extensions[]", &tool.Extensions[len(tool.Extensions)-1])
+			})
+		}
+		return scanSkip(dec, sarifName)
+	})
+	return tool, err
 }
 
 func (run *sarifRun) setTool(t *sarifTool) {
@@ -270,10 +351,8 @@ func (st *sarifState) result(run *sarifRun, res *sarifResult) error {
 	if res.BaselineState == "absent" {
 		return nil // fixed since the baseline
 	}
-	for _, s := range res.Suppressions {
-		if s.Status == "" || s.Status == "accepted" {
-			return nil
-		}
+	if res.Suppressions {
+		return nil
 	}
 	switch res.Level {
 	case "", "error", "warning", "note", "none":
@@ -298,8 +377,8 @@ func (st *sarifState) result(run *sarifRun, res *sarifResult) error {
 			p.compName = tc.Name
 		}
 	}
-	if len(res.Locations) > 0 {
-		pl := res.Locations[0].PhysicalLocation
+	if res.Locations.First != nil {
+		pl := res.Locations.First.PhysicalLocation
 		p.location = scanClip(pl.ArtifactLocation.URI, 500)
 		if pl.Region.StartLine > 0 {
 			p.location += ":" + strconv.Itoa(pl.Region.StartLine)
@@ -307,16 +386,28 @@ func (st *sarifState) result(run *sarifRun, res *sarifResult) error {
 	}
 	p.message = scanClip(res.Message.Text, sarifMaxMessage)
 	if run.tool == nil {
-		run.pending = append(run.pending, p)
+		if len(run.pending) < sarifMaxPending {
+			run.pending = append(run.pending, p)
+			return nil
+		}
+		key := p
+		key.location, key.message = "", ""
+		if _, ok := run.overflow[key]; !ok && len(run.overflow) >= sarifMaxGroups {
+			return Errorf(sarifName, "more than %d distinct rules among the results before the run's tool", sarifMaxGroups)
+		}
+		if run.overflow == nil {
+			run.overflow = map[sarifPending]int{}
+		}
+		run.overflow[key]++
 		return nil
 	}
 	return st.resolve(run, p)
 }
 
-// resolve finds a result's rule and severity and records the finding.
-func (st *sarifState) resolve(run *sarifRun, p sarifPending) error {
-	rule := run.lookup(p)
-	id := p.ruleID
+// classify finds a result's rule id and severity.
+func (st *sarifState) classify(run *sarifRun, p sarifPending) (id string, sev Severity, rule *sarifRule, err error) {
+	rule = run.lookup(p)
+	id = p.ruleID
 	if id == "" && rule != nil {
 		id = rule.ID
 	}
@@ -324,28 +415,58 @@ func (st *sarifState) resolve(run *sarifRun, p sarifPending) error {
 	if level == "" && rule != nil {
 		level = rule.DefaultConfiguration.Level
 	}
-	if level == "" {
-		level = "warning"
-	}
-	sev, err := ParseSeverity(level)
-	if err != nil || level == "critical" || level == "high" || level == "medium" || level == "low" {
-		return Errorf(sarifName, "rule %q: unknown default level %q; levels: error, warning, note, none", id, level)
-	}
-	if level == "none" {
+	switch level {
+	case "", "warning":
+		sev = Medium
+	case "error":
+		sev = High
+	case "note":
+		sev = Low
+	case "none":
 		sev = None
+	default:
+		return "", "", nil, Errorf(sarifName, "rule %q: unknown default level %q; levels: error, warning, note, none", scanClip(id, 100), scanClip(level, 20))
 	}
 	if rule != nil && rule.Properties.SecuritySeverity != "" {
 		if score, ok := rule.Properties.SecuritySeverity.float(); ok && score >= 0 && score <= 10 {
 			sev = SeverityFromScore(score)
 		}
 	}
+	return scanClip(id, 200), sev, rule, nil
+}
+
+// resolve records a result as a finding.
+func (st *sarifState) resolve(run *sarifRun, p sarifPending) error {
+	id, sev, rule, err := st.classify(run, p)
+	if err != nil {
+		return err
+	}
 	msg := p.message
 	if msg == "" && rule != nil {
 		msg = scanClip(rule.ShortDescription.Text, sarifMaxMessage)
 	}
-	id = scanClip(id, 200)
 	st.rules.add(id)
 	st.findings.add(Finding{ID: id, Severity: sev, Location: p.location, Message: msg})
+	return nil
+}
+
+// resolveOverflow counts the results that waited for their tool beyond
+// sarifMaxPending; they are counted but not kept as findings.
+func (st *sarifState) resolveOverflow(run *sarifRun) error {
+	keys := make([]sarifPending, 0, len(run.overflow))
+	for k := range run.overflow {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i].ruleID < keys[j].ruleID })
+	for _, k := range keys {
+		id, sev, _, err := st.classify(run, k)
+		if err != nil {
+			return err
+		}
+		st.rules.add(id)
+		st.findings.counts[sev] += run.overflow[k]
+	}
+	run.overflow = nil
 	return nil
 }
 

@@ -141,7 +141,14 @@ func scanDecode(dec *json.Decoder, format, what string, v any) error {
 			}
 			return Errorf(format, "field %s: got JSON %s, want %s", field, typ.Value, typ.Type)
 		}
-		return scanJSONError(format, err)
+		var fe *FormatError
+		var re *readError
+		var syn *json.SyntaxError
+		if errors.As(err, &fe) || errors.As(err, &re) || errors.As(err, &syn) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return scanJSONError(format, err)
+		}
+		// An error of one of the bounded types below: name where it was.
+		return Errorf(format, "%s: %v", what, err)
 	}
 	return nil
 }
@@ -229,14 +236,18 @@ func (f scanText) float() (float64, bool) {
 // scanClip cuts s to at most n runes, marking the cut with "…", and drops
 // invalid UTF-8.
 func scanClip(s string, n int) string {
+	orig := len(s)
 	s = strings.ToValidUTF8(strings.TrimSpace(s), "")
-	if utf8.RuneCountInString(s) <= n {
+	if len(s) <= n || utf8.RuneCountInString(s) <= n {
+		if len(s) < orig {
+			s = strings.Clone(s) // do not retain trimmed white space
+		}
 		return s
 	}
 	i := 0
 	for k := range s {
 		if i == n-1 {
-			return s[:k] + "…"
+			return s[:k] + "…" // a new string: the long one is not retained
 		}
 		i++
 	}
@@ -339,3 +350,86 @@ func scanSniffAny(head []byte, keys ...string) bool {
 	}
 	return false
 }
+
+// Bounded decoding. json.Unmarshal of a slice keeps every element, and an
+// element can be far larger in memory than in the document ("{}," is 3
+// bytes, a struct of strings 100); these types bound what a hostile
+// document can make a parser hold.
+
+// scanListCap gives a scanList its maximum length.
+type scanListCap interface{ max() int }
+
+type (
+	scanCapSmall struct{} // lists a real report keeps short: hashes, digests
+	scanCapLarge struct{} // lists that grow with the project: vulnerabilities, alerts
+)
+
+func (scanCapSmall) max() int { return 1000 }
+func (scanCapLarge) max() int { return 100000 }
+
+// scanList is a JSON array of at most C.max() elements; a longer one is an
+// error. null is an empty list.
+type scanList[T any, C scanListCap] []T
+
+func (l *scanList[T, C]) UnmarshalJSON(b []byte) error {
+	var c C
+	*l = nil
+	return scanEachElement(b, func(dec *json.Decoder, i int) error {
+		if i >= c.max() {
+			return fmt.Errorf("more than %d entries in one list", c.max())
+		}
+		var v T
+		if err := dec.Decode(&v); err != nil {
+			return err
+		}
+		*l = append(*l, v)
+		return nil
+	})
+}
+
+// scanFirst is a JSON array of which only the first element is kept; the
+// others are checked to be JSON and dropped. Count says how many there were.
+type scanFirst[T any] struct {
+	First *T
+	Count int
+}
+
+func (f *scanFirst[T]) UnmarshalJSON(b []byte) error {
+	*f = scanFirst[T]{}
+	return scanEachElement(b, func(dec *json.Decoder, i int) error {
+		f.Count++
+		if i > 0 {
+			return dec.Decode(&scanDiscard{})
+		}
+		f.First = new(T)
+		return dec.Decode(f.First)
+	})
+}
+
+// scanEachElement calls elem for each element of the JSON array b (null is
+// empty); elem must decode exactly one value.
+func scanEachElement(b []byte, elem func(dec *json.Decoder, i int) error) error {
+	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) == 0 || b[0] != '[' {
+		return errors.New("want an array")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if _, err := dec.Token(); err != nil {
+		return err
+	}
+	for i := 0; dec.More(); i++ {
+		if err := elem(dec, i); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// scanDiscard accepts any JSON value and keeps nothing.
+type scanDiscard struct{}
+
+func (*scanDiscard) UnmarshalJSON([]byte) error { return nil }

@@ -554,3 +554,54 @@ func scanJSONEqual(a, b any) bool {
 	y, _ := json.Marshal(b)
 	return bytes.Equal(x, y)
 }
+
+// TestSARIFManyResultsBeforeTool checks the results a run lists before its
+// tool are all counted with their rules' severities, though only
+// sarifMaxPending of them wait in full.
+func TestSARIFManyResultsBeforeTool(t *testing.T) {
+	t.Parallel()
+	n := sarifMaxPending + 5003
+	var b strings.Builder
+	b.WriteString(`{"version":"2.1.0","runs":[{"results":[`)
+	for i := 0; i < n; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"ruleId":"R%d","message":{"text":"m%d"}}`, i%10, i)
+	}
+	b.WriteString(`],"tool":{"driver":{"name":"t","rules":[{"id":"R0","properties":{"security-severity":"9.5"}},{"id":"R1","defaultConfiguration":{"level":"note"}}]}}}]}`)
+	rep, err := scanParseString(sarifParser(SAST), b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	crit, low := float64((n+9)/10), float64((n+8)/10)
+	if rep.Facts["sast.count.total"] != float64(n) || rep.Facts["sast.count.critical"] != crit || rep.Facts["sast.count.low"] != low ||
+		rep.Facts["sast.count.medium"] != float64(n)-crit-low {
+		t.Errorf("facts %v, want %d results, %v critical, %v low", rep.Facts, n, crit, low)
+	}
+	if len(rep.Findings) != MaxFindings || rep.Findings[0].Severity != Critical {
+		t.Errorf("kept %d findings, first %+v", len(rep.Findings), rep.Findings[0])
+	}
+	if got := fmt.Sprint(rep.Facts["sast.rules"]); got != "[R0 R1 R2 R3 R4 R5 R6 R7 R8 R9]" {
+		t.Errorf("sast.rules = %s", got)
+	}
+}
+
+// TestScanListBound checks a list longer than its bound is rejected rather
+// than held.
+func TestScanListBound(t *testing.T) {
+	t.Parallel()
+	doc := `{"SchemaVersion":2,"Results":[{"Target":"t","Vulnerabilities":[` +
+		strings.Repeat(`{"Severity":"LOW"},`, scanCapLarge{}.max()) + `{"Severity":"LOW"}]}]}`
+	_, err := scanParseString(trivyParser(SCA), doc)
+	scanWantFormatError(t, err, trivyName, "Results[]", "more than 100000 entries")
+	doc = strings.Replace(doc, `{"Severity":"LOW"}]`, `]`, 1)
+	doc = strings.Replace(doc, `,]`, `]`, 1)
+	rep, err := scanParseString(trivyParser(SCA), doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Facts["sca.count.low"] != float64(scanCapLarge{}.max()) {
+		t.Errorf("facts %v", rep.Facts)
+	}
+}

@@ -1,6 +1,7 @@
 package evidence
 
 import (
+	"encoding/json"
 	"io"
 	"slices"
 	"strings"
@@ -22,6 +23,7 @@ const (
 	sbomMaxSubjects = 100
 	spdxMaxDigests  = 100000 // packages with a SHA256 remembered until relationships are read
 	spdxDocumentID  = "SPDXRef-DOCUMENT"
+	cdxMaxDepth     = 100 // nesting of components
 )
 
 var cdxSpecVersions = []string{"1.4", "1.5", "1.6"}
@@ -45,47 +47,67 @@ type cdxHash struct {
 	Content string `json:"content"`
 }
 
-type cdxLicenses []struct {
-	License *struct {
-		ID   string `json:"id"`
-		Name string `json:"name"`
-	} `json:"license"`
-	Expression string `json:"expression"`
-}
+// cdxLicensesKnown reads a licenses array: true when an entry names a
+// license (an id, a name or an expression).
+type cdxLicensesKnown bool
 
-// known reports whether any entry names a license.
-func (ls cdxLicenses) known() bool {
-	for _, l := range ls {
-		if strings.TrimSpace(l.Expression) != "" || (l.License != nil && (strings.TrimSpace(l.License.ID) != "" || strings.TrimSpace(l.License.Name) != "")) {
-			return true
+func (k *cdxLicensesKnown) UnmarshalJSON(b []byte) error {
+	*k = false
+	return scanEachElement(b, func(dec *json.Decoder, _ int) error {
+		var l struct {
+			License *struct {
+				ID   string `json:"id"`
+				Name string `json:"name"`
+			} `json:"license"`
+			Expression string `json:"expression"`
 		}
+		if err := dec.Decode(&l); err != nil {
+			return err
+		}
+		if strings.TrimSpace(l.Expression) != "" || (l.License != nil && (strings.TrimSpace(l.License.ID) != "" || strings.TrimSpace(l.License.Name) != "")) {
+			*k = true
+		}
+		return nil
+	})
+}
+
+// cdxCount streams one component and its nested components, returning how
+// many there are and how many name a license, declared or detected
+// (cyclonedx-gomod writes detected licenses in evidence.licenses). Memory
+// stays proportional to the nesting depth, at most cdxMaxDepth.
+func cdxCount(dec *json.Decoder, depth int) (n, licensed int, err error) {
+	if depth > cdxMaxDepth {
+		return 0, 0, Errorf(cdxName, "components nested more than %d deep", cdxMaxDepth)
 	}
-	return false
-}
-
-type cdxComponent struct {
-	Licenses cdxLicenses `json:"licenses"`
-	// Evidence holds licenses a tool detected (cyclonedx-gomod writes them
-	// here rather than as declared licenses).
-	Evidence struct {
-		Licenses cdxLicenses `json:"licenses"`
-	} `json:"evidence"`
-	Components []cdxComponent `json:"components"`
-}
-
-// count returns the components in c's tree, c included, and how many of
-// them name a license, declared or detected.
-func (c *cdxComponent) count() (n, licensed int) {
+	if err := scanExpectDelim(dec, cdxName, '{', "components[]"); err != nil {
+		return 0, 0, err
+	}
 	n = 1
-	if c.Licenses.known() || c.Evidence.Licenses.known() {
-		licensed = 1
+	var declared, detected cdxLicensesKnown
+	err = scanObject(dec, cdxName, func(key string) error {
+		switch key {
+		case "licenses":
+			return scanDecode(dec, cdxName, "components[].licenses", &declared)
+		case "evidence":
+			var ev struct {
+				Licenses *cdxLicensesKnown `json:"licenses"`
+			}
+			ev.Licenses = &detected
+			return scanDecode(dec, cdxName, "components[].evidence", &ev)
+		case "components":
+			return scanArray(dec, cdxName, "components[].components", func() error {
+				a, b, err := cdxCount(dec, depth+1)
+				n += a
+				licensed += b
+				return err
+			})
+		}
+		return scanSkip(dec, cdxName)
+	})
+	if declared || detected {
+		licensed++
 	}
-	for i := range c.Components {
-		a, b := c.Components[i].count()
-		n += a
-		licensed += b
-	}
-	return n, licensed
+	return n, licensed, err
 }
 
 func parseCycloneDX(r io.Reader) (*Report, error) {
@@ -93,7 +115,7 @@ func parseCycloneDX(r io.Reader) (*Report, error) {
 		bomFormat, specVersion *string
 		metadata               struct {
 			Component struct {
-				Hashes []cdxHash `json:"hashes"`
+				Hashes scanList[cdxHash, scanCapSmall] `json:"hashes"`
 			} `json:"component"`
 		}
 		components, licensed int
@@ -132,14 +154,10 @@ func parseCycloneDX(r io.Reader) (*Report, error) {
 			return scanDecode(dec, cdxName, key, &metadata)
 		case "components":
 			return scanArray(dec, cdxName, "components", func() error {
-				var c cdxComponent
-				if err := scanDecode(dec, cdxName, "components[]", &c); err != nil {
-					return err
-				}
-				n, l := c.count()
+				n, l, err := cdxCount(dec, 1)
 				components += n
 				licensed += l
-				return nil
+				return err
 			})
 		}
 		if f := scanForeignFormat(key); f != "" && foreign == "" {
@@ -189,10 +207,10 @@ type spdxPackage struct {
 	SPDXID           string `json:"SPDXID"`
 	LicenseConcluded string `json:"licenseConcluded"`
 	LicenseDeclared  string `json:"licenseDeclared"`
-	Checksums        []struct {
+	Checksums        scanList[struct {
 		Algorithm     string `json:"algorithm"`
 		ChecksumValue string `json:"checksumValue"`
-	} `json:"checksums"`
+	}, scanCapSmall] `json:"checksums"`
 }
 
 type spdxRelationship struct {
@@ -231,14 +249,14 @@ func parseSPDX(r io.Reader) (*Report, error) {
 			}
 			return nil
 		case "documentDescribes":
-			var ids []string
-			if err := scanDecode(dec, spdxName, key, &ids); err != nil {
-				return err
-			}
-			for _, id := range ids {
+			return scanArray(dec, spdxName, key, func() error {
+				var id string
+				if err := scanDecode(dec, spdxName, key+"[]", &id); err != nil {
+					return err
+				}
 				describe(id)
-			}
-			return nil
+				return nil
+			})
 		case "packages":
 			return scanArray(dec, spdxName, "packages", func() error {
 				var p spdxPackage

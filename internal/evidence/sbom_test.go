@@ -103,20 +103,23 @@ func TestSBOMErrors(t *testing.T) {
 	}
 }
 
-// TestSBOMDeepNesting checks a deeply nested component tree is counted or
-// rejected, never a crash.
+// TestSBOMDeepNesting checks nested components are counted to
+// cdxMaxDepth levels and rejected beyond.
 func TestSBOMDeepNesting(t *testing.T) {
 	t.Parallel()
-	const depth = 5000
-	doc := `{"bomFormat":"CycloneDX","specVersion":"1.5","components":[` +
-		strings.Repeat(`{"name":"x","components":[`, depth) + strings.Repeat(`]}`, depth) + `]}`
-	rep, err := scanParseString(cycloneDXParser, doc)
+	nested := func(depth int) string {
+		return `{"bomFormat":"CycloneDX","specVersion":"1.5","components":[` +
+			strings.Repeat(`{"name":"x","licenses":[{"license":{"id":"MIT"}}],"components":[`, depth) + strings.Repeat(`]}`, depth) + `]}`
+	}
+	rep, err := scanParseString(cycloneDXParser, nested(cdxMaxDepth))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Facts["sbom.components"] != float64(depth) {
-		t.Errorf("components %v, want %d", rep.Facts["sbom.components"], depth)
+	if rep.Facts["sbom.components"] != float64(cdxMaxDepth) || rep.Facts["sbom.licenses_known"] != float64(cdxMaxDepth) {
+		t.Errorf("facts %v, want %d components with licenses", rep.Facts, cdxMaxDepth)
 	}
+	_, err = scanParseString(cycloneDXParser, nested(cdxMaxDepth+1))
+	scanWantFormatError(t, err, cdxName, "nested more than 100 deep")
 }
 
 func FuzzCycloneDX(f *testing.F) {

@@ -36,15 +36,15 @@ var (
 
 type trivyResult struct {
 	Target          string `json:"Target"`
-	Vulnerabilities []struct {
+	Vulnerabilities scanList[struct {
 		VulnerabilityID  string `json:"VulnerabilityID"`
 		PkgName          string `json:"PkgName"`
 		InstalledVersion string `json:"InstalledVersion"`
 		FixedVersion     string `json:"FixedVersion"`
 		Severity         string `json:"Severity"`
 		Title            string `json:"Title"`
-	} `json:"Vulnerabilities"`
-	Misconfigurations []struct {
+	}, scanCapLarge] `json:"Vulnerabilities"`
+	Misconfigurations scanList[struct {
 		ID            string `json:"ID"`
 		AVDID         string `json:"AVDID"`
 		Title         string `json:"Title"`
@@ -54,18 +54,18 @@ type trivyResult struct {
 		CauseMetadata struct {
 			StartLine int `json:"StartLine"`
 		} `json:"CauseMetadata"`
-	} `json:"Misconfigurations"`
-	Secrets []struct {
+	}, scanCapLarge] `json:"Misconfigurations"`
+	Secrets scanList[struct {
 		RuleID    string `json:"RuleID"`
 		Severity  string `json:"Severity"`
 		Title     string `json:"Title"`
 		StartLine int    `json:"StartLine"`
-	} `json:"Secrets"`
+	}, scanCapLarge] `json:"Secrets"`
 }
 
 type trivyMetadata struct {
-	ImageID     string   `json:"ImageID"`
-	RepoDigests []string `json:"RepoDigests"`
+	ImageID     string                         `json:"ImageID"`
+	RepoDigests scanList[string, scanCapSmall] `json:"RepoDigests"`
 }
 
 func parseTrivy(t Type, r io.Reader) (*Report, error) {

@@ -29,18 +29,18 @@ var _ = register(DAST, zapFormat, sniffZAP, zapParser)
 
 type zapSite struct {
 	Name   string `json:"@name"`
-	Alerts []struct {
+	Alerts scanList[struct {
 		PluginID   scanText `json:"pluginid"`
 		AlertRef   scanText `json:"alertRef"`
 		Alert      string   `json:"alert"`
 		Name       string   `json:"name"`
 		RiskCode   scanText `json:"riskcode"`
 		Confidence scanText `json:"confidence"`
-		Instances  []struct {
+		Instances  scanFirst[struct {
 			URI    string `json:"uri"`
 			Method string `json:"method"`
-		} `json:"instances"`
-	} `json:"alerts"`
+		}] `json:"instances"`
+	}, scanCapLarge] `json:"alerts"`
 }
 
 func parseZAP(r io.Reader) (*Report, error) {
@@ -85,10 +85,10 @@ func parseZAP(r io.Reader) (*Report, error) {
 						name = a.Name
 					}
 					loc := s.Name
-					if len(a.Instances) > 0 && a.Instances[0].URI != "" {
-						loc = a.Instances[0].URI
-						if a.Instances[0].Method != "" {
-							loc = a.Instances[0].Method + " " + loc
+					if in := a.Instances.First; in != nil && in.URI != "" {
+						loc = in.URI
+						if in.Method != "" {
+							loc = in.Method + " " + loc
 						}
 					}
 					fc.add(Finding{ID: scanClip(id, 100), Severity: sev, Location: scanClip(loc, 500), Message: scanClip(name, sarifMaxMessage)})
