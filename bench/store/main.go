@@ -146,6 +146,11 @@ func run() error {
 		}
 		sel := resource.Selector{{Key: "app", Op: resource.Equals, Values: []string{"shop"}}}
 		times := make([]time.Duration, *lists)
+		cpu0 := cpuTime()
+		var srv0 time.Duration
+		if serverCPU != nil {
+			srv0, _ = serverCPU()
+		}
 		for i := range times {
 			t0 := time.Now()
 			objs, err := st.List(ctx, "Release", sel)
@@ -157,9 +162,18 @@ func run() error {
 				return fmt.Errorf("listed %d releases, want 10000", len(objs))
 			}
 		}
+		// CPU time per list, as for append: this process's, and the
+		// server's when it is a local PostgreSQL.
+		cpu := ((cpuTime() - cpu0) / time.Duration(*lists)).Round(10 * time.Microsecond)
+		server := ""
+		if serverCPU != nil {
+			if srv1, ok := serverCPU(); ok {
+				server = " server-cpu/list=" + ((srv1 - srv0) / time.Duration(*lists)).Round(10*time.Microsecond).String()
+			}
+		}
 		slices.Sort(times)
-		fmt.Printf("store=%s mode=list objects=10000/20000 n=%d min=%s median=%s max=%s\n",
-			*kind, *lists, times[0].Round(10*time.Microsecond), times[len(times)/2].Round(10*time.Microsecond), times[len(times)-1].Round(10*time.Microsecond))
+		fmt.Printf("store=%s mode=list objects=10000/20000 n=%d min=%s median=%s max=%s cpu/list=%s%s\n",
+			*kind, *lists, times[0].Round(10*time.Microsecond), times[len(times)/2].Round(10*time.Microsecond), times[len(times)-1].Round(10*time.Microsecond), cpu, server)
 	default:
 		return fmt.Errorf("-mode %q: want append or list", *mode)
 	}

@@ -270,9 +270,12 @@ func (s *Store) list(ctx context.Context, q querier, kind string, sel resource.S
 		return nil, fmt.Errorf("list %s: %w", kind, err)
 	}
 	defer rows.Close()
-	var out []*resource.Object
+	var (
+		out []*resource.Object
+		ls  listScanner
+	)
 	for rows.Next() {
-		obj, err := scanObject(rows, kind)
+		obj, err := ls.scan(rows, kind)
 		if err != nil {
 			return nil, fmt.Errorf("list %s: %w", kind, err)
 		}
@@ -284,6 +287,59 @@ func (s *Store) list(ctx context.Context, q querier, kind string, sel resource.S
 		return nil, fmt.Errorf("list %s: %w", kind, err)
 	}
 	return out, nil
+}
+
+// listScanner reads the objects of a List with few allocations: the
+// columns land in buffers it reuses, each object's name and labels then
+// share one new string and its spec and status one new byte slice, and the
+// objects themselves are allocated objSlab at a time.
+type listScanner struct {
+	name, labels, spec, status sql.RawBytes
+	buf                        []byte
+	slab                       []resource.Object
+}
+
+// objSlab is how many objects listScanner allocates at once.
+const objSlab = 64
+
+func (ls *listScanner) scan(rows *sql.Rows, kind string) (*resource.Object, error) {
+	var created, updated int64
+	if len(ls.slab) == 0 {
+		ls.slab = make([]resource.Object, objSlab)
+	}
+	o := &ls.slab[0]
+	ls.slab = ls.slab[1:]
+	if err := rows.Scan(&ls.name, &o.Metadata.Revision, &created, &updated, &ls.labels, &ls.spec, &ls.status); err != nil {
+		return nil, err
+	}
+	o.APIVersion = resource.APIVersion
+	o.Kind = kind
+	o.Metadata.CreatedAt = time.Unix(0, created).UTC()
+	o.Metadata.UpdatedAt = time.Unix(0, updated).UTC()
+	// Name and labels: one string.
+	ls.buf = append(append(ls.buf[:0], ls.name...), ls.labels...)
+	text := string(ls.buf)
+	o.Metadata.Name = text[:len(ls.name)]
+	if labels := text[len(ls.name):]; labels != "" && labels != "{}" && labels != "null" {
+		if o.Metadata.Labels = parseLabels(labels); o.Metadata.Labels == nil {
+			if err := json.Unmarshal([]byte(labels), &o.Metadata.Labels); err != nil {
+				return nil, fmt.Errorf("labels of %s %q: %w", kind, o.Metadata.Name, err)
+			}
+		}
+	}
+	// Spec and status: one byte slice, each capped so that appending to
+	// one cannot overwrite the other.
+	if n := len(ls.spec) + len(ls.status); n > 0 {
+		b := make([]byte, 0, n)
+		b = append(append(b, ls.spec...), ls.status...)
+		if len(ls.spec) > 0 {
+			o.Spec = b[:len(ls.spec):len(ls.spec)]
+		}
+		if len(ls.status) > 0 {
+			o.Status = b[len(ls.spec):n:n]
+		}
+	}
+	return o, nil
 }
 
 type scanner interface{ Scan(dest ...any) error }
