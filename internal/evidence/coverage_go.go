@@ -31,6 +31,14 @@ func sniffCoverprofile(head []byte) bool {
 	return bytes.HasPrefix(firstLine(head), []byte("mode:"))
 }
 
+// coverKey identifies a block: its file (by index into the file names)
+// and its start and end positions. It keeps a profile's memory to a few
+// dozen bytes per distinct block, whatever the file names' length.
+type coverKey struct {
+	file                     int32
+	sLine, sCol, eLine, eCol uint32
+}
+
 type coverBlock struct {
 	stmts   int64
 	covered bool
@@ -42,8 +50,8 @@ func parseCoverprofile(r io.Reader, _ Options) (*Report, error) {
 	var (
 		mode   string
 		lineNo int
-		blocks = map[string]coverBlock{} // "file:pos" → block
-		files  = map[string]struct{}{}
+		blocks = map[coverKey]coverBlock{}
+		files  = map[string]int32{} // file name → index
 	)
 	for sc.Scan() {
 		lineNo++
@@ -67,23 +75,23 @@ func parseCoverprofile(r io.Reader, _ Options) (*Report, error) {
 		if mode == "" {
 			return nil, Errorf(coverprofileFormat, "line %d: first line must be \"mode: set|count|atomic\"", lineNo)
 		}
-		file, pos, stmts, count, err := coverprofileLine(line)
+		file, key, stmts, count, err := coverprofileLine(line)
 		if err != nil {
 			return nil, Errorf(coverprofileFormat, "line %d: %v", lineNo, err)
 		}
-		key := string(line[:len(file)+1+len(pos)])
+		id, ok := files[string(file)]
+		if !ok {
+			id = int32(len(files))
+			files[string(file)] = id
+		}
+		key.file = id
 		b, seen := blocks[key]
 		if seen && b.stmts != stmts {
-			return nil, Errorf(coverprofileFormat, "line %d: block %s has %d statements here and %d before", lineNo, key, stmts, b.stmts)
+			return nil, Errorf(coverprofileFormat, "line %d: block %s has %d statements here and %d before", lineNo, line[:bytes.LastIndexByte(line[:bytes.LastIndexByte(line, ' ')], ' ')], stmts, b.stmts)
 		}
 		b.stmts = stmts
 		b.covered = b.covered || count > 0
 		blocks[key] = b
-		if !seen {
-			if _, ok := files[string(file)]; !ok {
-				files[string(file)] = struct{}{}
-			}
-		}
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
@@ -106,46 +114,55 @@ func parseCoverprofile(r io.Reader, _ Options) (*Report, error) {
 }
 
 // coverprofileLine splits "file:1.2,3.4 stmts count". File names may hold
-// spaces and colons, so it is read from the right.
-func coverprofileLine(line []byte) (file, pos []byte, stmts int64, count uint64, err error) {
+// spaces and colons, so it is read from the right. The key it returns has
+// the positions; its file is left for the caller.
+func coverprofileLine(line []byte) (file []byte, key coverKey, stmts int64, count uint64, err error) {
+	malformed := errors.New(`want "file:line.col,line.col statements count"`)
 	sp := bytes.LastIndexByte(line, ' ')
 	if sp < 0 {
-		return nil, nil, 0, 0, errors.New(`want "file:line.col,line.col statements count"`)
+		return nil, key, 0, 0, malformed
 	}
 	count, err = strconv.ParseUint(string(line[sp+1:]), 10, 64)
 	if err != nil {
-		return nil, nil, 0, 0, errors.New("count is not a non-negative integer")
+		return nil, key, 0, 0, errors.New("count is not a non-negative integer")
 	}
 	rest := line[:sp]
 	sp = bytes.LastIndexByte(rest, ' ')
 	if sp < 0 {
-		return nil, nil, 0, 0, errors.New(`want "file:line.col,line.col statements count"`)
+		return nil, key, 0, 0, malformed
 	}
 	n, err := strconv.ParseUint(string(rest[sp+1:]), 10, 31)
 	if err != nil {
-		return nil, nil, 0, 0, errors.New("statement count is not a non-negative integer")
+		return nil, key, 0, 0, errors.New("statement count is not a non-negative integer")
 	}
 	rest = rest[:sp]
 	colon := bytes.LastIndexByte(rest, ':')
 	if colon <= 0 {
-		return nil, nil, 0, 0, errors.New("block has no file name")
+		return nil, key, 0, 0, errors.New("block has no file name")
 	}
-	file, pos = rest[:colon], rest[colon+1:]
-	if !validBlockPos(pos) {
-		return nil, nil, 0, 0, errors.New("block position is not line.col,line.col")
-	}
-	return file, pos, int64(n), count, nil
-}
-
-// validBlockPos checks "L.C,L.C" with decimal numbers.
-func validBlockPos(pos []byte) bool {
+	file, pos := rest[:colon], rest[colon+1:]
 	start, end, ok := bytes.Cut(pos, []byte(","))
-	return ok && validLineCol(start) && validLineCol(end)
+	if ok {
+		key.sLine, key.sCol, ok = lineCol(start)
+	}
+	if ok {
+		key.eLine, key.eCol, ok = lineCol(end)
+	}
+	if !ok {
+		return nil, key, 0, 0, errors.New("block position is not line.col,line.col")
+	}
+	return file, key, int64(n), count, nil
 }
 
-func validLineCol(b []byte) bool {
+// lineCol reads "line.col" of decimal numbers.
+func lineCol(b []byte) (line, col uint32, ok bool) {
 	l, c, ok := bytes.Cut(b, []byte("."))
-	return ok && allDigits(l) && allDigits(c)
+	if !ok || !allDigits(l) || !allDigits(c) {
+		return 0, 0, false
+	}
+	ln, err1 := strconv.ParseUint(string(l), 10, 32)
+	cn, err2 := strconv.ParseUint(string(c), 10, 32)
+	return uint32(ln), uint32(cn), err1 == nil && err2 == nil
 }
 
 func allDigits(b []byte) bool {

@@ -16,13 +16,13 @@ func TestCoverprofile(t *testing.T) {
 		facts map[string]any
 	}{
 		{
-			name: "statements, not blocks",
-			doc:  "mode: count\na/x.go:1.1,2.2 3 5\na/x.go:3.1,4.2 1 0\nb/y.go:1.1,1.9 2 0\n",
+			name:  "statements, not blocks",
+			doc:   "mode: count\na/x.go:1.1,2.2 3 5\na/x.go:3.1,4.2 1 0\nb/y.go:1.1,1.9 2 0\n",
 			facts: map[string]any{"coverage.lines_total": 6.0, "coverage.lines_covered": 3.0, "coverage.line_percent": 50.0, "coverage.files": 2.0},
 		},
 		{
-			name: "merged: a repeated block counts once, covered if any run covered it",
-			doc:  "mode: set\nx.go:1.1,2.2 2 0\nx.go:3.1,4.2 1 1\nmode: set\nx.go:1.1,2.2 2 1\nx.go:3.1,4.2 1 0\n",
+			name:  "merged: a repeated block counts once, covered if any run covered it",
+			doc:   "mode: set\nx.go:1.1,2.2 2 0\nx.go:3.1,4.2 1 1\nmode: set\nx.go:1.1,2.2 2 1\nx.go:3.1,4.2 1 0\n",
 			facts: map[string]any{"coverage.lines_total": 3.0, "coverage.lines_covered": 3.0, "coverage.line_percent": 100.0, "coverage.files": 1.0},
 		},
 		{
@@ -238,8 +238,10 @@ func fuzzCoverage(f *testing.F, glob, prefix string, parse Parser) {
 }
 
 func FuzzCoverprofile(f *testing.F) { fuzzCoverage(f, "*.out", "Go coverprofile: ", parseCoverprofile) }
-func FuzzCobertura(f *testing.F)    { fuzzCoverage(f, "*cobertura*.xml", "Cobertura XML: ", parseCobertura) }
-func FuzzLCOV(f *testing.F)         { fuzzCoverage(f, "*.info", "LCOV: ", parseLCOV) }
+func FuzzCobertura(f *testing.F) {
+	fuzzCoverage(f, "*cobertura*.xml", "Cobertura XML: ", parseCobertura)
+}
+func FuzzLCOV(f *testing.F) { fuzzCoverage(f, "*.info", "LCOV: ", parseLCOV) }
 
 // checkCoverageInvariants asserts what any coverage report must satisfy.
 func checkCoverageInvariants(t *testing.T, rep *Report) {

@@ -40,8 +40,8 @@ func TestGoTestJSON(t *testing.T) {
 				"tests.failed_names": []string{"p [package failed]", "q [build failed]"}},
 		},
 		{
-			name: "text lines from 2>&1 are skipped, CRLF tolerated",
-			doc:  "# q\r\nq/x.go:1:1: bad\r\n" + `{"Action":"pass","Package":"p","Test":"T"}` + "\r\nFAIL\tq [build failed]\r\n",
+			name:  "text lines from 2>&1 are skipped, CRLF tolerated",
+			doc:   "# q\r\nq/x.go:1:1: bad\r\n" + `{"Action":"pass","Package":"p","Test":"T"}` + "\r\nFAIL\tq [build failed]\r\n",
 			facts: map[string]any{"tests.total": 1.0, "tests.passed": 1.0},
 		},
 		{

@@ -24,8 +24,8 @@ func TestJUnit(t *testing.T) {
 				"tests.duration_seconds": 1.5, "tests.failed_names": []string{"C.b", "c"}},
 		},
 		{
-			name: "error wins over failure in one testcase",
-			doc:  `<testsuite><testcase name="a"><failure/><error/></testcase></testsuite>`,
+			name:  "error wins over failure in one testcase",
+			doc:   `<testsuite><testcase name="a"><failure/><error/></testcase></testsuite>`,
 			facts: map[string]any{"tests.total": 1.0, "tests.failed": 1.0, "tests.errors": 1.0},
 		},
 		{

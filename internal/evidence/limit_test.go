@@ -87,8 +87,8 @@ func TestParseRejectsOversized(t *testing.T) {
 	t.Parallel()
 	const limit = 1 << 20
 	for _, tc := range []struct {
-		typ  Type
-		head string
+		typ        Type
+		head       string
 		fillReader byte
 	}{
 		{Changeset, "a.go\n", '\n'},                       // blank lines are skipped
