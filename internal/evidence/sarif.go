@@ -93,16 +93,8 @@ type sarifResult struct {
 	Message       struct {
 		Text string `json:"text"`
 	} `json:"message"`
-	Locations scanFirst[struct {
-		PhysicalLocation struct {
-			ArtifactLocation struct {
-				URI string `json:"uri"`
-			} `json:"artifactLocation"`
-			Region struct {
-				StartLine int `json:"startLine"`
-			} `json:"region"`
-		} `json:"physicalLocation"`
-	}] `json:"locations"`
+	// Locations is parsed only for the results that are kept.
+	Locations    json.RawMessage `json:"locations"`
 	Suppressions sarifSuppressed `json:"suppressions"`
 }
 
@@ -127,6 +119,39 @@ func (s *sarifSuppressed) UnmarshalJSON(b []byte) error {
 }
 
 // sarifPending is what a result keeps until its severity can be resolved.
+// sarifLocation is the part of a SARIF location a finding shows.
+type sarifLocation struct {
+	PhysicalLocation struct {
+		ArtifactLocation struct {
+			URI string `json:"uri"`
+		} `json:"artifactLocation"`
+		Region struct {
+			StartLine int `json:"startLine"`
+		} `json:"region"`
+	} `json:"physicalLocation"`
+}
+
+// sarifFirstLocation renders the first of a result's locations as
+// file:line (or file), "" when there is none.
+func sarifFirstLocation(raw json.RawMessage, n int) (string, error) {
+	if len(raw) == 0 {
+		return "", nil
+	}
+	var locs scanFirst[sarifLocation]
+	if err := locs.UnmarshalJSON(raw); err != nil {
+		return "", Errorf(sarifName, "result %d: locations: %v", n, err)
+	}
+	if locs.First == nil {
+		return "", nil
+	}
+	pl := locs.First.PhysicalLocation
+	loc := scanClip(pl.ArtifactLocation.URI, 500)
+	if pl.Region.StartLine > 0 {
+		loc += ":" + strconv.Itoa(pl.Region.StartLine)
+	}
+	return loc, nil
+}
+
 type sarifPending struct {
 	ruleID    string
 	ruleIndex int // -1 when absent
@@ -238,7 +263,7 @@ func (st *sarifState) run(dec *json.Decoder) error {
 			run.setTool(tool)
 			st.tools.add(scanClip(tool.Driver.Name, 100))
 			for _, p := range run.pending {
-				if err := st.resolve(run, p); err != nil {
+				if err := st.resolve(run, p, nil); err != nil {
 					return err
 				}
 			}
@@ -377,16 +402,14 @@ func (st *sarifState) result(run *sarifRun, res *sarifResult) error {
 			p.compName = tc.Name
 		}
 	}
-	if res.Locations.First != nil {
-		pl := res.Locations.First.PhysicalLocation
-		p.location = scanClip(pl.ArtifactLocation.URI, 500)
-		if pl.Region.StartLine > 0 {
-			p.location += ":" + strconv.Itoa(pl.Region.StartLine)
-		}
-	}
 	p.message = scanClip(res.Message.Text, sarifMaxMessage)
 	if run.tool == nil {
 		if len(run.pending) < sarifMaxPending {
+			loc, err := sarifFirstLocation(res.Locations, st.nResults)
+			if err != nil {
+				return err
+			}
+			p.location = loc
 			run.pending = append(run.pending, p)
 			return nil
 		}
@@ -401,7 +424,7 @@ func (st *sarifState) result(run *sarifRun, res *sarifResult) error {
 		run.overflow[key]++
 		return nil
 	}
-	return st.resolve(run, p)
+	return st.resolve(run, p, res.Locations)
 }
 
 // classify finds a result's rule id and severity.
@@ -435,17 +458,27 @@ func (st *sarifState) classify(run *sarifRun, p sarifPending) (id string, sev Se
 	return scanClip(id, 200), sev, rule, nil
 }
 
-// resolve records a result as a finding.
-func (st *sarifState) resolve(run *sarifRun, p sarifPending) error {
+// resolve records a result as a finding. locations, when not nil, are
+// the result's raw locations, parsed only if the finding is kept.
+func (st *sarifState) resolve(run *sarifRun, p sarifPending, locations json.RawMessage) error {
 	id, sev, rule, err := st.classify(run, p)
 	if err != nil {
 		return err
+	}
+	st.rules.add(id)
+	if !st.findings.wants(sev) {
+		st.findings.count(sev)
+		return nil
+	}
+	if locations != nil {
+		if p.location, err = sarifFirstLocation(locations, st.nResults); err != nil {
+			return err
+		}
 	}
 	msg := p.message
 	if msg == "" && rule != nil {
 		msg = scanClip(rule.ShortDescription.Text, sarifMaxMessage)
 	}
-	st.rules.add(id)
 	st.findings.add(Finding{ID: id, Severity: sev, Location: p.location, Message: msg})
 	return nil
 }

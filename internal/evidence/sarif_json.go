@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -47,7 +48,7 @@ func scanJSONError(format string, err error) error {
 		if field == "" {
 			field = "(document)"
 		}
-		return Errorf(format, "field %s: got JSON %s, want %s", field, typ.Value, typ.Type)
+		return Errorf(format, "field %s: got JSON %s, want %s", field, typ.Value, scanKind(typ.Type))
 	}
 	return Errorf(format, "%v", err)
 }
@@ -139,7 +140,7 @@ func scanDecode(dec *json.Decoder, format, what string, v any) error {
 			if typ.Field != "" {
 				field += "." + typ.Field
 			}
-			return Errorf(format, "field %s: got JSON %s, want %s", field, typ.Value, typ.Type)
+			return Errorf(format, "field %s: got JSON %s, want %s", field, typ.Value, scanKind(typ.Type))
 		}
 		var fe *FormatError
 		var re *readError
@@ -302,19 +303,36 @@ func (s *scanSet) sorted() []string {
 type scanFindings struct {
 	counts map[Severity]int
 	kept   []Finding
+	// Once MaxFindings are kept, a finding less severe than floor (the
+	// least severe kept) can never be among the most severe MaxFindings.
+	full  bool
+	floor int
 }
 
 func newScanFindings() *scanFindings {
 	return &scanFindings{counts: map[Severity]int{}}
 }
 
+// wants reports whether a finding of severity sev may be kept; a caller
+// can skip building a finding it does not want and only count it.
+func (c *scanFindings) wants(sev Severity) bool {
+	return !c.full || sev.Rank() >= c.floor
+}
+
+// count counts a finding without keeping it.
+func (c *scanFindings) count(sev Severity) { c.counts[sev]++ }
+
 func (c *scanFindings) add(f Finding) {
 	c.counts[f.Severity]++
+	if !c.wants(f.Severity) {
+		return
+	}
 	c.kept = append(c.kept, f)
 	if len(c.kept) >= 2*MaxFindings {
 		r := Report{Findings: c.kept}
 		r.SortFindings()
 		c.kept = r.Findings
+		c.full, c.floor = true, c.kept[len(c.kept)-1].Severity.Rank()
 	}
 }
 
@@ -356,6 +374,10 @@ func scanSniffAny(head []byte, keys ...string) bool {
 // bytes, a struct of strings 100); these types bound what a hostile
 // document can make a parser hold.
 
+// scanSmallArray is the size up to which a bounded list is decoded in one
+// go, which is faster and holds at most a few hundred KB.
+const scanSmallArray = 16 << 10
+
 // scanListCap gives a scanList its maximum length.
 type scanListCap interface{ max() int }
 
@@ -374,6 +396,17 @@ type scanList[T any, C scanListCap] []T
 func (l *scanList[T, C]) UnmarshalJSON(b []byte) error {
 	var c C
 	*l = nil
+	if len(b) <= scanSmallArray {
+		var all []T
+		if err := json.Unmarshal(b, &all); err != nil {
+			return err
+		}
+		if len(all) > c.max() {
+			return fmt.Errorf("more than %d entries in one list", c.max())
+		}
+		*l = all
+		return nil
+	}
 	return scanEachElement(b, func(dec *json.Decoder, i int) error {
 		if i >= c.max() {
 			return fmt.Errorf("more than %d entries in one list", c.max())
@@ -396,6 +429,16 @@ type scanFirst[T any] struct {
 
 func (f *scanFirst[T]) UnmarshalJSON(b []byte) error {
 	*f = scanFirst[T]{}
+	if len(b) <= scanSmallArray {
+		var all []T
+		if err := json.Unmarshal(b, &all); err != nil {
+			return err
+		}
+		if f.Count = len(all); f.Count > 0 {
+			f.First = &all[0]
+		}
+		return nil
+	}
 	return scanEachElement(b, func(dec *json.Decoder, i int) error {
 		f.Count++
 		if i > 0 {
@@ -433,3 +476,28 @@ func scanEachElement(b []byte, elem func(dec *json.Decoder, i int) error) error 
 type scanDiscard struct{}
 
 func (*scanDiscard) UnmarshalJSON([]byte) error { return nil }
+
+// scanKind says what JSON a Go type takes, for error messages.
+func scanKind(t reflect.Type) string {
+	if t == nil {
+		return "another value"
+	}
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Pointer:
+		return scanKind(t.Elem())
+	}
+	return t.String()
+}

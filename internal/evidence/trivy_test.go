@@ -60,7 +60,7 @@ func TestTrivyErrors(t *testing.T) {
 		{"schema 1", `{"SchemaVersion":1,"Results":[]}`, []string{"unsupported SchemaVersion 1", "supported: 2"}},
 		{"no results", `{"SchemaVersion":2,"ArtifactName":"x"}`, []string{`no "Results"`}},
 		{"bad severity", `{"SchemaVersion":2,"Results":[{"Vulnerabilities":[{"VulnerabilityID":"CVE-9","Severity":"SEVERE"}]}]}`, []string{"CVE-9", `"SEVERE"`}},
-		{"wrong type", `{"SchemaVersion":2,"Results":[{"Vulnerabilities":{}}]}`, []string{"Results[]", "want an array"}},
+		{"wrong type", `{"SchemaVersion":2,"Results":[{"Vulnerabilities":{}}]}`, []string{"Results[].Vulnerabilities", "got JSON object, want an array"}},
 		{"wrong field type", `{"SchemaVersion":2,"Results":[{"Vulnerabilities":[{"Severity":5}]}]}`, []string{"Severity", "number"}},
 	}
 	for _, tt := range tests {
