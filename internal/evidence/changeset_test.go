@@ -103,7 +103,7 @@ func checkChangesetInvariants(t *testing.T, rep *Report) {
 		t.Fatalf("paths %d sorted=%v, count %v, truncated %v", len(paths), sort.StringsAreSorted(paths), count, truncated)
 	}
 	for i, p := range paths {
-		if p == "" || len(p) > maxPathBytes || strings.ContainsAny(p, "\x00\t") || (i > 0 && paths[i-1] == p) || strings.TrimSpace(p) != p {
+		if p == "" || len(p) > maxPathBytes || strings.ContainsRune(p, 0) || (i > 0 && paths[i-1] == p) {
 			t.Fatalf("bad path %q", p)
 		}
 	}

@@ -20,8 +20,9 @@ func (f *fillReader) Read(p []byte) (int, error) {
 	if int64(len(p)) > f.n {
 		p = p[:f.n]
 	}
-	for i := range p {
-		p[i] = f.b
+	p[0] = f.b
+	for i := 1; i < len(p); i *= 2 {
+		copy(p[i:], p[:i])
 	}
 	f.n -= int64(len(p))
 	return len(p), nil
