@@ -109,8 +109,15 @@ type route struct {
 	method, path string
 	summary      string
 	rule         rule
+	bodyLimit    int64
 	handler      func(w http.ResponseWriter, r *http.Request, c *call) error
 }
+
+// routeOption adjusts one route.
+type routeOption func(*route)
+
+// bodyLimit raises or lowers a route's request body limit (default maxBody).
+func bodyLimit(n int64) routeOption { return func(r *route) { r.bodyLimit = n } }
 
 // call is one authorized request.
 type call struct {
@@ -124,7 +131,7 @@ func (c *call) actor(r *http.Request) store.Actor {
 
 // handle registers a route. Every route passes through here, so none can
 // exist without an authorization rule.
-func (a *API) handle(method, path, summary string, rl rule, h func(http.ResponseWriter, *http.Request, *call) error) {
+func (a *API) handle(method, path, summary string, rl rule, h func(http.ResponseWriter, *http.Request, *call) error, opts ...routeOption) {
 	n := 0
 	for _, set := range []bool{rl.public, rl.action != "", rl.verb != ""} {
 		if set {
@@ -134,7 +141,10 @@ func (a *API) handle(method, path, summary string, rl rule, h func(http.Response
 	if n != 1 || (rl.inHandler && rl.action == "") {
 		panic(fmt.Sprintf("api: route %s %s must have exactly one authorization rule", method, path))
 	}
-	rt := route{method: method, path: path, summary: summary, rule: rl, handler: h}
+	rt := route{method: method, path: path, summary: summary, rule: rl, handler: h, bodyLimit: maxBody}
+	for _, o := range opts {
+		o(&rt)
+	}
 	a.routes = append(a.routes, rt)
 	a.mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
@@ -159,7 +169,7 @@ func (a *API) safeServe(w http.ResponseWriter, r *http.Request, rt route) (err e
 }
 
 func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
-	r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+	r.Body = http.MaxBytesReader(w, r.Body, rt.bodyLimit)
 	c := &call{}
 	if rt.rule.public {
 		return rt.handler(w, r, c)

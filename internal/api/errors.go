@@ -71,9 +71,11 @@ func problemFor(err error) Problem {
 	case errors.As(err, &fieldErr), errors.As(err, &invalid), errors.As(err, &tokInvalid), errors.As(err, &bad), errors.As(err, &unknown),
 		errors.As(err, &ingInvalid), errors.As(err, &proInvalid):
 		p.Status, p.Title = http.StatusBadRequest, "Invalid input"
-	case errors.As(err, &large), errors.As(err, &maxBytes):
+	case errors.As(err, &large):
 		p.Status, p.Title = http.StatusRequestEntityTooLarge, "Request too large"
-		p.Detail = (&tooLarge{limit: maxBody}).Error()
+	case errors.As(err, &maxBytes):
+		p.Status, p.Title = http.StatusRequestEntityTooLarge, "Request too large"
+		p.Detail = (&tooLarge{limit: maxBytes.Limit}).Error()
 	case errors.Is(err, auth.ErrUnauthenticated):
 		p.Status, p.Title = http.StatusUnauthorized, "Unauthenticated"
 		p.Detail += "; send Authorization: Bearer <token> (airlock: --token or AIRLOCK_TOKEN)"

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/airlock-dev/airlock/internal/auth"
@@ -16,24 +17,34 @@ import (
 )
 
 func (a *API) registerPromotionRoutes() {
-	a.handle("POST", "/api/v1/evidence", "Attach a CI report to a release (query: app, version, type, suite, name; body: the document as the tool wrote it, or a DSSE envelope).", rule{action: auth.AddEvidence}, a.addEvidence)
+	a.handle("POST", "/api/v1/evidence", "Attach a CI report to a release (query: app, version, type, suite, name; body: the document as the tool wrote it, or a DSSE envelope).", rule{action: auth.AddEvidence}, a.addEvidence, bodyLimit(evidence.MaxDocumentBytes))
 	a.handle("POST", "/api/v1/signoffs", "Record the caller's sign-off on a release (query: app, version; body: {kind, role, reason, reference}).", rule{action: auth.SignOff}, a.addSignoff)
 	a.handle("POST", "/api/v1/promotions", "Ask to promote a release into an environment; every gate of the transition is evaluated and recorded.", rule{action: auth.Promote, inHandler: true}, a.promote)
 	a.handle("POST", "/api/v1/keys", "Register a CI signing key (ed25519 or ECDSA P-256 public key, PEM).", rule{action: auth.ManageKeys}, a.addKey)
 	a.handle("GET", "/api/v1/blobs/{digest}", "Download a stored document (evidence as delivered) by its sha256 digest.", rule{action: auth.ReadResources}, a.blob)
 }
 
-func (a *API) evidenceRequest(r *http.Request, typ evidence.Type) (ingest.Request, error) {
+// evidenceRequest spools the uploaded document to a temporary file, so a
+// large report is never held in memory whole; the caller must call the
+// returned cleanup.
+func (a *API) evidenceRequest(r *http.Request, typ evidence.Type) (ingest.Request, func(), error) {
 	q := r.URL.Query()
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		return ingest.Request{}, err
-	}
-	req := ingest.Request{App: q.Get("app"), Version: q.Get("version"), Type: typ, Suite: evidence.Suite(q.Get("suite")), Name: q.Get("name"), Body: body}
+	req := ingest.Request{App: q.Get("app"), Version: q.Get("version"), Type: typ, Suite: evidence.Suite(q.Get("suite")), Name: q.Get("name")}
 	if req.App == "" || req.Version == "" {
-		return req, badRequestf("app and version are required query parameters")
+		return req, func() {}, badRequestf("app and version are required query parameters")
 	}
-	return req, nil
+	f, err := os.CreateTemp("", "airlock-evidence-*")
+	if err != nil {
+		return req, func() {}, fmt.Errorf("spool upload: %w", err)
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	n, err := io.Copy(f, r.Body)
+	if err != nil {
+		cleanup()
+		return req, func() {}, err
+	}
+	req.Body, req.Size = f, n
+	return req, cleanup, nil
 }
 
 func (a *API) addEvidence(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -41,7 +52,8 @@ func (a *API) addEvidence(w http.ResponseWriter, r *http.Request, c *call) error
 	if typ == evidence.Signoff {
 		return badRequestf("sign-offs are recorded with POST /api/v1/signoffs (airlock evidence add APP VERSION --type signoff --kind K --role R --reason TEXT)")
 	}
-	req, err := a.evidenceRequest(r, typ)
+	req, cleanup, err := a.evidenceRequest(r, typ)
+	defer cleanup()
 	if err != nil {
 		return err
 	}
@@ -53,7 +65,8 @@ func (a *API) addEvidence(w http.ResponseWriter, r *http.Request, c *call) error
 }
 
 func (a *API) addSignoff(w http.ResponseWriter, r *http.Request, c *call) error {
-	req, err := a.evidenceRequest(r, evidence.Signoff)
+	req, cleanup, err := a.evidenceRequest(r, evidence.Signoff)
+	defer cleanup()
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 
@@ -63,7 +64,10 @@ type Request struct {
 	Type    evidence.Type
 	Suite   evidence.Suite // tests only; default unit
 	Name    string         // default: the type, and the suite for tests
-	Body    []byte
+	// Body is the document as delivered, read as many times as needed
+	// (an *os.File the API spooled the upload to, or a *bytes.Reader).
+	Body io.ReaderAt
+	Size int64
 	// CanSignAs reports whether the submitter holds a role, for sign-offs.
 	CanSignAs func(role string) bool
 }
@@ -91,11 +95,11 @@ func (r *Request) normalise() error {
 	if err := resource.ValidateName(r.Name); err != nil {
 		return &InvalidError{Msg: "evidence name: " + err.Error()}
 	}
-	if len(r.Body) == 0 {
+	if r.Body == nil || r.Size == 0 {
 		return &InvalidError{Msg: "the document is empty"}
 	}
-	if len(r.Body) > evidence.MaxDocumentBytes {
-		return &InvalidError{Msg: fmt.Sprintf("the document is %d bytes; the limit is %d", len(r.Body), evidence.MaxDocumentBytes)}
+	if r.Size > evidence.MaxDocumentBytes {
+		return &InvalidError{Msg: fmt.Sprintf("the document is %d bytes; the limit is %d", r.Size, evidence.MaxDocumentBytes)}
 	}
 	return nil
 }
@@ -103,6 +107,9 @@ func (r *Request) normalise() error {
 // Add ingests one document. Adding the same document again for the same
 // release, type, suite and name returns the existing record unchanged, so
 // CI may retry.
+// document returns a fresh reader over the whole document.
+func (r *Request) document() io.Reader { return io.NewSectionReader(r.Body, 0, r.Size) }
+
 func (s *Service) Add(ctx context.Context, actor store.Actor, req Request) (*resource.Object, error) {
 	if err := req.normalise(); err != nil {
 		return nil, err
@@ -123,19 +130,42 @@ func (s *Service) Add(ctx context.Context, actor store.Actor, req Request) (*res
 	if err != nil {
 		return nil, err
 	}
+	// Parsing (and, in parallel, hashing and compressing the document for
+	// storage) happens before the write transaction, so a large report
+	// does not hold up other writers.
+	type prepared struct {
+		blob *store.PreparedBlob
+		err  error
+	}
+	blobc := make(chan prepared, 1)
+	go func() {
+		b, err := s.store.PrepareBlob(req.document())
+		blobc <- prepared{b, err}
+	}()
 	rec, findings, err := Parse(req, relSpec, trusted)
+	doc := <-blobc
 	if err != nil {
 		return nil, err
 	}
+	if doc.err != nil {
+		return nil, fmt.Errorf("store the document: %w", doc.err)
+	}
 	rec.App, rec.Version, rec.Release, rec.SubmittedBy = req.App, req.Version, relName, actor.Name
+	rec.Digest = doc.blob.Digest
+	var findingsBlob *store.PreparedBlob
+	if len(findings) > 0 {
+		data, err := json.Marshal(findings)
+		if err != nil {
+			return nil, err
+		}
+		if findingsBlob, err = s.store.PrepareBlob(bytes.NewReader(data)); err != nil {
+			return nil, err
+		}
+		rec.FindingsDigest = findingsBlob.Digest
+	}
 
 	var out *resource.Object
 	err = s.store.Write(ctx, actor, func(tx store.Tx) error {
-		digest, err := tx.PutBlob(ctx, req.Body)
-		if err != nil {
-			return err
-		}
-		rec.Digest = digest
 		name := recordName(relName, rec)
 		if cur, err := tx.Get(ctx, evidence.Kind, name); err == nil {
 			out = cur
@@ -143,12 +173,11 @@ func (s *Service) Add(ctx context.Context, actor store.Actor, req Request) (*res
 		} else if !errors.Is(err, store.ErrNotFound) {
 			return err
 		}
-		if len(findings) > 0 {
-			data, err := json.Marshal(findings)
-			if err != nil {
-				return err
-			}
-			if rec.FindingsDigest, err = tx.PutBlob(ctx, data); err != nil {
+		if err := tx.PutBlob(ctx, doc.blob); err != nil {
+			return err
+		}
+		if findingsBlob != nil {
+			if err := tx.PutBlob(ctx, findingsBlob); err != nil {
 				return err
 			}
 		}
@@ -203,7 +232,6 @@ func (s *Service) trustedKeys(ctx context.Context) ([]evidence.TrustedKey, error
 // and binds it to the release's artifact digest. It is pure apart from the
 // keys it is given, and is what Add runs before its transaction.
 func Parse(req Request, rel release.Spec, trusted []evidence.TrustedKey) (*evidence.Record, []evidence.Finding, error) {
-	body := req.Body
 	var (
 		report       *evidence.Report
 		trust        evidence.Trust
@@ -213,27 +241,28 @@ func Parse(req Request, rel release.Spec, trusted []evidence.TrustedKey) (*evide
 	)
 	switch req.Type {
 	case evidence.Attestation:
-		report, trust, err = evidence.ParseAttestation(bytes.NewReader(body), trusted)
+		report, trust, err = evidence.ParseAttestation(req.document(), trusted)
 		if err == nil {
 			signedFor, wrappedTrust = report.Subjects, true
 		}
 	case evidence.Signature:
-		report, trust, err = evidence.ParseSignature(bytes.NewReader(body), trusted)
+		report, trust, err = evidence.ParseSignature(req.document(), trusted)
 		if err == nil {
 			signedFor, wrappedTrust = report.Subjects, true
 		}
 	default:
-		w, uerr := evidence.UnwrapEnvelope(bytes.NewReader(body), trusted)
+		w, uerr := evidence.UnwrapEnvelope(req.document(), trusted)
 		if uerr != nil {
 			return nil, nil, &InvalidError{Msg: uerr.Error()}
 		}
+		body := req.document()
 		if w != nil {
 			if w.Type != req.Type {
 				return nil, nil, &InvalidError{Msg: fmt.Sprintf("the signed statement declares %s evidence, not %s; add it with --type %s", w.Type, req.Type, w.Type)}
 			}
-			body, trust, signedFor, wrappedTrust = w.Content, w.Trust, w.Subjects, true
+			body, trust, signedFor, wrappedTrust = bytes.NewReader(w.Content), w.Trust, w.Subjects, true
 		}
-		report, err = evidence.Parse(req.Type, bytes.NewReader(body), evidence.Options{Suite: req.Suite})
+		report, err = evidence.Parse(req.Type, body, evidence.Options{Suite: req.Suite})
 	}
 	if err != nil {
 		var fe *evidence.FormatError
@@ -249,7 +278,7 @@ func Parse(req Request, rel release.Spec, trusted []evidence.TrustedKey) (*evide
 			req.Type, strings.Join(short(subjects), ", "), rel.App, rel.Version, digest)}
 	}
 	rec := &evidence.Record{
-		Type: report.Type, Suite: req.Suite, Name: req.Name, Size: int64(len(req.Body)), Format: report.Format,
+		Type: report.Type, Suite: req.Suite, Name: req.Name, Size: req.Size, Format: report.Format,
 		Facts: report.Facts, Findings: len(report.Findings), Subjects: subjects,
 	}
 	if rec.Type == "" {

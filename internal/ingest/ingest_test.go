@@ -1,6 +1,7 @@
 package ingest_test
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/x509"
@@ -74,7 +75,7 @@ func TestTrust(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			rec, _, err := ingest.Parse(ingest.Request{App: "shop", Version: "1.4.0", Type: evidence.Tests, Suite: evidence.Unit, Name: "tests-unit", Body: tc.body}, rel, []evidence.TrustedKey{ci})
+			rec, _, err := ingest.Parse(ingest.Request{App: "shop", Version: "1.4.0", Type: evidence.Tests, Suite: evidence.Unit, Name: "tests-unit", Body: bytes.NewReader(tc.body), Size: int64(len(tc.body))}, rel, []evidence.TrustedKey{ci})
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) {
 					t.Fatalf("err = %v, want one mentioning %q", err, tc.err)
@@ -97,7 +98,7 @@ func TestTrust(t *testing.T) {
 func TestSignoffNeedsTheRole(t *testing.T) {
 	t.Parallel()
 	body := []byte(`{"kind":"uat","role":"business-owner","reason":"UAT passed on 2026-11-26, see UAT-12"}`)
-	req := ingest.Request{App: "shop", Version: "1.4.0", Type: evidence.Signoff, Body: body, CanSignAs: func(r string) bool { return r == "sre" }}
+	req := ingest.Request{App: "shop", Version: "1.4.0", Type: evidence.Signoff, Body: bytes.NewReader(body), Size: int64(len(body)), CanSignAs: func(r string) bool { return r == "sre" }}
 	_, _, err := ingest.Parse(req, rel, nil)
 	var me *ingest.MismatchError
 	if !errors.As(err, &me) || !strings.Contains(err.Error(), "business-owner") {
@@ -113,9 +114,9 @@ func TestSignoffNeedsTheRole(t *testing.T) {
 func TestBadRequests(t *testing.T) {
 	t.Parallel()
 	for name, req := range map[string]ingest.Request{
-		"unknown type":      {App: "shop", Version: "1.4.0", Type: "vibes", Body: []byte("x")},
-		"suite on coverage": {App: "shop", Version: "1.4.0", Type: evidence.Coverage, Suite: evidence.Unit, Body: []byte("mode: set\n")},
-		"unknown suite":     {App: "shop", Version: "1.4.0", Type: evidence.Tests, Suite: "chaos", Body: []byte(junit)},
+		"unknown type":      {App: "shop", Version: "1.4.0", Type: "vibes", Body: bytes.NewReader([]byte("x")), Size: int64(len([]byte("x")))},
+		"suite on coverage": {App: "shop", Version: "1.4.0", Type: evidence.Coverage, Suite: evidence.Unit, Body: bytes.NewReader([]byte("mode: set\n")), Size: int64(len([]byte("mode: set\n")))},
+		"unknown suite":     {App: "shop", Version: "1.4.0", Type: evidence.Tests, Suite: "chaos", Body: bytes.NewReader([]byte(junit)), Size: int64(len([]byte(junit)))},
 		"empty":             {App: "shop", Version: "1.4.0", Type: evidence.Tests},
 	} {
 		// These fail before the store is touched (the service has none).
@@ -125,7 +126,7 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("%s: %v, want an InvalidError", name, err)
 		}
 	}
-	_, _, err := ingest.Parse(ingest.Request{App: "shop", Version: "1.4.0", Type: evidence.Coverage, Name: "coverage", Body: []byte(junit)}, rel, nil)
+	_, _, err := ingest.Parse(ingest.Request{App: "shop", Version: "1.4.0", Type: evidence.Coverage, Name: "coverage", Body: bytes.NewReader([]byte(junit)), Size: int64(len([]byte(junit)))}, rel, nil)
 	var ie *ingest.InvalidError
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "nothing was stored") {
 		t.Errorf("JUnit sent as coverage: %v", err)

@@ -1,6 +1,7 @@
 package promotion_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"path/filepath"
@@ -133,7 +134,7 @@ func (e *env) promote(to string, em *promotion.Emergency) (*resource.Object, pro
 
 func (e *env) add(typ evidence.Type, name, body string) {
 	e.t.Helper()
-	if _, err := e.ingest.Add(context.Background(), store.Actor{Name: "ci"}, ingest.Request{App: "shop", Version: "1.4.0", Type: typ, Name: name, Body: []byte(body)}); err != nil {
+	if _, err := e.ingest.Add(context.Background(), store.Actor{Name: "ci"}, ingest.Request{App: "shop", Version: "1.4.0", Type: typ, Name: name, Body: bytes.NewReader([]byte(body)), Size: int64(len([]byte(body)))}); err != nil {
 		e.t.Fatalf("add %s: %v", typ, err)
 	}
 }
@@ -275,7 +276,7 @@ func TestEvidenceForAnotherArtifactIsRejected(t *testing.T) {
 	other := strings.Repeat("2", 64)
 	sbom := `{"bomFormat":"CycloneDX","specVersion":"1.5","metadata":{"component":{"type":"application","name":"shop","hashes":[{"alg":"SHA-256","content":"` + other + `"}]}},"components":[]}`
 	before, _, _ := e.st.Audit().Head(context.Background())
-	_, err := e.ingest.Add(context.Background(), store.Actor{Name: "ci"}, ingest.Request{App: "shop", Version: "1.4.0", Type: evidence.SBOM, Body: []byte(sbom)})
+	_, err := e.ingest.Add(context.Background(), store.Actor{Name: "ci"}, ingest.Request{App: "shop", Version: "1.4.0", Type: evidence.SBOM, Body: bytes.NewReader([]byte(sbom)), Size: int64(len([]byte(sbom)))})
 	var me *ingest.MismatchError
 	if !errors.As(err, &me) || !strings.Contains(err.Error(), digest) {
 		t.Fatalf("SBOM of another artifact: %v", err)
@@ -284,7 +285,7 @@ func TestEvidenceForAnotherArtifactIsRejected(t *testing.T) {
 	if after != before {
 		t.Fatal("a rejected document changed state")
 	}
-	_, err = e.ingest.Add(context.Background(), store.Actor{Name: "ci"}, ingest.Request{App: "shop", Version: "1.4.0", Type: evidence.Tests, Body: []byte("<testsuites><testsuite")})
+	_, err = e.ingest.Add(context.Background(), store.Actor{Name: "ci"}, ingest.Request{App: "shop", Version: "1.4.0", Type: evidence.Tests, Body: bytes.NewReader([]byte("<testsuites><testsuite")), Size: int64(len([]byte("<testsuites><testsuite")))})
 	var ie *ingest.InvalidError
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "JUnit") {
 		t.Fatalf("truncated JUnit: %v", err)

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/audit"
@@ -46,6 +47,12 @@ type Store interface {
 	// revision greater than after, until ctx ends. The channel is closed
 	// when the watch ends; a slow reader is not dropped but falls behind.
 	Watch(ctx context.Context, kind string, after int64) (<-chan Event, error)
+	// PrepareBlob reads r to its end and returns the content ready to
+	// store: its digest ("sha256:<hex>"), its length, and the stored form
+	// (implementations may compress, so memory need not hold the content
+	// uncompressed). It runs outside any transaction, so preparing a large
+	// document does not hold up other writers.
+	PrepareBlob(r io.Reader) (*PreparedBlob, error)
 	// Audit gives read access to the audit log.
 	Audit() AuditLog
 	// Close releases the store's resources.
@@ -61,6 +68,14 @@ type Reader interface {
 	// Blob returns the content stored under digest ("sha256:<hex>"), or an
 	// error wrapping ErrNotFound.
 	Blob(ctx context.Context, digest string) ([]byte, error)
+}
+
+// PreparedBlob is content ready for Tx.PutBlob. Data is the
+// implementation's stored form; only the store that prepared it reads it.
+type PreparedBlob struct {
+	Digest string
+	Size   int64
+	Data   []byte
 }
 
 // Actor is who is making a change, as recorded in the audit entry.
@@ -80,10 +95,10 @@ type Tx interface {
 	Update(ctx context.Context, obj *resource.Object) (*resource.Object, error)
 	// Delete removes an object. A non-zero revision must match, as in Update.
 	Delete(ctx context.Context, kind, name string, revision int64) error
-	// PutBlob stores data content-addressed and returns its digest
-	// ("sha256:<hex>"). Storing the same content twice keeps one copy. A
-	// blob is not audited by itself: the object that refers to it is.
-	PutBlob(ctx context.Context, data []byte) (digest string, err error)
+	// PutBlob stores a blob prepared with Store.PrepareBlob. Storing the
+	// same content twice keeps one copy. A blob is not audited by itself:
+	// the object that refers to it is.
+	PutBlob(ctx context.Context, b *PreparedBlob) error
 	// Record appends an audit entry that changes no object (for example a
 	// token that was shown, or a verification that was run).
 	Record(ctx context.Context, action, kind, name string, stateHash string) error

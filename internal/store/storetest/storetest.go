@@ -5,6 +5,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -1036,16 +1037,27 @@ func testBlobs(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	data := []byte("<testsuites><testsuite tests=\"1\"/></testsuites>")
 	var d1, d2 string
+	b1, err := st.PrepareBlob(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b1.Size != int64(len(data)) {
+		t.Fatalf("PrepareBlob says %d bytes, want %d", b1.Size, len(data))
+	}
+	b2, err := st.PrepareBlob(bytes.NewReader(append([]byte(nil), data...)))
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := st.Write(ctx, alice, func(tx store.Tx) error {
-		var err error
-		if d1, err = tx.PutBlob(ctx, data); err != nil {
+		if err := tx.PutBlob(ctx, b1); err != nil {
 			return err
 		}
+		d1 = b1.Digest
 		if got, err := tx.Blob(ctx, d1); err != nil || string(got) != string(data) {
 			return fmt.Errorf("read own blob: %q, %v", got, err)
 		}
-		d2, err = tx.PutBlob(ctx, append([]byte(nil), data...))
-		return err
+		d2 = b2.Digest
+		return tx.PutBlob(ctx, b2)
 	}); err != nil {
 		t.Fatal(err)
 	}
@@ -1056,13 +1068,28 @@ func testBlobs(t *testing.T, st store.Store) {
 	if err != nil || string(got) != string(data) {
 		t.Fatalf("Blob = %q, %v", got, err)
 	}
+	// A large document survives the round trip byte for byte.
+	big := bytes.Repeat([]byte(`{"ruleId":"G401","level":"error"},`), 1<<16)
+	big = append(big, 0xff, 0x00, 0x7f)
+	bb, err := st.PrepareBlob(bytes.NewReader(big))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dBig := bb.Digest
+	if err := st.Write(ctx, alice, func(tx store.Tx) error { return tx.PutBlob(ctx, bb) }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.Blob(ctx, dBig); err != nil || !bytes.Equal(got, big) || dBig != "sha256:"+hexSHA256(big) {
+		t.Fatalf("large blob: %d bytes back, %v", len(got), err)
+	}
 	if _, err := st.Blob(ctx, "sha256:"+hexSHA256([]byte("absent"))); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("missing blob: %v, want ErrNotFound", err)
 	}
 	// A failed write keeps no blob.
 	other := []byte("rolled back")
+	bo, _ := st.PrepareBlob(bytes.NewReader(other))
 	st.Write(ctx, alice, func(tx store.Tx) error {
-		if _, err := tx.PutBlob(ctx, other); err != nil {
+		if err := tx.PutBlob(ctx, bo); err != nil {
 			return err
 		}
 		return errors.New("abort")
