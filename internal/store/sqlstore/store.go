@@ -47,6 +47,8 @@ type Store struct {
 	mu     sync.Mutex
 	notify chan struct{} // closed and replaced after every commit that appended entries
 
+	names *nameFilter // the writer goroutine's
+
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // prepared once on the pool, per connection by database/sql
 
@@ -129,6 +131,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 		writerDone: make(chan struct{}),
 		notify:     make(chan struct{}),
 		stmts:      map[string]*sql.Stmt{},
+		names:      newNameFilter(),
 	}
 	go s.writer()
 	return s, nil
@@ -183,6 +186,7 @@ type queries struct {
 	get, lockHead, insertObject, updateObject, deleteObject, storedMeta string
 	deleteLabels, updateHead, headSeq, insertCheckpoint, checkpoints    string
 	watch, watchKind                                                    string
+	createdSince                                                        string
 }
 
 const objectCols = "o.name, o.revision, o.created_at, o.updated_at, o.labels, o.spec, o.status"
@@ -203,6 +207,7 @@ func newQueries(d *Dialect) queries {
 		headSeq:          "SELECT seq, hash FROM audit_head WHERE id = 1",
 		insertCheckpoint: r("INSERT INTO audit_checkpoints (size, head, time, key_id, signature) VALUES (?, ?, ?, ?, ?) ON CONFLICT (size, key_id) DO NOTHING"),
 		checkpoints:      "SELECT size, head, time, key_id, signature FROM audit_checkpoints ORDER BY size, key_id",
+		createdSince:     r("SELECT kind, name FROM audit_entries WHERE seq > ? AND seq <= ? AND action = 'create'"),
 		watch:            r("SELECT seq, action, kind, name FROM audit_entries WHERE seq > ? AND action IN ('create', 'update', 'delete') ORDER BY seq LIMIT ?"),
 		watchKind:        r("SELECT seq, action, kind, name FROM audit_entries WHERE kind = ? AND seq > ? AND action IN ('create', 'update', 'delete') ORDER BY seq LIMIT ?"),
 	}

@@ -131,6 +131,9 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 		return false, fmt.Errorf("lock audit head: %w", err)
 	}
 	startSeq := seq
+	if err := s.names.sync(ctx, s, tx, seq); err != nil {
+		return false, err // no function has run; the next batch rebuilds the filter
+	}
 	var entries []audit.Entry
 	b := &batchState{}
 	for i, r := range batch {
@@ -168,6 +171,10 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 	}
 	if err := tx.Commit(); err != nil {
 		return false, fmt.Errorf("commit write transaction: %w", err)
+	}
+	// The filter already holds the names this batch created.
+	if s.names.seq == startSeq {
+		s.names.seq = seq
 	}
 	return seq != startSeq, nil
 }
@@ -511,6 +518,9 @@ func (t *txn) Create(ctx context.Context, obj *resource.Object) (*resource.Objec
 	}
 	k := objKey{o.Kind, o.Metadata.Name}
 	c, ok := t.changed(k)
+	if !ok && t.s.names.absent(k) {
+		c, ok = change{}, true
+	}
 	if !ok {
 		var found bool
 		if found, _, _, err = t.stored(ctx, o.Kind, o.Metadata.Name); err != nil {
@@ -532,6 +542,7 @@ func (t *txn) Create(ctx context.Context, obj *resource.Object) (*resource.Objec
 		return nil, fmt.Errorf("hash %s: %w", o.Ref(), err)
 	}
 	t.set(k, change{row: newRow(o, labels), inDB: c.inDB})
+	t.s.names.add(k)
 	t.appendEntry("create", o.Kind, o.Metadata.Name, stateHash)
 	// o is this call's own copy (normalize made it): hand it to the caller.
 	return o, nil

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -73,6 +74,18 @@ func SharedWriters(t *testing.T, stores ...store.Store) {
 		}
 		if int64(len(objs)) != total {
 			t.Errorf("store %d lists %d objects, want %d", i, len(objs), total)
+		}
+	}
+	// Each store knows of the names the others created since it last
+	// wrote: creating one again is a conflict, not a second object.
+	for i, st := range stores {
+		other := fmt.Sprintf("s%d-w0-0", (i+1)%len(stores))
+		err := st.Write(ctx, store.Actor{Name: "again"}, func(tx store.Tx) error {
+			_, err := tx.Create(ctx, Obj("Release", other, nil, `{}`))
+			return err
+		})
+		if !errors.Is(err, store.ErrConflict) {
+			t.Errorf("store %d creating %s, which another store created: %v, want ErrConflict", i, other, err)
 		}
 	}
 	_, pub := newKey(t)
