@@ -30,7 +30,11 @@ type Options struct {
 
 // Store is a store.Store over database/sql. It is safe for concurrent use.
 // Writes go through one writer goroutine that commits queued Write calls
-// together (group commit); reads use the connection pool.
+// together (group commit); reads use the connection pool. A write's changes
+// stay in memory until its function returns and reach the database in a few
+// multi-row statements per batch, and a Bloom filter of object names (see
+// nameFilter) spares a create of a new name its read, so a batch costs its
+// callers' reads plus a fixed handful of statements.
 type Store struct {
 	db       *sql.DB
 	d        Dialect
