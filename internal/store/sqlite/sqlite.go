@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 
@@ -25,11 +26,16 @@ var migrations embed.FS
 func Dialect() sqlstore.Dialect {
 	sub, _ := fs.Sub(migrations, "migrations") // cannot fail: the directory is embedded
 	return sqlstore.Dialect{
-		Name:       "sqlite",
-		BigInt:     "INTEGER",
-		Blob:       "BLOB",
-		LockHead:   "SELECT seq, hash FROM audit_head WHERE id = 1", // BEGIN IMMEDIATE already holds the write lock
-		Migrations: sub,
+		Name:     "sqlite",
+		BigInt:   "INTEGER",
+		Blob:     "BLOB",
+		LockHead: "SELECT seq, hash FROM audit_head WHERE id = 1", // BEGIN IMMEDIATE already holds the write lock
+		// wal_autocheckpoint(0) takes checkpoints off the commit path; this
+		// copies the WAL into the database in the background instead.
+		Checkpoint:      "PRAGMA wal_checkpoint(PASSIVE)",
+		CheckpointEvery: 250 * time.Millisecond,
+		FinalCheckpoint: "PRAGMA wal_checkpoint(TRUNCATE)",
+		Migrations:      sub,
 	}
 }
 
@@ -46,6 +52,7 @@ func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.St
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
 	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "wal_autocheckpoint(0)")
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {

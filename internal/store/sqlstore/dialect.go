@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Dialect describes one database to the engine.
@@ -35,6 +36,14 @@ type Dialect struct {
 	// migration transaction itself is assumed to serialise (SQLite's BEGIN
 	// IMMEDIATE).
 	LockMigrations func(ctx context.Context, c *sql.Conn) (unlock func(context.Context) error, err error)
+	// Checkpoint, when set, is a statement run every CheckpointEvery on a
+	// pool connection, off the writer's path (SQLite: a PASSIVE WAL
+	// checkpoint, so commits never pay for copying the WAL into the
+	// database), and once more on Close.
+	Checkpoint      string
+	CheckpointEvery time.Duration
+	// FinalCheckpoint runs on Close instead of Checkpoint when set.
+	FinalCheckpoint string
 }
 
 // rebind rewrites a query written with ? placeholders for the dialect.

@@ -46,6 +46,7 @@ type Store struct {
 	reqs       chan *writeReq
 	closing    chan struct{}
 	writerDone chan struct{}
+	maintDone  chan struct{} // closed when the checkpointer stops; nil without one
 	closeOnce  sync.Once
 
 	mu     sync.Mutex
@@ -138,7 +139,34 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 		names:      newNameFilter(),
 	}
 	go s.writer()
+	if d.Checkpoint != "" {
+		s.maintDone = make(chan struct{})
+		go s.checkpointer(d)
+	}
 	return s, nil
+}
+
+// checkpointer runs the dialect's checkpoint statement on a timer until the
+// store closes. A failed checkpoint is retried at the next tick: the WAL
+// only grows meanwhile, nothing is lost.
+func (s *Store) checkpointer(d Dialect) {
+	defer close(s.maintDone)
+	every := d.CheckpointEvery
+	if every <= 0 {
+		every = time.Second
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.closing:
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, _ = s.db.ExecContext(ctx, d.Checkpoint)
+			cancel()
+		}
+	}
 }
 
 // DB returns the underlying pool, for tests and diagnostics.
@@ -151,6 +179,16 @@ func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		close(s.closing)
 		<-s.writerDone
+		if s.maintDone != nil {
+			<-s.maintDone
+			final := s.d.FinalCheckpoint
+			if final == "" {
+				final = s.d.Checkpoint
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_, _ = s.db.ExecContext(ctx, final)
+			cancel()
+		}
 		s.stmtMu.Lock()
 		for _, st := range s.stmts {
 			st.Close()
