@@ -270,13 +270,30 @@ func (s *Store) flush(ctx context.Context, tx *sql.Tx, b *batchState) error {
 // then tail, in chunks of at most objChunk rows.
 func (s *Store) execRows(ctx context.Context, tx *sql.Tx, cache *sync.Map, head, rowSQL, tail string, args []any, width int) error {
 	for len(args) > 0 {
-		n := min(len(args)/width, objChunk)
+		n := chunkRows(len(args)/width, objChunk)
 		if _, err := s.exec(ctx, tx, s.rowsQuery(cache, n, head, rowSQL, tail), args[:n*width]...); err != nil {
 			return err
 		}
 		args = args[n*width:]
 	}
 	return nil
+}
+
+// chunkRows returns how many of n rows (at most most) the next multi-row
+// statement takes. It takes up to 16 rows exactly and more in powers of two,
+// so that a statement family has at most 16 + log2(most/16) sizes: every
+// size stays in the prepared statement cache, which would otherwise fill up
+// with one statement per batch size and leave later sizes to be parsed
+// again on each use.
+func chunkRows(n, most int) int {
+	if n <= 16 {
+		return n
+	}
+	c := 16
+	for c*2 <= min(n, most) {
+		c *= 2
+	}
+	return c
 }
 
 const entryCols = "seq, time, actor, action, kind, name, revision, reason, state_hash, prev_hash, hash"
@@ -313,7 +330,7 @@ func (s *Store) rowsQuery(cache *sync.Map, n int, head, row, tail string) string
 func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, entries []audit.Entry) error {
 	args := make([]any, 0, min(len(entries), entryChunk)*11)
 	for len(entries) > 0 {
-		n := min(len(entries), entryChunk)
+		n := chunkRows(len(entries), entryChunk)
 		args = args[:0]
 		for _, e := range entries[:n] {
 			args = append(args, e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.Kind, e.Name, e.Revision, e.Reason, e.StateHash, e.PrevHash, e.Hash)
