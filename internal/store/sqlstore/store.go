@@ -237,7 +237,7 @@ func newQueries(d *Dialect) queries {
 	r := d.rebind
 	return queries{
 		getBlob:          r("SELECT data FROM blobs WHERE digest = ?"),
-		putBlob:          r("INSERT INTO blobs (digest, size, created_at, data) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING"),
+		putBlob:          r("INSERT INTO blobs (digest, stored_size, created_at, data) VALUES (?, ?, ?, ?) ON CONFLICT (digest) DO NOTHING"),
 		get:              r("SELECT " + objectCols + " FROM objects o WHERE o.kind = ? AND o.name = ?"),
 		lockHead:         d.LockHead,
 		insertObject:     r("INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (kind, name) DO NOTHING"),
