@@ -108,6 +108,7 @@ func TestApplyIsAtomic(t *testing.T) {
 		{"prod claims cluster on the local runtime", strings.Replace(strings.Replace(quickstart, "    level: labels\n    network: prod-net", "    level: cluster\n    network: prod-net", 1), "    waiver: {reason: \"single machine: the local runtime shares one host\"}\n", "", 1), 422, "labels"},
 		{"malformed yaml", quickstart + "\n---\nkind: [unclosed", 400, "request body:33: not valid YAML"},
 		{"unknown kind", quickstart + "---\napiVersion: airlock.dev/v1\nkind: Gizmo\nmetadata: {name: g}\nspec: {}\n", 400, "unknown kind"},
+		{"release of an unknown application", quickstart + "---\napiVersion: airlock.dev/v1\nkind: Release\nmetadata: {name: ghost-1.0.0}\nspec: {app: ghost, version: 1.0.0, commit: 9f2c1e7, artifact: {digest: \"sha256:" + strings.Repeat("ab", 32) + "\"}}\n", 422, "application \"ghost\" does not exist"},
 		{"tokens cannot be applied", quickstart + "---\napiVersion: airlock.dev/v1\nkind: Token\nmetadata: {name: t}\nspec: {roles: [admin]}\n", 400, "cannot be applied"},
 	}
 	for _, tc := range tests {

@@ -125,6 +125,9 @@ func applyOne(ctx context.Context, tx store.Tx, actor store.Actor, in *resource.
 			if err := prepareRelease(o, actor.Name); err != nil {
 				return Result{}, err
 			}
+			if err := appExists(ctx, tx, o); err != nil {
+				return Result{}, err
+			}
 		}
 		created, err := tx.Create(ctx, o)
 		if err != nil {
@@ -166,6 +169,21 @@ func applyOne(ctx context.Context, tx store.Tx, actor store.Actor, in *resource.
 		return Result{}, fmt.Errorf("update %s: %w", o.Ref(), err)
 	}
 	return Result{Kind: o.Kind, Name: o.Metadata.Name, Action: Configured, Revision: updated.Metadata.Revision}, nil
+}
+
+// appExists refuses a release of an application that is not declared
+// (in this apply or before it).
+func appExists(ctx context.Context, tx store.Tx, rel *resource.Object) error {
+	var spec release.Spec
+	if err := rel.DecodeSpec(&spec); err != nil {
+		return err
+	}
+	if _, err := tx.Get(ctx, ApplicationKind, spec.App); errors.Is(err, store.ErrNotFound) {
+		return &PolicyError{Msg: fmt.Sprintf("%s: application %q does not exist; apply an Application named %q first (or in the same file, before the release)", rel.Ref(), spec.App, spec.App)}
+	} else if err != nil {
+		return err
+	}
+	return nil
 }
 
 func compact(b []byte) []byte {
