@@ -18,45 +18,8 @@ import (
 // and leave exactly one waived violation, on prod.
 func TestQuickstart(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile("../../examples/quickstart.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := resource.NewScheme()
-	environment.Register(s)
-	pipeline.Register(s)
-	application.Register(s)
-	release.Register(s)
-	objs, err := s.Decode("examples/quickstart.yaml", data)
-	if err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-
-	envs := map[string]environment.Spec{}
-	pipes := map[string]pipeline.Spec{}
-	apps := map[string]application.Spec{}
-	for _, o := range objs {
-		var err error
-		switch o.Kind {
-		case "Environment":
-			var sp environment.Spec
-			err = o.DecodeSpec(&sp)
-			envs[o.Metadata.Name] = sp
-		case "Pipeline":
-			var sp pipeline.Spec
-			err = o.DecodeSpec(&sp)
-			pipes[o.Metadata.Name] = sp
-		case "Application":
-			var sp application.Spec
-			err = o.DecodeSpec(&sp)
-			apps[o.Metadata.Name] = sp
-		default:
-			t.Errorf("unexpected %s in the quickstart", o.Ref())
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", o.Ref(), err)
-		}
-	}
+	ex := loadExample(t, "quickstart.yaml")
+	envs, pipes, apps := ex.envs, ex.pipes, ex.apps
 	if len(envs) != 3 || len(pipes) != 1 || len(apps) != 1 {
 		t.Fatalf("got %d environments, %d pipelines, %d applications; want 3, 1, 1", len(envs), len(pipes), len(apps))
 	}

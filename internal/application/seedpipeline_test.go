@@ -2,7 +2,6 @@ package application_test
 
 import (
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +10,6 @@ import (
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/gate"
 	"github.com/airlock-dev/airlock/internal/pipeline"
-	"github.com/airlock-dev/airlock/internal/resource"
 )
 
 // TestSeedPipeline decodes examples/seed-pipeline.yaml as `airlock apply`
@@ -19,43 +17,8 @@ import (
 // reproduces the seeds' promotion table transition by transition.
 func TestSeedPipeline(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile("../../examples/seed-pipeline.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := resource.NewScheme()
-	environment.Register(s)
-	pipeline.Register(s)
-	application.Register(s)
-	objs, err := s.Decode("examples/seed-pipeline.yaml", data)
-	if err != nil {
-		t.Fatalf("decode: %v", err)
-	}
-	envs := map[string]environment.Spec{}
-	pipes := map[string]pipeline.Spec{}
-	apps := map[string]application.Spec{}
-	for _, o := range objs {
-		var err error
-		switch o.Kind {
-		case "Environment":
-			var sp environment.Spec
-			err = o.DecodeSpec(&sp)
-			envs[o.Metadata.Name] = sp
-		case "Pipeline":
-			var sp pipeline.Spec
-			err = o.DecodeSpec(&sp)
-			pipes[o.Metadata.Name] = sp
-		case "Application":
-			var sp application.Spec
-			err = o.DecodeSpec(&sp)
-			apps[o.Metadata.Name] = sp
-		default:
-			t.Errorf("unexpected %s in the seed pipeline example", o.Ref())
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", o.Ref(), err)
-		}
-	}
+	ex := loadExample(t, "seed-pipeline.yaml")
+	envs, pipes, apps := ex.envs, ex.pipes, ex.apps
 	violations, err := environment.CheckSet(envs, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatalf("CheckSet: %v", err)
