@@ -79,8 +79,24 @@ func labelValue(s string) string {
 // change audited as actor. It returns how many it flagged. Reconcilers call
 // it on a timer with an injected clock.
 func (s *Service) FlagOverdue(ctx context.Context, actor store.Actor) (int, error) {
+	// Most ticks find nothing to do: look before taking a write slot.
+	open, err := s.store.List(ctx, ReviewKind, nil)
+	if err != nil {
+		return 0, err
+	}
+	due := false
+	for _, o := range open {
+		var st ReviewStatus
+		if err := o.DecodeStatus(&st); err == nil && st.Phase == ReviewOpen && !st.Overdue {
+			due = true
+			break
+		}
+	}
+	if !due {
+		return 0, nil
+	}
 	n := 0
-	err := s.store.Write(ctx, actor, func(tx store.Tx) error {
+	err = s.store.Write(ctx, actor, func(tx store.Tx) error {
 		n = 0
 		objs, err := tx.List(ctx, ReviewKind, nil)
 		if err != nil {

@@ -26,6 +26,10 @@ type Options struct {
 	PollInterval time.Duration
 	// MaxBatch caps how many Write calls share one transaction. Default 256.
 	MaxBatch int
+	// ObserveBatch, when set, is called by the writer after every batch
+	// with its size, the whole cycle (running the functions, flushing,
+	// committing) and the commit alone. It must not block.
+	ObserveBatch func(writes int, cycle, commit time.Duration)
 }
 
 // Store is a store.Store over database/sql. It is safe for concurrent use.
@@ -39,6 +43,7 @@ type Store struct {
 	db       *sql.DB
 	d        Dialect
 	now      func() time.Time
+	observe  func(writes int, cycle, commit time.Duration)
 	poll     time.Duration
 	maxBatch int
 	q        queries
@@ -128,6 +133,7 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 		db:         db,
 		d:          d,
 		now:        opts.Now,
+		observe:    opts.ObserveBatch,
 		poll:       opts.PollInterval,
 		maxBatch:   opts.MaxBatch,
 		q:          newQueries(&d),

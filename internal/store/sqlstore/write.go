@@ -90,7 +90,11 @@ func (s *Store) writer() {
 // runBatch runs one group commit and answers every caller in it.
 func (s *Store) runBatch(batch []*writeReq) {
 	results := make([]error, len(batch))
-	appended, err := s.commitBatch(batch, results)
+	start := time.Now()
+	appended, commit, err := s.commitBatch(batch, results)
+	if s.observe != nil {
+		s.observe(len(batch), time.Since(start), commit)
+	}
 	for i, r := range batch {
 		if err != nil && results[i] == nil {
 			results[i] = err
@@ -112,11 +116,11 @@ func (s *Store) runBatch(batch []*writeReq) {
 // written together once every function has run: a function that fails just
 // drops its layer, so no savepoint is needed, and a batch costs a handful of
 // statements beyond its callers' reads.
-func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, err error) {
+func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, commit time.Duration, err error) {
 	ctx := context.Background()
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return false, fmt.Errorf("begin write transaction: %w", err)
+		return false, 0, fmt.Errorf("begin write transaction: %w", err)
 	}
 	defer func() {
 		if err != nil {
@@ -128,11 +132,11 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 		hash string
 	)
 	if err := s.queryRow(ctx, tx, s.q.lockHead).Scan(&seq, &hash); err != nil {
-		return false, fmt.Errorf("lock audit head: %w", err)
+		return false, 0, fmt.Errorf("lock audit head: %w", err)
 	}
 	startSeq := seq
 	if err := s.names.sync(ctx, s, tx, seq); err != nil {
-		return false, err // no function has run; the next batch rebuilds the filter
+		return false, 0, err // no function has run; the next batch rebuilds the filter
 	}
 	var entries []audit.Entry
 	b := &batchState{}
@@ -156,27 +160,29 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 		entries = append(entries, t.entries...)
 	}
 	if seq == startSeq && len(b.objs) == 0 && len(b.blobs) == 0 {
-		return false, tx.Commit() // reads only, or every fn failed
+		return false, 0, tx.Commit() // reads only, or every fn failed
 	}
 	if err := s.flush(ctx, tx, b); err != nil {
-		return false, err
+		return false, 0, err
 	}
 	if seq != startSeq {
 		if err := s.insertEntries(ctx, tx, entries); err != nil {
-			return false, err
+			return false, 0, err
 		}
 		if _, err := s.exec(ctx, tx, s.q.updateHead, seq, hash); err != nil {
-			return false, fmt.Errorf("advance audit head: %w", err)
+			return false, 0, fmt.Errorf("advance audit head: %w", err)
 		}
 	}
+	ct := time.Now()
 	if err := tx.Commit(); err != nil {
-		return false, fmt.Errorf("commit write transaction: %w", err)
+		return false, 0, fmt.Errorf("commit write transaction: %w", err)
 	}
+	commit = time.Since(ct)
 	// The filter already holds the names this batch created.
 	if s.names.seq == startSeq {
 		s.names.seq = seq
 	}
-	return seq != startSeq, nil
+	return seq != startSeq, commit, nil
 }
 
 // objKey names an object.
