@@ -167,6 +167,10 @@ type Input struct {
 	Evidence  []Evidence
 	Emergency bool
 	Now       time.Time
+	// Extra is data for registered gate types, keyed by type (e.g.
+	// "window" holds the Window objects); nil when there is none. Gates
+	// must treat it as read-only.
+	Extra map[string]any
 }
 
 // Status is the outcome of one gate.
