@@ -21,6 +21,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/promotion"
 	"github.com/airlock-dev/airlock/internal/resource"
@@ -49,6 +50,7 @@ type Deps struct {
 	Tokens       *auth.Tokens
 	Ingest       *ingest.Service
 	Promotions   *promotion.Service
+	Incidents    *incident.Service
 	Checkpointer Checkpointer
 	Now          func() time.Time
 	Logger       *slog.Logger

@@ -10,6 +10,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/promotion"
 	"github.com/airlock-dev/airlock/internal/resource"
@@ -56,6 +57,7 @@ func problemFor(err error) Problem {
 		mismatch   *ingest.MismatchError
 		proInvalid *promotion.InvalidError
 		proPolicy  *promotion.PolicyError
+		incInvalid *incident.InvalidError
 		bad        *badRequest
 		large      *tooLarge
 		maxBytes   *http.MaxBytesError
@@ -69,7 +71,7 @@ func problemFor(err error) Problem {
 			p.Errors = append(p.Errors, e.Error())
 		}
 	case errors.As(err, &fieldErr), errors.As(err, &invalid), errors.As(err, &tokInvalid), errors.As(err, &bad), errors.As(err, &unknown),
-		errors.As(err, &ingInvalid), errors.As(err, &proInvalid):
+		errors.As(err, &ingInvalid), errors.As(err, &proInvalid), errors.As(err, &incInvalid):
 		p.Status, p.Title = http.StatusBadRequest, "Invalid input"
 	case errors.As(err, &large):
 		p.Status, p.Title = http.StatusRequestEntityTooLarge, "Request too large"

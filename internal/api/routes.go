@@ -15,6 +15,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/evidence"
+	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/keys"
 	"github.com/airlock-dev/airlock/internal/promotion"
 	"github.com/airlock-dev/airlock/internal/resource"
@@ -44,6 +45,7 @@ func (a *API) registerRoutes() {
 	a.handle("GET", "/api/v1/audit/public-key", "The ed25519 public key that verifies checkpoints (PEM).", rule{action: auth.ReadAudit}, a.publicKey)
 
 	a.registerPromotionRoutes()
+	a.registerIncidentRoutes()
 
 	a.handle("GET", "/api/v1/watch/{resource}", "Stream changes of a kind as server-sent events.", rule{verb: "read"}, a.watch)
 	a.handle("GET", "/api/v1/{resource}", "List objects of a kind (selector: a label selector).", rule{verb: "read"}, a.list)
@@ -140,6 +142,8 @@ func dedicated(kind string) string {
 		return "reviews are opened by emergency promotions"
 	case keys.Kind:
 		return "use POST /api/v1/keys (airlock key add)"
+	case incident.Kind:
+		return "use POST /api/v1/incidents (airlock incident open) and POST /api/v1/incidents/NAME/close (airlock incident close)"
 	}
 	return ""
 }
@@ -193,7 +197,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request, c *call) error {
 	switch c.kind.Name {
 	case auth.TokenKind:
 		return badRequestf("tokens are revoked, not deleted: use DELETE /api/v1/tokens/NAME (airlock token revoke)")
-	case evidence.Kind, promotion.Kind, promotion.ReviewKind:
+	case evidence.Kind, promotion.Kind, promotion.ReviewKind, incident.Kind:
 		return badRequestf("%s are records of what happened and are kept for the audit trail; they cannot be deleted", c.kind.Plural)
 	}
 	rev, err := revisionParam(r)

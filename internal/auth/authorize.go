@@ -12,19 +12,20 @@ type Action string
 // Actions. Kind-generic routes map (verb, kind) to one of these with
 // ActionFor.
 const (
-	ReadResources  Action = "resources.read"     // get, list, watch of declared and system kinds
-	WriteConfig    Action = "config.write"       // Environment, Pipeline, Application, RoleBinding
-	CreateRelease  Action = "releases.create"    // register a release
-	DeleteRelease  Action = "releases.delete"    // remove a release record
-	ReadTokens     Action = "tokens.read"        // list tokens (never secrets)
-	ManageTokens   Action = "tokens.manage"      // create, revoke
-	ReadAudit      Action = "audit.read"         // list, export, verify, public key
-	SignCheckpoint Action = "audit.checkpoint"   // sign a checkpoint now
-	AddEvidence    Action = "evidence.add"       // attach CI evidence to a release
-	SignOff        Action = "evidence.signoff"   // record a person's sign-off (role-checked)
-	Promote        Action = "promotions.request" // ask to promote a release into an environment
-	ManageKeys     Action = "keys.manage"        // register and remove CI signing keys
-	Identify       Action = "whoami"             // who am I
+	ReadResources   Action = "resources.read"     // get, list, watch of declared and system kinds
+	WriteConfig     Action = "config.write"       // Environment, Pipeline, Application, RoleBinding
+	CreateRelease   Action = "releases.create"    // register a release
+	DeleteRelease   Action = "releases.delete"    // remove a release record
+	ReadTokens      Action = "tokens.read"        // list tokens (never secrets)
+	ManageTokens    Action = "tokens.manage"      // create, revoke
+	ReadAudit       Action = "audit.read"         // list, export, verify, public key
+	SignCheckpoint  Action = "audit.checkpoint"   // sign a checkpoint now
+	AddEvidence     Action = "evidence.add"       // attach CI evidence to a release
+	SignOff         Action = "evidence.signoff"   // record a person's sign-off (role-checked)
+	Promote         Action = "promotions.request" // ask to promote a release into an environment
+	ManageKeys      Action = "keys.manage"        // register and remove CI signing keys
+	ManageIncidents Action = "incidents.manage"   // open and close incidents
+	Identify        Action = "whoami"             // who am I
 )
 
 // permission is who may do an action. Scoped is true when the action
@@ -38,19 +39,20 @@ type permission struct {
 var everyone = Roles
 
 var permissions = map[Action]permission{
-	ReadResources:  {roles: everyone, scoped: true},
-	WriteConfig:    {roles: []Role{Admin}, scoped: true},
-	CreateRelease:  {roles: []Role{Admin, CI, Deployer}, scoped: true},
-	DeleteRelease:  {roles: []Role{Admin}},
-	ReadTokens:     {roles: []Role{Admin, Auditor}},
-	ManageTokens:   {roles: []Role{Admin}},
-	ReadAudit:      {roles: []Role{Admin, Auditor}},
-	SignCheckpoint: {roles: []Role{Admin, Auditor}},
-	Identify:       {roles: everyone, scoped: true},
-	AddEvidence:    {roles: []Role{Admin, CI, Deployer}, scoped: true},
-	SignOff:        {roles: []Role{Admin, TechLead, Security, SRE, BusinessOwner}, scoped: true},
-	Promote:        {roles: []Role{Admin, Deployer, CI}, scoped: true},
-	ManageKeys:     {roles: []Role{Admin}},
+	ReadResources:   {roles: everyone, scoped: true},
+	WriteConfig:     {roles: []Role{Admin}, scoped: true},
+	CreateRelease:   {roles: []Role{Admin, CI, Deployer}, scoped: true},
+	DeleteRelease:   {roles: []Role{Admin}},
+	ReadTokens:      {roles: []Role{Admin, Auditor}},
+	ManageTokens:    {roles: []Role{Admin}},
+	ReadAudit:       {roles: []Role{Admin, Auditor}},
+	SignCheckpoint:  {roles: []Role{Admin, Auditor}},
+	Identify:        {roles: everyone, scoped: true},
+	AddEvidence:     {roles: []Role{Admin, CI, Deployer}, scoped: true},
+	SignOff:         {roles: []Role{Admin, TechLead, Security, SRE, BusinessOwner}, scoped: true},
+	Promote:         {roles: []Role{Admin, Deployer, CI}, scoped: true},
+	ManageKeys:      {roles: []Role{Admin}},
+	ManageIncidents: {roles: []Role{Admin, Deployer, SRE, TechLead, Security}, scoped: true},
 }
 
 // Actions lists every action, sorted, for tests that walk the whole matrix.
@@ -126,9 +128,9 @@ func Authorize(p *Principal, a Action, env string) error {
 			if !perm.scoped {
 				continue
 			}
-			// A scoped grant allows an environment-less action only for reads
-			// and release registration, which touch no environment.
-			if env == "" && a != ReadResources && a != CreateRelease && a != Identify && a != AddEvidence && a != SignOff {
+			// A scoped grant allows an environment-less action only for reads,
+			// release registration and incidents, which touch no environment.
+			if env == "" && a != ReadResources && a != CreateRelease && a != Identify && a != AddEvidence && a != SignOff && a != ManageIncidents {
 				continue
 			}
 			if env != "" && !contains(g.Environments, env) {

@@ -26,6 +26,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/environment"
+	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/keys"
 	"github.com/airlock-dev/airlock/internal/pipeline"
@@ -55,6 +56,7 @@ func NewScheme() *resource.Scheme {
 	keys.Register(s)
 	ingest.Register(s)
 	promotion.Register(s)
+	incident.Register(s)
 	return s
 }
 
@@ -164,7 +166,7 @@ func NewDeps(st store.Store, signer *audit.Signer, logger *slog.Logger, reg *pro
 	promotions := promotion.New(st)
 	return api.Deps{
 		Store: st, Scheme: scheme, Catalog: catalog.New(st, scheme), Tokens: auth.NewTokens(st),
-		Ingest: ingest.New(st, promotions.Reevaluate), Promotions: promotions,
+		Ingest: ingest.New(st, promotions.Reevaluate), Promotions: promotions, Incidents: incident.New(st),
 		Checkpointer: &Checkpointer{Store: st, Signer: signer, Now: time.Now},
 		Logger:       logger, Registry: reg, Version: Version,
 	}
