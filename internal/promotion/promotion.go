@@ -29,6 +29,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
+	"github.com/airlock-dev/airlock/internal/window"
 )
 
 // Kinds this package owns.
@@ -357,12 +358,34 @@ func (s *Service) input(ctx context.Context, tx store.Tx, spec Spec) (*gate.Inpu
 	if err != nil {
 		return nil, 0, nil, err
 	}
+	wins, err := loadWindows(ctx, tx)
+	if err != nil {
+		return nil, 0, nil, err
+	}
 	in := &gate.Input{
 		App: spec.App, AppSpec: appSpec, Release: relSpec,
 		From: spec.From, To: spec.To, ToTier: envSpec.Tier,
 		Evidence: ev, Emergency: spec.Emergency != nil, Now: tx.Now(),
+		Extra: map[string]any{window.GateType: wins},
 	}
 	return in, pipe.Metadata.Revision, gates, nil
+}
+
+// loadWindows returns every Window object, for the window gate.
+func loadWindows(ctx context.Context, r store.Reader) ([]window.Window, error) {
+	objs, err := r.List(ctx, window.KindName, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list windows: %w", err)
+	}
+	out := make([]window.Window, 0, len(objs))
+	for _, o := range objs {
+		w := window.Window{Name: o.Metadata.Name}
+		if err := o.DecodeSpec(&w.Spec); err != nil {
+			return nil, fmt.Errorf("window %s: %w", o.Metadata.Name, err)
+		}
+		out = append(out, w)
+	}
+	return out, nil
 }
 
 // LoadEvidence returns every piece of evidence bound to a release, as gates

@@ -37,6 +37,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/store/postgres"
 	"github.com/airlock-dev/airlock/internal/store/sqlite"
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
+	"github.com/airlock-dev/airlock/internal/window"
 )
 
 // Version is set at build time with -ldflags "-X .../internal/server.Version=...".
@@ -57,6 +58,7 @@ func NewScheme() *resource.Scheme {
 	ingest.Register(s)
 	promotion.Register(s)
 	incident.Register(s)
+	window.Register(s)
 	return s
 }
 

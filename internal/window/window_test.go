@@ -82,8 +82,14 @@ func TestOpen(t *testing.T) {
 		{name: "deny beats an overlapping allow", ws: []window.Window{business, freeze}, app: "shop", env: "prod", at: "2026-12-23T10:00:00+01:00", open: false, why: "closed by deny window freeze-dec", next: "2026-12-28T09:00:00+01:00"},
 		{name: "deny applies to every environment", ws: []window.Window{business, freeze}, app: "shop", env: "dev", at: "2026-12-23T10:00:00+01:00", open: false, next: "2026-12-27T00:00:00+01:00"},
 		{name: "allow outside the freeze still opens", ws: []window.Window{business, freeze}, app: "shop", env: "prod", at: "2026-12-18T10:00:00+01:00", open: true},
-		{name: "count: no occurrence left", ws: []window.Window{with(nightly, func(s *window.Spec) { s.RRule = "FREQ=DAILY;COUNT=2;BYHOUR=2;BYMINUTE=30"; s.DTStart = "2026-11-01T00:00:00+01:00" })}, app: "shop", env: "prod", at: "2026-11-03T02:45:00+01:00", open: false, next: ""},
-		{name: "count: the last occurrence", ws: []window.Window{with(nightly, func(s *window.Spec) { s.RRule = "FREQ=DAILY;COUNT=2;BYHOUR=2;BYMINUTE=30"; s.DTStart = "2026-11-01T00:00:00+01:00" })}, app: "shop", env: "prod", at: "2026-11-02T02:45:00+01:00", open: true},
+		{name: "count: no occurrence left", ws: []window.Window{with(nightly, func(s *window.Spec) {
+			s.RRule = "FREQ=DAILY;COUNT=2;BYHOUR=2;BYMINUTE=30"
+			s.DTStart = "2026-11-01T00:00:00+01:00"
+		})}, app: "shop", env: "prod", at: "2026-11-03T02:45:00+01:00", open: false, next: ""},
+		{name: "count: the last occurrence", ws: []window.Window{with(nightly, func(s *window.Spec) {
+			s.RRule = "FREQ=DAILY;COUNT=2;BYHOUR=2;BYMINUTE=30"
+			s.DTStart = "2026-11-01T00:00:00+01:00"
+		})}, app: "shop", env: "prod", at: "2026-11-02T02:45:00+01:00", open: true},
 		{name: "until is inclusive and then ends", ws: []window.Window{with(nightly, func(s *window.Spec) { s.RRule = "FREQ=DAILY;UNTIL=20261102T013000Z;BYHOUR=2;BYMINUTE=30" })}, app: "shop", env: "prod", at: "2026-11-02T03:30:00+01:00", open: false, next: ""},
 		{name: "until: the occurrence at until runs its length", ws: []window.Window{with(nightly, func(s *window.Spec) { s.RRule = "FREQ=DAILY;UNTIL=20261102T013000Z;BYHOUR=2;BYMINUTE=30" })}, app: "shop", env: "prod", at: "2026-11-02T03:29:00+01:00", open: true},
 		{name: "until: before it the next opening is found", ws: []window.Window{with(nightly, func(s *window.Spec) { s.RRule = "FREQ=DAILY;UNTIL=20261102T013000Z;BYHOUR=2;BYMINUTE=30" })}, app: "shop", env: "prod", at: "2026-11-01T12:00:00+01:00", open: false, next: "2026-11-02T02:30:00+01:00"},

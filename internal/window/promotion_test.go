@@ -1,0 +1,171 @@
+package window_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/incident"
+	"github.com/airlock-dev/airlock/internal/promotion"
+	"github.com/airlock-dev/airlock/internal/release"
+	"github.com/airlock-dev/airlock/internal/server"
+	"github.com/airlock-dev/airlock/internal/store"
+	"github.com/airlock-dev/airlock/internal/store/sqlite"
+	"github.com/airlock-dev/airlock/internal/store/sqlstore"
+)
+
+// clock is a settable test clock.
+type clock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+func (c *clock) Set(t time.Time) {
+	c.mu.Lock()
+	c.now = t
+	c.mu.Unlock()
+}
+
+// world has a prod stage gated only by the deployment windows, and a
+// freeze around the clock's start (Friday 2026-11-27 11:00 in Stockholm).
+const world = `apiVersion: airlock.dev/v1
+kind: Environment
+metadata: {name: dev}
+spec: {tier: development, data: synthetic, isolation: {level: labels, network: dev-net, credentials: dev-vault}}
+---
+apiVersion: airlock.dev/v1
+kind: Environment
+metadata: {name: prod}
+spec:
+  tier: production
+  data: production
+  isolation: {level: labels, network: prod-net, credentials: prod-vault, waiver: {reason: "one machine: the local runtime"}}
+---
+apiVersion: airlock.dev/v1
+kind: Pipeline
+metadata: {name: default}
+spec:
+  stages:
+  - environment: dev
+  - environment: prod
+    gates:
+    - {type: window}
+---
+apiVersion: airlock.dev/v1
+kind: Application
+metadata: {name: shop}
+spec: {owners: [team-shop], pipeline: default}
+---
+apiVersion: airlock.dev/v1
+kind: Window
+metadata: {name: black-friday}
+spec:
+  kind: deny
+  timeZone: Europe/Stockholm
+  rrule: FREQ=MONTHLY;BYMONTH=11;BYDAY=-1FR;BYHOUR=0;BYMINUTE=0
+  duration: 72h
+  environments: [prod]
+  reason: Black Friday weekend
+`
+
+func newWorld(t *testing.T) (*promotion.Service, store.Store, *clock) {
+	t.Helper()
+	ctx := context.Background()
+	c := &clock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "airlock.db"), sqlstore.Options{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	scheme := server.NewScheme()
+	objs, err := scheme.Decode("world.yaml", []byte(world))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := catalog.New(st, scheme).Apply(ctx, store.Actor{Name: "admin"}, objs, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := catalog.New(st, scheme).CreateRelease(ctx, store.Actor{Name: "ci"}, catalog.ReleaseRequest{
+		App: "shop", Version: "1.4.0", Artifact: release.Artifact{Digest: "sha256:" + strings.Repeat("1", 64)}, Commit: "9f2c1e7",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return promotion.New(st), st, c
+}
+
+func promote(t *testing.T, p *promotion.Service, to string, em *promotion.Emergency) promotion.Status {
+	t.Helper()
+	obj, err := p.Request(context.Background(), store.Actor{Name: "deployer"}, promotion.Request{App: "shop", Version: "1.4.0", To: to, Emergency: em})
+	if err != nil {
+		t.Fatalf("promote to %s: %v", to, err)
+	}
+	var st promotion.Status
+	if err := obj.DecodeStatus(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func TestPromotionWaitsForTheWindow(t *testing.T) {
+	t.Parallel()
+	p, _, c := newWorld(t)
+	if st := promote(t, p, "dev", nil); st.Phase != promotion.Succeeded {
+		t.Fatalf("dev is outside the freeze's scope: %+v", st)
+	}
+	st := promote(t, p, "prod", nil)
+	if st.Phase != promotion.Blocked || len(st.Gates) != 1 || st.Gates[0].Status != "fail" ||
+		!strings.Contains(strings.Join(st.Gates[0].Reasons, " "), "closed by deny window black-friday (Black Friday weekend) until 2026-11-30T00:00:00+01:00") {
+		t.Fatalf("prod during the freeze: %+v", st)
+	}
+	c.Set(time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC))
+	if st := promote(t, p, "prod", nil); st.Phase != promotion.Succeeded {
+		t.Fatalf("prod after the freeze: %+v", st)
+	}
+}
+
+func TestEmergencyPassesTheFreeze(t *testing.T) {
+	t.Parallel()
+	p, st, _ := newWorld(t)
+	promote(t, p, "dev", nil)
+	inc, err := incident.New(st).Open(context.Background(), store.Actor{Name: "oncall"}, incident.OpenRequest{Severity: "sev1", Summary: "payments down"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := promote(t, p, "prod", &promotion.Emergency{Incident: inc.Metadata.Name, Reason: "payment outage hotfix"})
+	if got.Phase != promotion.Succeeded || len(got.Gates) != 1 || got.Gates[0].Status != "waived" || got.Review == "" {
+		t.Fatalf("emergency during the freeze: %+v", got)
+	}
+	objs, err := st.List(context.Background(), promotion.ReviewKind, nil)
+	if err != nil || len(objs) != 1 {
+		t.Fatalf("reviews: %d %v", len(objs), err)
+	}
+	var review promotion.ReviewSpec
+	if err := objs[0].DecodeSpec(&review); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(review.WaivedGates, ",") != "window" {
+		t.Fatalf("the review does not record the freeze was passed: %+v", review)
+	}
+}
+
+func TestApplyRejectsABadWindow(t *testing.T) {
+	t.Parallel()
+	doc := `apiVersion: airlock.dev/v1
+kind: Window
+metadata: {name: bad}
+spec:
+  kind: allow
+  timeZone: Europe/Stockholm
+  rrule: FREQ=HOURLY
+  duration: 8h
+`
+	_, err := server.NewScheme().Decode("bad.yaml", []byte(doc))
+	if err == nil || !strings.Contains(err.Error(), "spec.rrule") || !strings.Contains(err.Error(), "HOURLY") {
+		t.Fatalf("bad rrule: %v", err)
+	}
+}
