@@ -25,6 +25,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/gate"
+	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/pipeline"
 	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/resource"
@@ -185,6 +186,16 @@ func (s *Service) Request(ctx context.Context, actor store.Actor, req Request) (
 				return nil
 			}
 			return fmt.Errorf("release %s %s was already promoted to %s by %s: %w", req.App, req.Version, req.To, adm.Promotion, store.ErrConflict)
+		}
+		if req.Emergency != nil {
+			// An emergency answers a real incident that is still going on.
+			open, err := incident.IsOpen(ctx, tx, req.Emergency.Incident)
+			if err != nil {
+				return err
+			}
+			if !open {
+				return &PolicyError{Msg: fmt.Sprintf("incident %s does not exist or is closed; open one with airlock incident open", req.Emergency.Incident)}
+			}
 		}
 
 		obj, err := tx.Get(ctx, Kind, name)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/evidence"
+	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/promotion"
 	"github.com/airlock-dev/airlock/internal/release"
@@ -226,7 +227,8 @@ func TestEmergencyStillBlocksOnSecurityGates(t *testing.T) {
 	e.add(evidence.Coverage, "", coverLow) // coverage regresses
 	e.add(evidence.SAST, "", sarifHigh)    // and a high finding appears
 
-	em := &promotion.Emergency{Incident: "INC-4711", Reason: "payment outage hotfix"}
+	inc := e.openIncident()
+	em := &promotion.Emergency{Incident: inc, Reason: "payment outage hotfix"}
 	if _, err := e.promos.Request(context.Background(), store.Actor{Name: "d"}, promotion.Request{App: "shop", Version: "1.4.0", To: "prod", Emergency: &promotion.Emergency{Incident: " ", Reason: "x"}}); err == nil {
 		t.Fatal("an emergency without an incident was accepted")
 	}
@@ -243,7 +245,7 @@ func TestEmergencyStillBlocksOnSecurityGates(t *testing.T) {
 		t.Fatalf("emergency after the fix: %+v", st)
 	}
 	n, review := e.reviews()
-	if n != 1 || review.Incident != "INC-4711" || !review.DueAt.Equal(e.clock.Now().Add(24*time.Hour)) || strings.Join(review.WaivedGates, ",") != "coverage" {
+	if n != 1 || review.Incident != inc || !review.DueAt.Equal(e.clock.Now().Add(24*time.Hour)) || strings.Join(review.WaivedGates, ",") != "coverage" {
 		t.Fatalf("review: %d %+v", n, review)
 	}
 	// Past its deadline, the review is flagged overdue, once.
@@ -256,6 +258,40 @@ func TestEmergencyStillBlocksOnSecurityGates(t *testing.T) {
 	}
 	if flagged, _ := e.promos.FlagOverdue(context.Background(), store.Actor{Name: "system:reviews"}); flagged != 0 {
 		t.Fatal("flagged twice")
+	}
+}
+
+// openIncident opens a sev1 incident and returns its name.
+func (e *env) openIncident() string {
+	e.t.Helper()
+	o, err := incident.New(e.st).Open(context.Background(), store.Actor{Name: "sre"}, incident.OpenRequest{Severity: incident.Sev1, Summary: "payments down"})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return o.Metadata.Name
+}
+
+func TestEmergencyNeedsAnOpenIncident(t *testing.T) {
+	e := newEnv(t)
+	e.promote("dev", nil)
+	e.add(evidence.Tests, "", junitPass)
+	e.add(evidence.Coverage, "", coverLow)
+	inc := e.openIncident()
+	if _, err := incident.New(e.st).Close(context.Background(), store.Actor{Name: "sre"}, inc, "resolved"); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"INC-4711", inc} {
+		_, _, err := e.promote("staging", &promotion.Emergency{Incident: name, Reason: "hotfix"})
+		var pe *promotion.PolicyError
+		if !errors.As(err, &pe) || !strings.Contains(err.Error(), "incident "+name+" does not exist or is closed") {
+			t.Errorf("emergency naming %s: %v, want a PolicyError", name, err)
+		}
+	}
+	if _, err := e.st.Get(context.Background(), promotion.Kind, promotion.Name("shop-1.4.0", "staging")); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a refused emergency left a promotion behind: %v", err)
+	}
+	if _, st, err := e.promote("staging", &promotion.Emergency{Incident: e.openIncident(), Reason: "hotfix"}); err != nil || gateStatus(st, "coverage") != "waived" {
+		t.Errorf("emergency naming an open incident: %v %+v", err, st)
 	}
 }
 

@@ -1,0 +1,89 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/resource"
+)
+
+// IncidentRequest opens an incident. Severity is sev1 (worst) to sev4.
+type IncidentRequest struct {
+	Severity  string `json:"severity"`
+	Summary   string `json:"summary"`
+	Reference string `json:"reference,omitempty"` // an external ticket
+}
+
+// OpenIncident opens an incident and returns the Incident object; its
+// generated name (inc-YYYYMMDD-NNN) is what emergency promotions cite.
+func (c *Client) OpenIncident(ctx context.Context, r IncidentRequest) (*resource.Object, error) {
+	body, err := jsonBody(r)
+	if err != nil {
+		return nil, err
+	}
+	var o resource.Object
+	if err := c.call(ctx, request{method: http.MethodPost, path: "/api/v1/incidents", body: body, contentType: "application/json"}, &o); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// CloseIncident closes an open incident with its resolution. Closing a
+// closed incident is a 409.
+func (c *Client) CloseIncident(ctx context.Context, name, resolution string) (*resource.Object, error) {
+	body, err := jsonBody(map[string]string{"resolution": resolution})
+	if err != nil {
+		return nil, err
+	}
+	var o resource.Object
+	if err := c.call(ctx, request{method: http.MethodPost, path: "/api/v1/incidents/" + seg(name) + "/close", body: body, contentType: "application/json"}, &o); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
+// ListIncidents returns the Incident objects, open and closed.
+func (c *Client) ListIncidents(ctx context.Context) ([]*resource.Object, error) {
+	l, err := c.List(ctx, "incidents", "")
+	if err != nil {
+		return nil, err
+	}
+	return l.Items, nil
+}
+
+// IncidentSpec is what was reported.
+type IncidentSpec struct {
+	Severity  string `json:"severity"`
+	Summary   string `json:"summary"`
+	OpenedBy  string `json:"openedBy"`
+	Reference string `json:"reference,omitempty"`
+}
+
+// IncidentStatus is where an incident stands: state open or closed.
+type IncidentStatus struct {
+	State      string     `json:"state"`
+	OpenedAt   time.Time  `json:"openedAt"`
+	ClosedAt   *time.Time `json:"closedAt,omitempty"`
+	ClosedBy   string     `json:"closedBy,omitempty"`
+	Resolution string     `json:"resolution,omitempty"`
+}
+
+// DecodeIncident reads an Incident object's spec and status.
+func DecodeIncident(o *resource.Object) (*IncidentSpec, *IncidentStatus, error) {
+	var (
+		spec IncidentSpec
+		st   IncidentStatus
+	)
+	if err := json.Unmarshal(o.Spec, &spec); err != nil {
+		return nil, nil, fmt.Errorf("%s: decode spec: %w", o.Ref(), err)
+	}
+	if len(o.Status) > 0 {
+		if err := json.Unmarshal(o.Status, &st); err != nil {
+			return nil, nil, fmt.Errorf("%s: decode status: %w", o.Ref(), err)
+		}
+	}
+	return &spec, &st, nil
+}
