@@ -2,6 +2,7 @@ package window_test
 
 import (
 	"context"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/sqlite"
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
+	"github.com/airlock-dev/airlock/internal/window"
 )
 
 // clock is a settable test clock.
@@ -167,5 +169,44 @@ spec:
 	_, err := server.NewScheme().Decode("bad.yaml", []byte(doc))
 	if err == nil || !strings.Contains(err.Error(), "spec.rrule") || !strings.Contains(err.Error(), "HOURLY") {
 		t.Fatalf("bad rrule: %v", err)
+	}
+}
+
+func TestExampleWindows(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../examples/windows.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := server.NewScheme().Decode("examples/windows.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ws []window.Window
+	for _, o := range objs {
+		w := window.Window{Name: o.Metadata.Name}
+		if o.Kind != window.KindName {
+			t.Fatalf("unexpected %s", o.Ref())
+		}
+		if err := o.DecodeSpec(&w.Spec); err != nil {
+			t.Fatal(err)
+		}
+		ws = append(ws, w)
+	}
+	for _, tt := range []struct {
+		at, env string
+		open    bool
+		next    string
+	}{
+		{at: "2026-11-26T10:00:00+01:00", env: "prod", open: true},
+		{at: "2026-11-27T10:00:00+01:00", env: "prod", open: false, next: "2026-11-30T09:00:00+01:00"}, // Friday
+		{at: "2026-12-21T10:00:00+01:00", env: "prod", open: false, next: "2027-01-04T09:00:00+01:00"}, // frozen; 2 January is a Saturday
+		{at: "2026-12-21T10:00:00+01:00", env: "staging", open: true},
+		{at: "2026-07-01T15:59:00+02:00", env: "prod", open: true},
+	} {
+		open, why, next, err := window.Open(ws, "shop", tt.env, at(tt.at))
+		if err != nil || open != tt.open || (tt.next != "" && !next.Equal(at(tt.next))) {
+			t.Errorf("%s in %s: open %v (%s), next %s, %v; want %v, next %s", tt.at, tt.env, open, why, next, err, tt.open, tt.next)
+		}
 	}
 }
