@@ -53,3 +53,28 @@ func TestIncidentOpenCloseOverHTTP(t *testing.T) {
 		}
 	}
 }
+
+// An incident belongs to no environment, so a role bound to some
+// environments may still open one; a role without incidents.manage may not.
+func TestIncidentOpenWithAScopedGrant(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.seed()
+	for _, tc := range []struct {
+		role string
+		want int
+	}{{"sre", 201}, {"business-owner", 403}} {
+		code, body := e.do("POST", "/api/v1/tokens", e.admin, "application/json", `{"name":"prod-`+tc.role+`","roles":["`+tc.role+`"],"environments":["prod"]}`)
+		if code != 201 {
+			t.Fatalf("token: %d %s", code, body)
+		}
+		var issued auth.Issued
+		if err := json.Unmarshal(body, &issued); err != nil {
+			t.Fatal(err)
+		}
+		code, body = e.do("POST", "/api/v1/incidents", issued.Token, "application/json", `{"severity":"sev1","summary":"prod down"}`)
+		if code != tc.want {
+			t.Errorf("%s bound to prod: %d %s, want %d", tc.role, code, body, tc.want)
+		}
+	}
+}
