@@ -121,9 +121,14 @@ func (r *OpenRequest) validate() error {
 // namePrefix is the prefix of the names of incidents opened on day t (UTC).
 func namePrefix(t time.Time) string { return "inc-" + t.UTC().Format("20060102") + "-" }
 
+// openAttempts bounds how often Open retries when a concurrent writer took
+// the name it chose.
+const openAttempts = 5
+
 // Open records a new open incident opened by actor. Its name is
 // "inc-YYYYMMDD-NNN": the transaction's date and the next number among that
-// day's incidents, so names are never reused.
+// day's incidents, so names are never reused. When another writer takes the
+// same number first, Open tries the next one.
 func (s *Service) Open(ctx context.Context, actor store.Actor, req OpenRequest) (*resource.Object, error) {
 	if err := req.validate(); err != nil {
 		return nil, err
@@ -131,6 +136,15 @@ func (s *Service) Open(ctx context.Context, actor store.Actor, req OpenRequest) 
 	if actor.Name == "" {
 		return nil, &InvalidError{Msg: "an incident needs the identity that opens it"}
 	}
+	for attempt := 1; ; attempt++ {
+		out, err := s.open(ctx, actor, req)
+		if err == nil || !errors.Is(err, store.ErrConflict) || attempt == openAttempts {
+			return out, err
+		}
+	}
+}
+
+func (s *Service) open(ctx context.Context, actor store.Actor, req OpenRequest) (*resource.Object, error) {
 	var out *resource.Object
 	err := s.store.Write(ctx, actor, func(tx store.Tx) error {
 		now := tx.Now()

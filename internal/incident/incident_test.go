@@ -3,6 +3,7 @@ package incident_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -185,5 +186,78 @@ func TestClose(t *testing.T) {
 	}
 	if open, err := incident.IsOpen(ctx, st, "inc-20990101-001"); err != nil || open {
 		t.Errorf("IsOpen of a missing incident = %v, %v", open, err)
+	}
+}
+
+func TestConcurrentOpensGetDistinctNames(t *testing.T) {
+	t.Parallel()
+	svc, _, _ := newService(t)
+	const n = 20
+	names := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			o, err := svc.Open(context.Background(), store.Actor{Name: "alice"}, incident.OpenRequest{Severity: "sev3", Summary: "flaky"})
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			names <- o.Metadata.Name
+		})
+	}
+	wg.Wait()
+	close(names)
+	seen := map[string]bool{}
+	for name := range names {
+		if seen[name] {
+			t.Errorf("%s given twice", name)
+		}
+		seen[name] = true
+	}
+	if len(seen) != n || !seen["inc-20261127-020"] {
+		t.Errorf("names %v, want inc-20261127-001 to -020", seen)
+	}
+}
+
+// racingStore makes the first Create of each test lose a race, as when
+// another replica took the same name between the list and the create.
+type racingStore struct {
+	store.Store
+	mu    sync.Mutex
+	races int
+}
+
+type racingTx struct {
+	store.Tx
+	s *racingStore
+}
+
+func (s *racingStore) Write(ctx context.Context, actor store.Actor, fn func(store.Tx) error) error {
+	return s.Store.Write(ctx, actor, func(tx store.Tx) error { return fn(racingTx{Tx: tx, s: s}) })
+}
+
+func (tx racingTx) Create(ctx context.Context, obj *resource.Object) (*resource.Object, error) {
+	tx.s.mu.Lock()
+	lose := tx.s.races > 0
+	tx.s.races--
+	tx.s.mu.Unlock()
+	if lose {
+		return nil, fmt.Errorf("%s %q exists: %w", obj.Kind, obj.Metadata.Name, store.ErrConflict)
+	}
+	return tx.Tx.Create(ctx, obj)
+}
+
+func TestOpenRetriesALostRace(t *testing.T) {
+	t.Parallel()
+	_, st, _ := newService(t)
+	for _, tc := range []struct {
+		races   int
+		wantErr bool
+	}{{races: 2}, {races: 5, wantErr: true}} {
+		rs := &racingStore{Store: st, races: tc.races}
+		_, err := incident.New(rs).Open(context.Background(), store.Actor{Name: "alice"}, incident.OpenRequest{Severity: "sev2", Summary: "x"})
+		if gotErr := err != nil; gotErr != tc.wantErr || (gotErr && !errors.Is(err, store.ErrConflict)) {
+			t.Errorf("%d lost races: err = %v, want error %v", tc.races, err, tc.wantErr)
+		}
 	}
 }
