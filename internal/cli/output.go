@@ -187,6 +187,12 @@ func columnsFor(kind string) []column {
 			{"DUE", reviewDue},
 			{"OVERDUE", reviewOverdue},
 		},
+		"Incident": {
+			{"SEVERITY", field("spec.severity")},
+			{"STATE", field("status.state")},
+			{"SUMMARY", func(m map[string]any, _ time.Time) string { return shorten(str(lookup(m, "spec.summary")), 60) }},
+			{"OPENED-BY", field("spec.openedBy")},
+		},
 		"Token": {
 			{"ROLES", field("spec.roles")},
 			{"ENVIRONMENTS", func(m map[string]any, _ time.Time) string { return orAll(str(lookup(m, "spec.environments"))) }},
