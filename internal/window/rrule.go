@@ -281,6 +281,7 @@ func (r Rule) Between(dtstart, from, to time.Time, yield func(time.Time) bool) {
 	}
 	sec := dtstart.Second()
 	n := 0
+	day := make([]time.Time, 0, len(hours)*len(minutes))
 	for ; ; k++ {
 		p := r.periodStart(start, k)
 		// A period that begins after to (with a day of slack for zones
@@ -289,28 +290,35 @@ func (r Rule) Between(dtstart, from, to time.Time, yield func(time.Time) bool) {
 			return
 		}
 		for _, d := range r.days(p, dtstart) {
+			// Sorted and without duplicates: on the spring-forward day two
+			// wall-clock times may name one instant, or come out of order.
+			day = day[:0]
 			for _, h := range hours {
 				for _, m := range minutes {
-					t := wallClock(d, h, m, sec, loc)
-					if t.Before(dtstart) {
-						continue
-					}
-					n++
-					if r.Count > 0 && n > r.Count {
-						return
-					}
-					if !r.Until.IsZero() && t.After(r.Until) {
-						return
-					}
-					if t.Before(from) {
-						continue
-					}
-					if !t.Before(to) {
-						return
-					}
-					if !yield(t) {
-						return
-					}
+					day = append(day, wallClock(d, h, m, sec, loc))
+				}
+			}
+			slices.SortFunc(day, time.Time.Compare)
+			day = slices.CompactFunc(day, time.Time.Equal)
+			for _, t := range day {
+				if t.Before(dtstart) {
+					continue
+				}
+				n++
+				if r.Count > 0 && n > r.Count {
+					return
+				}
+				if !r.Until.IsZero() && t.After(r.Until) {
+					return
+				}
+				if t.Before(from) {
+					continue
+				}
+				if !t.Before(to) {
+					return
+				}
+				if !yield(t) {
+					return
 				}
 			}
 		}
