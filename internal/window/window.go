@@ -212,27 +212,47 @@ func Decide(ws []Window, app, env string, at time.Time) (Decision, error) {
 	if ok {
 		return Decision{Open: true, Why: why, Next: at}, nil
 	}
-	// The state changes only where an occurrence begins or ends: try each
-	// such instant in order.
-	var edges []time.Time
+	return Decision{Why: why, Next: nextOpening(cs, at)}, nil
+}
+
+// nextOpening returns the first instant after at, within Horizon, at which
+// no deny window and (when any allow window applies) some allow window is
+// in effect; zero if there is none. The state changes only where an
+// occurrence begins or ends, so it sweeps those edges in order, counting
+// the allow and deny occurrences in effect.
+func nextOpening(cs []compiled, at time.Time) time.Time {
+	type edge struct {
+		t           time.Time
+		allow, deny int
+	}
+	var edges []edge
 	end := at.Add(Horizon)
+	anyAllow := false
 	for _, c := range cs {
-		c.rule.Between(c.dtstart, at.Add(-c.duration), end, func(t time.Time) bool {
-			for _, e := range []time.Time{t, t.Add(c.duration)} {
-				if e.After(at) && !e.After(end) {
-					edges = append(edges, e)
-				}
-			}
+		a, d := 0, 0
+		if c.spec.Kind == Allow {
+			a, anyAllow = 1, true
+		} else {
+			d = 1
+		}
+		c.rule.Between(c.dtstart, at.Add(-c.duration+1), end, func(t time.Time) bool {
+			edges = append(edges, edge{t, a, d}, edge{t.Add(c.duration), -a, -d})
 			return true
 		})
 	}
-	slices.SortFunc(edges, func(a, b time.Time) int { return a.Compare(b) })
-	for _, e := range slices.CompactFunc(edges, time.Time.Equal) {
-		if open, _ := state(cs, e); open {
-			return Decision{Why: why, Next: e}, nil
+	slices.SortStableFunc(edges, func(x, y edge) int { return x.t.Compare(y.t) })
+	allow, deny := 0, 0
+	for i, e := range edges {
+		allow += e.allow
+		deny += e.deny
+		if i+1 < len(edges) && edges[i+1].t.Equal(e.t) {
+			continue // judge an instant once every edge at it is counted
+		}
+		if e.t.After(at) && !e.t.After(end) && deny == 0 && (!anyAllow || allow > 0) {
+			return e.t
 		}
 	}
-	return Decision{Why: why}, nil
+	return time.Time{}
 }
 
 // state judges the windows that apply at one instant.

@@ -81,6 +81,10 @@ func TestOpen(t *testing.T) {
 		{name: "deny alone: inside it is closed until its end", ws: []window.Window{freeze}, app: "shop", env: "prod", at: "2026-12-24T12:00:00+01:00", open: false, why: "closed by deny window freeze-dec (Christmas freeze)", next: "2026-12-27T00:00:00+01:00"},
 		{name: "deny beats an overlapping allow", ws: []window.Window{business, freeze}, app: "shop", env: "prod", at: "2026-12-23T10:00:00+01:00", open: false, why: "closed by deny window freeze-dec", next: "2026-12-28T09:00:00+01:00"},
 		{name: "deny applies to every environment", ws: []window.Window{business, freeze}, app: "shop", env: "dev", at: "2026-12-23T10:00:00+01:00", open: false, next: "2026-12-27T00:00:00+01:00"},
+		{name: "a deny starting as an allow starts holds the opening back", ws: []window.Window{business, with(freeze, func(s *window.Spec) {
+			s.RRule = "FREQ=WEEKLY;BYDAY=MO;BYHOUR=9;BYMINUTE=0"
+			s.Duration = "1h"
+		})}, app: "shop", env: "prod", at: "2026-11-30T08:00:00+01:00", open: false, next: "2026-11-30T10:00:00+01:00"},
 		{name: "allow outside the freeze still opens", ws: []window.Window{business, freeze}, app: "shop", env: "prod", at: "2026-12-18T10:00:00+01:00", open: true},
 		{name: "count: no occurrence left", ws: []window.Window{with(nightly, func(s *window.Spec) {
 			s.RRule = "FREQ=DAILY;COUNT=2;BYHOUR=2;BYMINUTE=30"
