@@ -75,19 +75,8 @@ func (g windowGate) Evaluate(in *gate.Input) gate.Result {
 		r.Fix = "change the windows that apply to " + in.To + ", or promote as an emergency"
 		return r
 	}
-	next := d.Next.In(windowZone(ws))
+	next := d.Next
 	r.Reasons = append(r.Reasons, fmt.Sprintf("%s until %s", d.Why, next.Format(time.RFC3339)))
 	r.Fix = fmt.Sprintf("promote again at or after %s (the gate is re-judged on request), or promote as an emergency", next.Format(time.RFC3339))
 	return r
-}
-
-// windowZone returns the zone of the first window, so that the next opening
-// reads in the wall clock its windows are declared in; UTC without one.
-func windowZone(ws []Window) *time.Location {
-	for _, w := range ws {
-		if loc, err := time.LoadLocation(w.Spec.TimeZone); err == nil {
-			return loc
-		}
-	}
-	return time.UTC
 }

@@ -34,6 +34,9 @@ func TestWindowGate(t *testing.T) {
 			reason: "closed by deny window freeze-dec (Christmas freeze) until 2026-12-27T00:00:00+01:00"},
 		{name: "emergency in the freeze is waived", extra: map[string]any{"window": ws}, to: "prod", at: "2026-12-23T10:00:00+01:00", emergency: true, status: gate.StatusWaived, reason: "freeze-dec"},
 		{name: "after hours", extra: map[string]any{"window": ws}, to: "prod", at: "2026-11-27T18:00:00+01:00", status: gate.StatusFail, reason: "outside every allow window (business-hours) until 2026-11-30T09:00:00+01:00"},
+		{name: "the opening reads in the zone of a window that applies", extra: map[string]any{"window": []window.Window{
+			with(freeze, func(s *window.Spec) { s.TimeZone = "America/New_York"; s.Environments = []string{"dev"} }), business}},
+			to: "prod", at: "2026-11-27T18:00:00+01:00", status: gate.StatusFail, reason: "until 2026-11-30T09:00:00+01:00"},
 		{name: "no windows", to: "prod", at: "2026-12-23T10:00:00+01:00", status: gate.StatusPass, reason: "no window applies"},
 		{name: "windows of the wrong type", extra: map[string]any{"window": "x"}, to: "prod", at: "2026-12-23T10:00:00+01:00", status: gate.StatusFail, reason: "string"},
 	}

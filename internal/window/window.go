@@ -177,8 +177,9 @@ type Decision struct {
 	// (Christmas freeze)", "open inside allow window business-hours", "no
 	// window applies".
 	Why string
-	// Next is when promotion next becomes possible when Open is false;
-	// zero if not within Horizon. When Open is true it is at.
+	// Next is when promotion next becomes possible when Open is false, in
+	// the time zone of the first window that applies; zero if not within
+	// Horizon. When Open is true it is at.
 	Next time.Time
 }
 
@@ -212,7 +213,11 @@ func Decide(ws []Window, app, env string, at time.Time) (Decision, error) {
 	if ok {
 		return Decision{Open: true, Why: why, Next: at}, nil
 	}
-	return Decision{Why: why, Next: nextOpening(cs, at)}, nil
+	next := nextOpening(cs, at)
+	if !next.IsZero() {
+		next = next.In(cs[0].dtstart.Location())
+	}
+	return Decision{Why: why, Next: next}, nil
 }
 
 // nextOpening returns the first instant after at, within Horizon, at which
