@@ -484,3 +484,36 @@ func admit(ctx context.Context, tx store.Tx, spec Spec, promo string, now time.T
 	_, err = tx.Update(ctx, rel)
 	return err
 }
+
+// ReevaluateOpen re-judges every promotion that is still Pending or
+// Blocked, each release in its own write audited as actor. Gates that
+// depend on time (a deployment window opening, a suppression expiring) are
+// judged again this way without anyone asking. It returns how many
+// releases it looked at; a promotion whose results did not change is not
+// written.
+func (s *Service) ReevaluateOpen(ctx context.Context, actor store.Actor) (int, error) {
+	objs, err := s.store.List(ctx, Kind, nil)
+	if err != nil {
+		return 0, err
+	}
+	releases := map[string]bool{}
+	for _, o := range objs {
+		var st Status
+		if err := o.DecodeStatus(&st); err != nil {
+			return 0, err
+		}
+		if st.Phase != Succeeded {
+			var spec Spec
+			if err := o.DecodeSpec(&spec); err != nil {
+				return 0, err
+			}
+			releases[spec.Release] = true
+		}
+	}
+	for rel := range releases {
+		if err := s.store.Write(ctx, actor, func(tx store.Tx) error { return s.Reevaluate(ctx, tx, rel) }); err != nil {
+			return 0, fmt.Errorf("re-evaluate promotions of %s: %w", rel, err)
+		}
+	}
+	return len(releases), nil
+}

@@ -241,7 +241,8 @@ func redactURL(u string) string {
 
 var errEmptyLog = errors.New("the audit log is empty")
 
-// reviewLoop flags post-emergency reviews that pass their deadline.
+// reviewLoop flags post-emergency reviews that pass their deadline and
+// re-judges open promotions whose gates depend on time.
 func reviewLoop(ctx context.Context, p *promotion.Service, every time.Duration, logger *slog.Logger) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -250,6 +251,9 @@ func reviewLoop(ctx context.Context, p *promotion.Service, every time.Duration, 
 			logger.WarnContext(ctx, "flagging overdue reviews failed", slog.Any("error", err))
 		} else if n > 0 {
 			logger.WarnContext(ctx, "post-emergency reviews overdue", slog.Int("count", n))
+		}
+		if _, err := p.ReevaluateOpen(ctx, store.Actor{Name: "system:promotions", Reason: "periodic re-evaluation (windows, expiries)"}); err != nil && ctx.Err() == nil {
+			logger.WarnContext(ctx, "re-evaluating open promotions failed", slog.Any("error", err))
 		}
 		select {
 		case <-ctx.Done():

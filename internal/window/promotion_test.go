@@ -210,3 +210,36 @@ func TestExampleWindows(t *testing.T) {
 		}
 	}
 }
+
+func TestOpenPromotionsAreReevaluatedWhenTheWindowOpens(t *testing.T) {
+	t.Parallel()
+	p, st, c := newWorld(t)
+	promote(t, p, "dev", nil)
+	if s := promote(t, p, "prod", nil); s.Phase != promotion.Blocked {
+		t.Fatalf("prod during the freeze: %+v", s)
+	}
+	actor := store.Actor{Name: "system:promotions"}
+	if n, err := p.ReevaluateOpen(context.Background(), actor); err != nil || n != 1 {
+		t.Fatalf("ReevaluateOpen during the freeze: %d, %v", n, err)
+	}
+	before, _, _ := st.Audit().Head(context.Background())
+	if _, err := p.ReevaluateOpen(context.Background(), actor); err != nil {
+		t.Fatal(err)
+	}
+	if after, _, _ := st.Audit().Head(context.Background()); after != before {
+		t.Fatal("re-evaluating an unchanged promotion wrote to the store")
+	}
+	c.Set(time.Date(2026, 11, 30, 8, 0, 0, 0, time.UTC))
+	if _, err := p.ReevaluateOpen(context.Background(), actor); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := st.Get(context.Background(), promotion.Kind, promotion.Name("shop-1.4.0", "prod"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s promotion.Status
+	obj.DecodeStatus(&s)
+	if s.Phase != promotion.Succeeded {
+		t.Fatalf("after the freeze, without asking again: %+v", s)
+	}
+}
