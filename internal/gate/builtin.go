@@ -63,6 +63,7 @@ func setFields(s Spec) []string {
 	add(s.Kind != "", "kind")
 	add(s.Role != "", "role")
 	add(s.Expression != "", "expression")
+	add(s.Require != nil, "require")
 	return out
 }
 

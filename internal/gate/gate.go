@@ -112,6 +112,10 @@ type Spec struct {
 	// Message is shown first among the reasons when the gate does not
 	// pass: what the user is told to do.
 	Message string `json:"message,omitempty"`
+
+	// Require is the approvals gate's policy: roles and counts, e.g.
+	// {tech-lead: 1, sre: 1}. It applies to no other gate type.
+	Require map[string]int `json:"require,omitempty"`
 }
 
 // Suppression exempts the findings with one ID from a scanner gate. All
@@ -167,6 +171,10 @@ type Input struct {
 	Evidence  []Evidence
 	Emergency bool
 	Now       time.Time
+	// RequestedBy is the identity that asked for the promotion.
+	RequestedBy string
+	// PolicyRevision is the revision of the pipeline the gates come from.
+	PolicyRevision int64
 	// Extra is data for registered gate types, keyed by type (e.g.
 	// "window" holds the Window objects); nil when there is none. Gates
 	// must treat it as read-only.

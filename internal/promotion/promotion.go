@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/application"
+	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/gate"
@@ -373,11 +374,16 @@ func (s *Service) input(ctx context.Context, tx store.Tx, spec Spec) (*gate.Inpu
 	if err != nil {
 		return nil, 0, nil, err
 	}
+	votes, err := loadApprovals(ctx, tx, Name(spec.Release, spec.To))
+	if err != nil {
+		return nil, 0, nil, err
+	}
 	in := &gate.Input{
 		App: spec.App, AppSpec: appSpec, Release: relSpec,
 		From: spec.From, To: spec.To, ToTier: envSpec.Tier,
 		Evidence: ev, Emergency: spec.Emergency != nil, Now: tx.Now(),
-		Extra: map[string]any{window.GateType: wins},
+		RequestedBy: spec.RequestedBy, PolicyRevision: pipe.Metadata.Revision,
+		Extra: map[string]any{window.GateType: wins, approval.GateType: votes},
 	}
 	return in, pipe.Metadata.Revision, gates, nil
 }
@@ -395,6 +401,24 @@ func loadWindows(ctx context.Context, r store.Reader) ([]window.Window, error) {
 			return nil, fmt.Errorf("window %s: %w", o.Metadata.Name, err)
 		}
 		out = append(out, w)
+	}
+	return out, nil
+}
+
+// loadApprovals returns the votes recorded on a promotion, for the
+// approvals gate.
+func loadApprovals(ctx context.Context, r store.Reader, promo string) ([]approval.Approval, error) {
+	objs, err := r.List(ctx, approval.Kind, resource.Selector{{Key: "promotion", Op: resource.Equals, Values: []string{promo}}})
+	if err != nil {
+		return nil, fmt.Errorf("list approvals of %s: %w", promo, err)
+	}
+	out := make([]approval.Approval, 0, len(objs))
+	for _, o := range objs {
+		a := approval.Approval{Name: o.Metadata.Name, CreatedAt: o.Metadata.CreatedAt}
+		if err := o.DecodeSpec(&a.Spec); err != nil {
+			return nil, fmt.Errorf("approval %s: %w", o.Metadata.Name, err)
+		}
+		out = append(out, a)
 	}
 	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"github.com/airlock-dev/airlock/internal/approval"
 	"log/slog"
 	"net"
 	"net/http"
@@ -59,6 +60,7 @@ func NewScheme() *resource.Scheme {
 	promotion.Register(s)
 	incident.Register(s)
 	window.Register(s)
+	approval.Register(s)
 	return s
 }
 

@@ -1,0 +1,239 @@
+package approval
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/airlock-dev/airlock/internal/gate"
+	"github.com/airlock-dev/airlock/internal/resource"
+)
+
+// GateType is the gate type this package registers.
+const GateType = "approvals"
+
+func init() {
+	gate.Register(GateType, buildGate)
+}
+
+// approvalsGate judges gate.Input.Extra[GateType], an []Approval, against
+// the roles and counts in Spec.Require. It reports Security: an emergency
+// does not waive it; it asks for one approval from any required role
+// instead.
+type approvalsGate struct{ spec gate.Spec }
+
+func buildGate(s gate.Spec) (gate.Gate, error) {
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"requireTrusted", s.RequireTrusted != nil}, {"suite", s.Suite != ""}, {"minCount", s.MinCount != 0},
+		{"minPercent", s.MinPercent != 0}, {"maxSeverity", s.MaxSeverity != ""}, {"maxCounts", s.MaxCounts != nil},
+		{"suppressions", s.Suppressions != nil}, {"format", s.Format != ""}, {"maxP95Ms", s.MaxP95Ms != 0},
+		{"maxP99Ms", s.MaxP99Ms != 0}, {"maxErrorRate", s.MaxErrorRate != nil}, {"kind", s.Kind != ""},
+		{"role", s.Role != ""}, {"when", s.When != ""}, {"expression", s.Expression != ""},
+	} {
+		if f.set {
+			return nil, &gate.FieldError{Field: f.name, Msg: f.name + " does not apply to an approvals gate, which takes only name, message and require"}
+		}
+	}
+	if len(s.Require) == 0 {
+		return nil, &gate.FieldError{Field: "require", Msg: "an approvals gate needs the roles and counts it requires, e.g. require: {tech-lead: 1, sre: 1}"}
+	}
+	total := 0
+	for role, n := range s.Require {
+		if err := resource.ValidateName(role); err != nil {
+			return nil, &gate.FieldError{Field: "require." + role, Msg: "role " + err.Error()}
+		}
+		if n < 1 || n > 10 {
+			return nil, &gate.FieldError{Field: "require." + role, Msg: fmt.Sprintf("the count of %s approvals must be from 1 to 10, got %d", role, n)}
+		}
+		total += n
+	}
+	if total > 20 {
+		return nil, &gate.FieldError{Field: "require", Msg: fmt.Sprintf("at most 20 approvals in all may be required, got %d", total)}
+	}
+	if s.Name == "" {
+		s.Name = s.DefaultName()
+	} else if err := resource.ValidateName(s.Name); err != nil {
+		return nil, &gate.FieldError{Field: "name", Msg: "gate " + err.Error()}
+	}
+	return approvalsGate{spec: s}, nil
+}
+
+func (g approvalsGate) Spec() gate.Spec { return g.spec }
+
+func (g approvalsGate) Evaluate(in *gate.Input) gate.Result {
+	r := gate.Result{Gate: g.spec.Name, Type: GateType, Security: true}
+	votes, ok := in.Extra[GateType].([]Approval)
+	if in.Extra[GateType] != nil && !ok {
+		r.Status = gate.StatusFail
+		r.Reasons = []string{fmt.Sprintf("the approvals were handed to the gate as %T, not []approval.Approval", in.Extra[GateType])}
+		r.Fix = "report this as a bug in airlock"
+		return r
+	}
+	v := Judge(g.spec.Require, in, votes)
+	switch {
+	case len(v.Rejections) > 0:
+		r.Status = gate.StatusFail
+		if g.spec.Message != "" {
+			r.Reasons = append(r.Reasons, g.spec.Message)
+		}
+		r.Reasons = append(r.Reasons, v.Rejections...)
+		r.Fix = "build a new release that answers the rejection and promote it"
+	case v.Missing == "":
+		r.Status = gate.StatusPass
+		r.Reasons = []string{"approved by " + v.Have}
+	default:
+		r.Status = gate.StatusPending
+		if g.spec.Message != "" {
+			r.Reasons = append(r.Reasons, g.spec.Message)
+		}
+		have := v.Have
+		if have == "" {
+			have = "none"
+		}
+		r.Reasons = append(r.Reasons, fmt.Sprintf("needs %s; have: %s", v.Missing, have))
+		r.Reasons = append(r.Reasons, v.Ignored...)
+		r.Fix = "airlock approve <promotion> --reason TEXT"
+	}
+	return r
+}
+
+// Verdict is what the approvals amount to.
+type Verdict struct {
+	Rejections []string // one line per valid rejection: who and why
+	Missing    string   // e.g. "1 sre approval"; empty when satisfied
+	Have       string   // e.g. "tech-lead alice"
+	Ignored    []string // votes that do not count, and why
+}
+
+// Judge counts votes against require for the promotion described by in. A
+// vote counts when it binds to the release's current digest and in's
+// policy revision, is at most MaxAge old, and comes from neither the
+// release's creator nor the promotion's requester. Each person fills at
+// most one required role slot, whatever roles they hold; slots are
+// assigned by maximum bipartite matching. In an emergency one approval
+// from any required role suffices.
+func Judge(require map[string]int, in *gate.Input, votes []Approval) Verdict {
+	var v Verdict
+	// The latest vote of each person counts.
+	latest := map[string]Approval{}
+	for _, a := range votes {
+		if prev, ok := latest[a.Spec.Approver]; !ok || !a.CreatedAt.Before(prev.CreatedAt) {
+			latest[a.Spec.Approver] = a
+		}
+	}
+	people := make([]string, 0, len(latest))
+	for p := range latest {
+		people = append(people, p)
+	}
+	sort.Strings(people)
+
+	roles := make([]string, 0, len(require))
+	for role := range require {
+		roles = append(roles, role)
+	}
+	sort.Strings(roles)
+
+	type approver struct {
+		name  string
+		roles []string // required roles held
+	}
+	var approvers []approver
+	for _, p := range people {
+		a := latest[p].Spec
+		switch {
+		case a.Digest != in.Release.Artifact.Digest:
+			v.Ignored = append(v.Ignored, fmt.Sprintf("the vote of %s was for another artifact (%s)", p, a.Digest))
+			continue
+		case a.PolicyRevision != in.PolicyRevision:
+			v.Ignored = append(v.Ignored, fmt.Sprintf("the vote of %s was under policy revision %d, not %d", p, a.PolicyRevision, in.PolicyRevision))
+			continue
+		case in.Now.Sub(latest[p].CreatedAt) > MaxAge:
+			v.Ignored = append(v.Ignored, fmt.Sprintf("the vote of %s expired (given %s, valid %s)", p, latest[p].CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), MaxAge))
+			continue
+		case p == in.Release.Creator:
+			v.Ignored = append(v.Ignored, fmt.Sprintf("%s created the release and may not approve it", p))
+			continue
+		case p == in.RequestedBy:
+			v.Ignored = append(v.Ignored, fmt.Sprintf("%s requested the promotion and may not approve it", p))
+			continue
+		}
+		var held []string
+		for _, role := range a.Roles {
+			if _, ok := require[role]; ok && !slices.Contains(held, role) {
+				held = append(held, role)
+			}
+		}
+		if len(held) == 0 {
+			v.Ignored = append(v.Ignored, fmt.Sprintf("%s holds none of the required roles (%s) for %s", p, strings.Join(roles, ", "), in.To))
+			continue
+		}
+		if a.Decision == Reject {
+			v.Rejections = append(v.Rejections, fmt.Sprintf("rejected by %s (%s): %s", p, strings.Join(held, ", "), a.Reason))
+			continue
+		}
+		approvers = append(approvers, approver{name: p, roles: held})
+	}
+
+	// Slots: one per required approval.
+	var slots []string
+	if in.Emergency {
+		slots = []string{""} // any required role
+	} else {
+		for _, role := range roles {
+			for range require[role] {
+				slots = append(slots, role)
+			}
+		}
+	}
+	fits := func(a approver, slot string) bool { return slot == "" || slices.Contains(a.roles, slot) }
+	owner := make([]int, len(slots)) // approver index filling each slot, -1 when none
+	for i := range owner {
+		owner[i] = -1
+	}
+	var augment func(a int, seen []bool) bool
+	augment = func(a int, seen []bool) bool {
+		for s, slot := range slots {
+			if seen[s] || !fits(approvers[a], slot) {
+				continue
+			}
+			seen[s] = true
+			if owner[s] < 0 || augment(owner[s], seen) {
+				owner[s] = a
+				return true
+			}
+		}
+		return false
+	}
+	for a := range approvers {
+		augment(a, make([]bool, len(slots)))
+	}
+
+	var have, missing []string
+	missingBy := map[string]int{}
+	for s, slot := range slots {
+		if owner[s] < 0 {
+			missingBy[slot]++
+			continue
+		}
+		role := slot
+		if role == "" {
+			role = approvers[owner[s]].roles[0]
+		}
+		have = append(have, role+" "+approvers[owner[s]].name)
+	}
+	if in.Emergency && missingBy[""] > 0 {
+		missing = append(missing, fmt.Sprintf("1 approval from any of %s (emergency)", strings.Join(roles, ", ")))
+	}
+	for _, role := range roles {
+		if n := missingBy[role]; n > 0 {
+			missing = append(missing, fmt.Sprintf("%d %s approval", n, role))
+		}
+	}
+	v.Have = strings.Join(have, ", ")
+	v.Missing = strings.Join(missing, ", ")
+	return v
+}
