@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/ingest"
@@ -20,6 +21,9 @@ func (a *API) registerPromotionRoutes() {
 	a.handle("POST", "/api/v1/evidence", "Attach a CI report to a release (query: app, version, type, suite, name; body: the document as the tool wrote it, or a DSSE envelope).", rule{action: auth.AddEvidence}, a.addEvidence, bodyLimit(evidence.MaxDocumentBytes))
 	a.handle("POST", "/api/v1/signoffs", "Record the caller's sign-off on a release (query: app, version; body: {kind, role, reason, reference}).", rule{action: auth.SignOff}, a.addSignoff)
 	a.handle("POST", "/api/v1/promotions", "Ask to promote a release into an environment; every gate of the transition is evaluated and recorded.", rule{action: auth.Promote, inHandler: true}, a.promote)
+	a.handle("POST", "/api/v1/promotions/{name}/approve", "Approve a promotion (body: {reason}); the caller's roles for its environment are recorded and the promotion is re-judged.", rule{action: auth.Approve, inHandler: true}, a.vote(approval.Approve))
+	a.handle("POST", "/api/v1/promotions/{name}/reject", "Reject a promotion (body: {reason}); a rejection blocks it.", rule{action: auth.Approve, inHandler: true}, a.vote(approval.Reject))
+	a.handle("GET", "/api/v1/approvals/pending", "List promotions waiting for approvals (query: mine=true for those the caller could approve).", rule{action: auth.ReadResources}, a.pendingApprovals)
 	a.handle("POST", "/api/v1/keys", "Register a CI signing key (ed25519 or ECDSA P-256 public key, PEM).", rule{action: auth.ManageKeys}, a.addKey)
 	a.handle("GET", "/api/v1/blobs/{digest}", "Download a stored document (evidence as delivered) by its sha256 digest.", rule{action: auth.ReadResources}, a.blob)
 }
@@ -95,6 +99,57 @@ func (a *API) promote(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	return writeJSON(w, http.StatusCreated, obj)
+}
+
+// VoteRequest is the body of an approve or reject request.
+type VoteRequest struct {
+	Reason string `json:"reason"`
+}
+
+func (a *API) vote(d approval.Decision) func(http.ResponseWriter, *http.Request, *call) error {
+	return func(w http.ResponseWriter, r *http.Request, c *call) error {
+		var req VoteRequest
+		if err := readJSON(r, &req); err != nil {
+			return err
+		}
+		name := r.PathValue("name")
+		env, err := a.Promotions.Target(r.Context(), name)
+		if err != nil {
+			return err
+		}
+		if err := auth.Authorize(c.principal, auth.Approve, env); err != nil {
+			return err
+		}
+		actor := c.actor(r)
+		actor.Reason = fmt.Sprintf("%s: %s", d, req.Reason)
+		obj, err := a.Promotions.Vote(r.Context(), actor, promotion.Vote{Promotion: name, Decision: d, Reason: req.Reason, Roles: rolesFor(c.principal)(env)})
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, obj)
+	}
+}
+
+// rolesFor returns the roles p holds in an environment.
+func rolesFor(p *auth.Principal) func(env string) []string {
+	return func(env string) []string {
+		var out []string
+		for _, role := range auth.Roles {
+			if p.HasRole(role, env) {
+				out = append(out, string(role))
+			}
+		}
+		return out
+	}
+}
+
+func (a *API) pendingApprovals(w http.ResponseWriter, r *http.Request, c *call) error {
+	mine := r.URL.Query().Get("mine") == "true"
+	objs, err := a.Promotions.PendingApprovals(r.Context(), c.principal.Name, rolesFor(c.principal), mine)
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, List{APIVersion: resource.APIVersion, Kind: "List", Items: objs})
 }
 
 // KeyRequest registers a CI signing key.

@@ -23,6 +23,7 @@ const (
 	AddEvidence     Action = "evidence.add"       // attach CI evidence to a release
 	SignOff         Action = "evidence.signoff"   // record a person's sign-off (role-checked)
 	Promote         Action = "promotions.request" // ask to promote a release into an environment
+	Approve         Action = "promotions.approve" // approve or reject a promotion (role-checked per environment)
 	ManageKeys      Action = "keys.manage"        // register and remove CI signing keys
 	ManageIncidents Action = "incidents.manage"   // open and close incidents
 	Identify        Action = "whoami"             // who am I
@@ -51,6 +52,7 @@ var permissions = map[Action]permission{
 	AddEvidence:     {roles: []Role{Admin, CI, Deployer}, scoped: true},
 	SignOff:         {roles: []Role{Admin, TechLead, Security, SRE, BusinessOwner}, scoped: true},
 	Promote:         {roles: []Role{Admin, Deployer, CI}, scoped: true},
+	Approve:         {roles: []Role{Admin, TechLead, Security, SRE, BusinessOwner}, scoped: true},
 	ManageKeys:      {roles: []Role{Admin}},
 	ManageIncidents: {roles: []Role{Admin, Deployer, SRE, TechLead, Security}, scoped: true},
 }

@@ -1,0 +1,163 @@
+package promotion_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/approval"
+	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/promotion"
+	"github.com/airlock-dev/airlock/internal/release"
+	"github.com/airlock-dev/airlock/internal/server"
+	"github.com/airlock-dev/airlock/internal/store"
+	"github.com/airlock-dev/airlock/internal/store/sqlite"
+	"github.com/airlock-dev/airlock/internal/store/sqlstore"
+)
+
+const approvalWorld = `apiVersion: airlock.dev/v1
+kind: Environment
+metadata: {name: dev}
+spec: {tier: development, data: synthetic, isolation: {level: labels, network: dev-net, credentials: dev-vault}}
+---
+apiVersion: airlock.dev/v1
+kind: Environment
+metadata: {name: prod}
+spec:
+  tier: production
+  data: production
+  isolation: {level: labels, network: prod-net, credentials: prod-vault, waiver: {reason: "one machine: the local runtime"}}
+---
+apiVersion: airlock.dev/v1
+kind: Pipeline
+metadata: {name: default}
+spec:
+  stages:
+  - environment: dev
+  - environment: prod
+    gates:
+    - {type: approvals, require: {tech-lead: 1, sre: 1}}
+---
+apiVersion: airlock.dev/v1
+kind: Application
+metadata: {name: shop}
+spec: {owners: [team-shop], pipeline: default}
+`
+
+// newApprovalEnv has shop 1.4.0 (created by "ci") in dev and a pending
+// promotion to prod requested by "deployer".
+func newApprovalEnv(t *testing.T) (*promotion.Service, store.Store, string) {
+	t.Helper()
+	ctx := context.Background()
+	c := &clock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "airlock.db"), sqlstore.Options{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	scheme := server.NewScheme()
+	objs, err := scheme.Decode("world.yaml", []byte(approvalWorld))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := catalog.New(st, scheme).Apply(ctx, store.Actor{Name: "admin"}, objs, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := catalog.New(st, scheme).CreateRelease(ctx, store.Actor{Name: "ci"}, catalog.ReleaseRequest{
+		App: "shop", Version: "1.4.0", Artifact: release.Artifact{Digest: digest}, Commit: "9f2c1e7",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := promotion.New(st)
+	for _, to := range []string{"dev", "prod"} {
+		if _, err := p.Request(ctx, store.Actor{Name: "deployer"}, promotion.Request{App: "shop", Version: "1.4.0", To: to}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return p, st, promotion.Name("shop-1.4.0", "prod")
+}
+
+func phase(t *testing.T, st store.Store, name string) promotion.Status {
+	t.Helper()
+	obj, err := st.Get(context.Background(), promotion.Kind, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s promotion.Status
+	if err := obj.DecodeStatus(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestApprovalsPromote(t *testing.T) {
+	ctx := context.Background()
+	p, st, name := newApprovalEnv(t)
+	if s := phase(t, st, name); s.Phase != promotion.Pending {
+		t.Fatalf("phase %s before approvals: %s", s.Phase, s.Message)
+	}
+	vote := func(who string, d approval.Decision, roles ...string) error {
+		_, err := p.Vote(ctx, store.Actor{Name: who}, promotion.Vote{Promotion: name, Decision: d, Reason: "checked", Roles: roles})
+		return err
+	}
+	var pe *promotion.PolicyError
+	if err := vote("ci", approval.Approve, "tech-lead"); !errors.As(err, &pe) || !strings.Contains(err.Error(), "created release") {
+		t.Fatalf("creator approving: %v", err)
+	}
+	if err := vote("deployer", approval.Approve, "sre"); !errors.As(err, &pe) {
+		t.Fatalf("requester approving: %v", err)
+	}
+	if err := vote("dave", approval.Approve, "deployer"); !errors.As(err, &pe) {
+		t.Fatalf("approving without a required role: %v", err)
+	}
+	var inv *promotion.InvalidError
+	if _, err := p.Vote(ctx, store.Actor{Name: "alice"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: " ", Roles: []string{"sre"}}); !errors.As(err, &inv) {
+		t.Fatalf("empty reason: %v", err)
+	}
+	// alice holds both roles: she counts once.
+	if err := vote("alice", approval.Approve, "tech-lead", "sre"); err != nil {
+		t.Fatal(err)
+	}
+	if s := phase(t, st, name); s.Phase != promotion.Pending {
+		t.Fatalf("one person with both roles promoted it: %s", s.Message)
+	}
+	if err := vote("alice", approval.Approve, "tech-lead", "sre"); !errors.Is(err, store.ErrConflict) {
+		t.Fatalf("second vote: %v", err)
+	}
+	pending, err := p.PendingApprovals(ctx, "bob", func(string) []string { return []string{"sre"} }, true)
+	if err != nil || len(pending) != 1 {
+		t.Fatalf("pending for bob: %d %v", len(pending), err)
+	}
+	if mine, _ := p.PendingApprovals(ctx, "alice", func(string) []string { return []string{"sre"} }, true); len(mine) != 0 {
+		t.Fatalf("alice already voted but is offered %d", len(mine))
+	}
+	if err := vote("bob", approval.Approve, "sre"); err != nil {
+		t.Fatal(err)
+	}
+	if s := phase(t, st, name); s.Phase != promotion.Succeeded {
+		t.Fatalf("tech-lead and sre by two people: %s %s", s.Phase, s.Message)
+	}
+	if err := vote("carol", approval.Reject, "sre"); !errors.As(err, &pe) || !strings.Contains(err.Error(), "already finished") {
+		t.Fatalf("voting on a finished promotion: %v", err)
+	}
+}
+
+func TestRejectionBlocks(t *testing.T) {
+	ctx := context.Background()
+	p, st, name := newApprovalEnv(t)
+	if _, err := p.Vote(ctx, store.Actor{Name: "carol"}, promotion.Vote{Promotion: name, Decision: approval.Reject, Reason: "no rollback plan", Roles: []string{"sre"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, who := range []string{"alice", "bob"} {
+		if _, err := p.Vote(ctx, store.Actor{Name: who}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "ok", Roles: []string{"tech-lead", "sre"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := phase(t, st, name)
+	if s.Phase != promotion.Blocked || !strings.Contains(strings.Join(s.Gates[0].Reasons, ";"), "rejected by carol (sre): no rollback plan") {
+		t.Fatalf("after a rejection: %s %+v", s.Phase, s.Gates)
+	}
+}
