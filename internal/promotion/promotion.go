@@ -64,7 +64,7 @@ type Emergency struct {
 // Phase is where a promotion stands.
 type Phase string
 
-// Phases. Pending waits for evidence (or, later, approvals); Blocked has a
+// Phases. Pending waits for evidence or approvals; Blocked has a
 // failing gate; both are re-evaluated when evidence arrives. Succeeded is
 // final: the release is admitted to the environment.
 const (
@@ -459,12 +459,14 @@ func LoadEvidence(ctx context.Context, r store.Reader, releaseName string) ([]ga
 
 func phaseOf(results []gate.Result) (Phase, string) {
 	var failed, pending, waived []string
+	approvals := false
 	for _, r := range results {
 		switch r.Status {
 		case gate.StatusFail:
 			failed = append(failed, r.Gate)
 		case gate.StatusPending:
 			pending = append(pending, r.Gate)
+			approvals = approvals || r.Type == approval.GateType
 		case gate.StatusWaived:
 			waived = append(waived, r.Gate)
 		}
@@ -472,6 +474,10 @@ func phaseOf(results []gate.Result) (Phase, string) {
 	switch {
 	case len(failed) > 0:
 		return Blocked, fmt.Sprintf("blocked by %d gate(s): %s", len(failed), strings.Join(failed, ", "))
+	case len(pending) > 0 && approvals && len(pending) == 1:
+		return Pending, fmt.Sprintf("waiting for approvals: %s", pending[0])
+	case len(pending) > 0 && approvals:
+		return Pending, fmt.Sprintf("waiting for evidence and approvals: %s", strings.Join(pending, ", "))
 	case len(pending) > 0:
 		return Pending, fmt.Sprintf("waiting for evidence: %s", strings.Join(pending, ", "))
 	case len(waived) > 0:
