@@ -10,6 +10,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/promotion"
 	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/server"
@@ -159,5 +160,35 @@ func TestRejectionBlocks(t *testing.T) {
 	s := phase(t, st, name)
 	if s.Phase != promotion.Blocked || !strings.Contains(strings.Join(s.Gates[0].Reasons, ";"), "rejected by carol (sre): no rollback plan") {
 		t.Fatalf("after a rejection: %s %+v", s.Phase, s.Gates)
+	}
+}
+
+func TestEmergencyNeedsOneApproval(t *testing.T) {
+	ctx := context.Background()
+	p, st, name := newApprovalEnv(t)
+	inc, err := incident.New(st).Open(ctx, store.Actor{Name: "sre"}, incident.OpenRequest{Severity: incident.Sev1, Summary: "payments down"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj, err := p.Request(ctx, store.Actor{Name: "oncall"}, promotion.Request{App: "shop", Version: "1.4.0", To: "prod",
+		Emergency: &promotion.Emergency{Incident: inc.Metadata.Name, Reason: "payments down"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s promotion.Status
+	if err := obj.DecodeStatus(&s); err != nil {
+		t.Fatal(err)
+	}
+	if s.Phase != promotion.Pending || s.Gates[0].Status != "pending" {
+		t.Fatalf("an emergency waived the approvals: %s %+v", s.Phase, s.Gates)
+	}
+	if _, err := p.Vote(ctx, store.Actor{Name: "oncall"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "me", Roles: []string{"sre"}}); err == nil {
+		t.Fatal("the emergency requester approved their own promotion")
+	}
+	if _, err := p.Vote(ctx, store.Actor{Name: "bob"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "go", Roles: []string{"sre"}}); err != nil {
+		t.Fatal(err)
+	}
+	if s := phase(t, st, name); s.Phase != promotion.Succeeded || s.Review == "" {
+		t.Fatalf("one approval in an emergency: %s %s review %q", s.Phase, s.Message, s.Review)
 	}
 }
