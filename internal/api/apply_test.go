@@ -387,3 +387,13 @@ func TestWatchStreamsChanges(t *testing.T) {
 		t.Fatalf("events %v, want %v", got, want)
 	}
 }
+
+func TestRecordsCannotBeDeleted(t *testing.T) {
+	e := newEnv(t)
+	for _, plural := range []string{"evidence", "promotions", "reviews", "incidents", "approvals"} {
+		code, body := e.do("DELETE", "/api/v1/"+plural+"/anything", e.admin, "", "")
+		if code != 400 || !strings.Contains(string(body), "kept for the audit trail") {
+			t.Errorf("DELETE %s: %d %s", plural, code, body)
+		}
+	}
+}

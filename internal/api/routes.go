@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
@@ -197,7 +198,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request, c *call) error {
 	switch c.kind.Name {
 	case auth.TokenKind:
 		return badRequestf("tokens are revoked, not deleted: use DELETE /api/v1/tokens/NAME (airlock token revoke)")
-	case evidence.Kind, promotion.Kind, promotion.ReviewKind, incident.Kind:
+	case evidence.Kind, promotion.Kind, promotion.ReviewKind, incident.Kind, approval.Kind:
 		return badRequestf("%s are records of what happened and are kept for the audit trail; they cannot be deleted", c.kind.Plural)
 	}
 	rev, err := revisionParam(r)
