@@ -35,7 +35,12 @@ func buildGate(s gate.Spec) (gate.Gate, error) {
 		{"role", s.Role != ""}, {"when", s.When != ""}, {"expression", s.Expression != ""},
 	} {
 		if f.set {
-			return nil, &gate.FieldError{Field: f.name, Msg: f.name + " does not apply to an approvals gate, which takes only name, message and require"}
+			return nil, &gate.FieldError{Field: f.name, Msg: f.name + " does not apply to an approvals gate, which takes only name, message, require and securityPaths"}
+		}
+	}
+	if s.SecurityPaths != nil {
+		if err := ValidatePaths(*s.SecurityPaths); err != nil {
+			return nil, &gate.FieldError{Field: "securityPaths", Msg: err.Error()}
 		}
 	}
 	if len(s.Require) == 0 {
@@ -64,8 +69,8 @@ func buildGate(s gate.Spec) (gate.Gate, error) {
 
 func (g approvalsGate) Spec() gate.Spec { return g.spec }
 
-func (g approvalsGate) Evaluate(in *gate.Input) gate.Result {
-	r := gate.Result{Gate: g.spec.Name, Type: GateType, Security: true}
+func (g approvalsGate) Evaluate(in *gate.Input) (r gate.Result) {
+	r = gate.Result{Gate: g.spec.Name, Type: GateType, Security: true}
 	votes, ok := in.Extra[GateType].([]Approval)
 	if in.Extra[GateType] != nil && !ok {
 		r.Status = gate.StatusFail
@@ -73,7 +78,11 @@ func (g approvalsGate) Evaluate(in *gate.Input) gate.Result {
 		r.Fix = "report this as a bug in airlock"
 		return r
 	}
-	v := Judge(g.spec.Require, in, votes)
+	require, security := EffectiveRequire(g.spec, in.Evidence)
+	v := Judge(require, in, votes)
+	if security != "" {
+		defer func() { r.Reasons = append([]string{security}, r.Reasons...) }()
+	}
 	switch {
 	case len(v.Rejections) > 0:
 		r.Status = gate.StatusFail

@@ -64,6 +64,7 @@ func setFields(s Spec) []string {
 	add(s.Role != "", "role")
 	add(s.Expression != "", "expression")
 	add(s.Require != nil, "require")
+	add(s.SecurityPaths != nil, "securityPaths")
 	return out
 }
 

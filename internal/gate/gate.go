@@ -116,6 +116,12 @@ type Spec struct {
 	// Require is the approvals gate's policy: roles and counts, e.g.
 	// {tech-lead: 1, sre: 1}. It applies to no other gate type.
 	Require map[string]int `json:"require,omitempty"`
+	// SecurityPaths are the approvals gate's patterns of security-relevant
+	// paths ("**" spans directories, "*" and "?" stay within one). When the
+	// release's changeset evidence names a matching path, one security
+	// approval is added to Require. Default: approval.DefaultSecurityPaths;
+	// an empty list turns detection off.
+	SecurityPaths *[]string `json:"securityPaths,omitempty"`
 }
 
 // Suppression exempts the findings with one ID from a scanner gate. All

@@ -147,12 +147,17 @@ func requiredRoles(ctx context.Context, r store.Reader, spec Spec) (map[string]i
 	if err != nil {
 		return nil, 0, &PolicyError{Msg: err.Error()}
 	}
+	ev, err := LoadEvidence(ctx, r, spec.Release)
+	if err != nil {
+		return nil, 0, err
+	}
 	out := map[string]int{}
 	for _, g := range specs {
 		if g.Type != approval.GateType {
 			continue
 		}
-		for role, n := range g.Require {
+		require, _ := approval.EffectiveRequire(g, ev)
+		for role, n := range require {
 			out[role] = max(out[role], n)
 		}
 	}

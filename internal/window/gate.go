@@ -30,7 +30,7 @@ func buildGate(s gate.Spec) (gate.Gate, error) {
 		{"suppressions", s.Suppressions != nil}, {"format", s.Format != ""}, {"maxP95Ms", s.MaxP95Ms != 0},
 		{"maxP99Ms", s.MaxP99Ms != 0}, {"maxErrorRate", s.MaxErrorRate != nil}, {"kind", s.Kind != ""},
 		{"role", s.Role != ""}, {"when", s.When != ""}, {"expression", s.Expression != ""},
-		{"require", s.Require != nil},
+		{"require", s.Require != nil}, {"securityPaths", s.SecurityPaths != nil},
 	} {
 		if f.set {
 			return nil, &gate.FieldError{Field: f.name, Msg: f.name + " does not apply to a window gate, which takes only name and message; the windows themselves are Window resources"}
