@@ -2,6 +2,7 @@ package application_test
 
 import (
 	"fmt"
+	_ "github.com/airlock-dev/airlock/internal/approval" // the approvals gate type the seed pipeline uses
 	"strings"
 	"testing"
 	"time"
@@ -79,7 +80,7 @@ func TestSeedPipeline(t *testing.T) {
 		"staging": "tests-integration,tests-contract,tests-e2e",
 		"uat":     "dast[<=medium],perf[p95<=500,p99<=1000,err<=0.01],containerScan[<=medium],signature",
 		"preprod": `signoff-uat[business-owner],signoff-accessibility[tech-lead]?app.declares("accessibility"),signoff-compliance[security]?app.declares("compliance")`,
-		"prod":    "tests-smoke,skipped-tests",
+		"prod":    `tests-smoke,skipped-tests,approvals,business-approval?app.userFacing`,
 	}
 	var cumulative []string
 	for i, st := range p.Stages {
@@ -112,7 +113,7 @@ func TestSeedPipeline(t *testing.T) {
 		}
 	}
 	prodGates, _ := p.GatesFor("prod")
-	if len(prodGates) != 18 {
-		t.Errorf("the prod transition has %d gates, want 18 (6 + 3 + 4 + 3 + 2)", len(prodGates))
+	if len(prodGates) != 20 {
+		t.Errorf("the prod transition has %d gates, want 20 (6 + 3 + 4 + 3 + 4)", len(prodGates))
 	}
 }

@@ -21,7 +21,10 @@ func init() {
 // the roles and counts in Spec.Require. It reports Security: an emergency
 // does not waive it; it asks for one approval from any required role
 // instead.
-type approvalsGate struct{ spec gate.Spec }
+type approvalsGate struct {
+	spec gate.Spec
+	when *gate.Condition // nil: always applies
+}
 
 func buildGate(s gate.Spec) (gate.Gate, error) {
 	for _, f := range []struct {
@@ -32,10 +35,10 @@ func buildGate(s gate.Spec) (gate.Gate, error) {
 		{"minPercent", s.MinPercent != 0}, {"maxSeverity", s.MaxSeverity != ""}, {"maxCounts", s.MaxCounts != nil},
 		{"suppressions", s.Suppressions != nil}, {"format", s.Format != ""}, {"maxP95Ms", s.MaxP95Ms != 0},
 		{"maxP99Ms", s.MaxP99Ms != 0}, {"maxErrorRate", s.MaxErrorRate != nil}, {"kind", s.Kind != ""},
-		{"role", s.Role != ""}, {"when", s.When != ""}, {"expression", s.Expression != ""},
+		{"role", s.Role != ""}, {"expression", s.Expression != ""},
 	} {
 		if f.set {
-			return nil, &gate.FieldError{Field: f.name, Msg: f.name + " does not apply to an approvals gate, which takes only name, message, require and securityPaths"}
+			return nil, &gate.FieldError{Field: f.name, Msg: f.name + " does not apply to an approvals gate, which takes only name, message, require, securityPaths and when"}
 		}
 	}
 	if s.SecurityPaths != nil {
@@ -64,13 +67,35 @@ func buildGate(s gate.Spec) (gate.Gate, error) {
 	} else if err := resource.ValidateName(s.Name); err != nil {
 		return nil, &gate.FieldError{Field: "name", Msg: "gate " + err.Error()}
 	}
-	return approvalsGate{spec: s}, nil
+	g := approvalsGate{spec: s}
+	if s.When != "" {
+		c, err := gate.CompileCondition(s.When)
+		if err != nil {
+			return nil, &gate.FieldError{Field: "when", Msg: err.Error()}
+		}
+		g.when = c
+	}
+	return g, nil
 }
 
 func (g approvalsGate) Spec() gate.Spec { return g.spec }
 
 func (g approvalsGate) Evaluate(in *gate.Input) (r gate.Result) {
 	r = gate.Result{Gate: g.spec.Name, Type: GateType, Security: true}
+	if g.when != nil {
+		ok, err := g.when.Holds(in)
+		if err != nil {
+			r.Status = gate.StatusFail
+			r.Reasons = []string{fmt.Sprintf("condition %s could not be evaluated: %v", g.when, err)}
+			r.Fix = "fix the gate's when condition in the pipeline"
+			return r
+		}
+		if !ok {
+			r.Status = gate.StatusSkipped
+			r.Reasons = []string{fmt.Sprintf("not required: condition %s is false for %s", g.when, in.App)}
+			return r
+		}
+	}
 	votes, ok := in.Extra[GateType].([]Approval)
 	if in.Extra[GateType] != nil && !ok {
 		r.Status = gate.StatusFail

@@ -69,3 +69,27 @@ func TestSecurityPathsAreValidated(t *testing.T) {
 		t.Fatalf("securityPaths on a coverage gate: %v", err)
 	}
 }
+
+func TestBusinessOwnerWhenUserFacing(t *testing.T) {
+	t.Parallel()
+	g, err := gate.Compile([]gate.Spec{{Type: GateType, Name: "business-approval", Require: map[string]int{"business-owner": 1}, When: "app.userFacing"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := input(false)
+	in.Extra = map[string]any{GateType: []Approval{}}
+	if r := gate.Evaluate(g, in)[0]; r.Status != gate.StatusSkipped {
+		t.Fatalf("internal app: %s %v", r.Status, r.Reasons)
+	}
+	in.AppSpec.UserFacing = true
+	if r := gate.Evaluate(g, in)[0]; r.Status != gate.StatusPending || !strings.Contains(strings.Join(r.Reasons, " "), "business-owner") {
+		t.Fatalf("user-facing app without the business owner: %s %v", r.Status, r.Reasons)
+	}
+	in.Extra = map[string]any{GateType: []Approval{vote("bo", Approve, "business-owner")}}
+	if r := gate.Evaluate(g, in)[0]; r.Status != gate.StatusPass {
+		t.Fatalf("user-facing app with the business owner: %s %v", r.Status, r.Reasons)
+	}
+	if _, err := gate.Compile([]gate.Spec{{Type: GateType, Require: map[string]int{"sre": 1}, When: "app.nope("}}); err == nil || !strings.Contains(err.Error(), "when") {
+		t.Fatalf("bad when: %v", err)
+	}
+}

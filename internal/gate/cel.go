@@ -300,3 +300,28 @@ func referencedFacts(expr string, facts map[string]any) string {
 	}
 	return " (" + strings.Join(parts, ", ") + ")"
 }
+
+// Condition is a compiled `when` expression, for gate types registered
+// outside this package: the same language and variables as the built-in
+// gates' conditions.
+type Condition struct {
+	text string
+	p    *program
+}
+
+// CompileCondition compiles a `when` expression.
+func CompileCondition(text string) (*Condition, error) {
+	p, err := compileCEL(text)
+	if err != nil {
+		return nil, err
+	}
+	return &Condition{text: text, p: p}, nil
+}
+
+// String returns the expression as written.
+func (c *Condition) String() string { return c.text }
+
+// Holds evaluates the condition for a promotion.
+func (c *Condition) Holds(in *Input) (bool, error) {
+	return c.p.evalBool(in, in.Evidence, nil)
+}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/application"
+	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/gate"
@@ -130,8 +131,22 @@ func seedInput(app application.Spec) *gate.Input {
 		Release: release.Spec{App: "payments", Version: "1.4.0", Commit: "abcdef1", Creator: "dana",
 			Artifact: release.Artifact{Digest: "sha256:" + strings.Repeat("ab", 32)}},
 		From: "preprod", To: "prod", ToTier: environment.TierProduction,
-		Evidence: seedEvidence(), Now: now.Add(time.Hour),
+		Evidence: seedEvidence(), Now: now.Add(time.Hour), RequestedBy: "deployer",
+		Extra: map[string]any{approval.GateType: seedApprovals()},
 	}
+}
+
+// seedApprovals is the full approval chain of the seed pipeline's prod
+// transition: a tech lead, an SRE and the business owner, three people.
+func seedApprovals() []approval.Approval {
+	var out []approval.Approval
+	for who, role := range map[string]string{"lena": "tech-lead", "sam": "sre", "bo": "business-owner"} {
+		out = append(out, approval.Approval{Name: who, CreatedAt: now, Spec: approval.Spec{
+			Promotion: "payments-1.4.0.to.prod", Digest: "sha256:" + strings.Repeat("ab", 32),
+			Approver: who, Roles: []string{role}, Decision: approval.Approve, Reason: "reviewed",
+		}})
+	}
+	return out
 }
 
 // TestSeedProdTransition judges the seed pipeline's prod transition on
