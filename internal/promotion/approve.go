@@ -48,6 +48,29 @@ func (s *Service) Target(ctx context.Context, promo string) (string, error) {
 // required roles for the environment, and a second vote by the same person
 // on the same digest and policy revision (store.ErrConflict).
 func (s *Service) Vote(ctx context.Context, actor store.Actor, v Vote) (*resource.Object, error) {
+	out, err := s.vote(ctx, actor, v)
+	if err != nil && refused(err) {
+		// The attempt changed nothing, but it is recorded: who tried to
+		// approve or reject what, and why airlock refused.
+		rec := store.Actor{Name: actor.Name, Reason: fmt.Sprintf("%s refused: %v", v.Decision, err)}
+		if aerr := s.store.Write(ctx, rec, func(tx store.Tx) error {
+			return tx.Record(ctx, "refused-"+string(v.Decision), Kind, v.Promotion, "")
+		}); aerr != nil {
+			return nil, fmt.Errorf("%w (and recording the refused attempt failed: %v)", err, aerr)
+		}
+	}
+	return out, err
+}
+
+// refused reports whether err is airlock saying no (as opposed to a
+// failure): those attempts are audited.
+func refused(err error) bool {
+	var pe *PolicyError
+	var ie *InvalidError
+	return errors.As(err, &pe) || errors.As(err, &ie) || errors.Is(err, store.ErrConflict)
+}
+
+func (s *Service) vote(ctx context.Context, actor store.Actor, v Vote) (*resource.Object, error) {
 	v.Reason = strings.TrimSpace(v.Reason)
 	switch {
 	case v.Reason == "":

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/approval"
+	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/promotion"
@@ -190,5 +191,25 @@ func TestEmergencyNeedsOneApproval(t *testing.T) {
 	}
 	if s := phase(t, st, name); s.Phase != promotion.Succeeded || s.Review == "" {
 		t.Fatalf("one approval in an emergency: %s %s review %q", s.Phase, s.Message, s.Review)
+	}
+}
+
+func TestRefusedVotesAreAudited(t *testing.T) {
+	ctx := context.Background()
+	p, st, name := newApprovalEnv(t)
+	before, _, _ := st.Audit().Head(ctx)
+	_, err := p.Vote(ctx, store.Actor{Name: "ci"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "self-review", Roles: []string{"tech-lead"}})
+	var pe *promotion.PolicyError
+	if !errors.As(err, &pe) {
+		t.Fatalf("creator approving: %v", err)
+	}
+	var entries []audit.Entry
+	st.Audit().Entries(ctx, store.AuditFilter{After: before}, func(e audit.Entry) error { entries = append(entries, e); return nil })
+	if len(entries) != 1 || entries[0].Action != "refused-approve" || entries[0].Actor != "ci" || entries[0].Name != name ||
+		!strings.Contains(entries[0].Reason, "created release") {
+		t.Fatalf("audit after a refused vote: %+v", entries)
+	}
+	if objs, _ := st.List(ctx, approval.Kind, nil); len(objs) != 0 {
+		t.Fatalf("a refused vote left %d approval records", len(objs))
 	}
 }
