@@ -30,6 +30,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/keys"
+	"github.com/airlock-dev/airlock/internal/notify"
 	"github.com/airlock-dev/airlock/internal/pipeline"
 	"github.com/airlock-dev/airlock/internal/promotion"
 	"github.com/airlock-dev/airlock/internal/release"
@@ -61,6 +62,7 @@ func NewScheme() *resource.Scheme {
 	incident.Register(s)
 	window.Register(s)
 	approval.Register(s)
+	notify.Register(s)
 	return s
 }
 

@@ -1,0 +1,147 @@
+// Package notify tells people about what airlock did: a Sink is where
+// messages go (a generic signed JSON webhook or a Slack incoming webhook), a
+// Notification is one message queued for one sink. Notifications are queued
+// in the same transaction as the change that caused them, so an event is
+// never lost across a restart, and a Deliverer sends them with retries.
+package notify
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/resource"
+)
+
+// Kinds this package owns.
+const (
+	SinkKind         = "Sink"
+	NotificationKind = "Notification"
+)
+
+// Sink types.
+const (
+	Webhook = "webhook"
+	Slack   = "slack"
+)
+
+// Events airlock emits. Later work adds its own.
+const (
+	ApprovalRequested  = "approval.requested"
+	PromotionBlocked   = "promotion.blocked"
+	PromotionEmergency = "promotion.emergency"
+	ReviewOverdue      = "review.overdue"
+)
+
+// SinkSpec is where notifications go. The HMAC key is never stored in the
+// object (objects and the audit log are readable): SecretEnv names the
+// environment variable of the server that holds it.
+type SinkSpec struct {
+	Type      string   `json:"type"`
+	URL       string   `json:"url"`
+	SecretEnv string   `json:"secretEnv,omitempty"`
+	Events    []string `json:"events,omitempty"` // empty means every event
+}
+
+// Matches reports whether the sink wants events of type event.
+func (s SinkSpec) Matches(event string) bool {
+	if len(s.Events) == 0 {
+		return true
+	}
+	for _, e := range s.Events {
+		if e == event {
+			return true
+		}
+	}
+	return false
+}
+
+// State is where a notification stands.
+type State string
+
+// Notification states. Pending is waiting for its next attempt; Delivered
+// and Failed are final.
+const (
+	StatePending   State = "pending"
+	StateDelivered State = "delivered"
+	StateFailed    State = "failed"
+)
+
+// NotificationSpec is one message for one sink.
+type NotificationSpec struct {
+	Event   string            `json:"event"`
+	Subject string            `json:"subject"`
+	Message string            `json:"message,omitempty"`
+	Data    map[string]string `json:"data,omitempty"`
+	Sink    string            `json:"sink"`
+}
+
+// Attempt is one delivery attempt: the HTTP status, or the error.
+type Attempt struct {
+	At     time.Time `json:"at"`
+	Status int       `json:"status,omitempty"`
+	Error  string    `json:"error,omitempty"`
+}
+
+// MaxLog is how many attempts a notification's log keeps (the latest).
+const MaxLog = 20
+
+// NotificationStatus is the delivery state and log.
+type NotificationStatus struct {
+	State         State     `json:"state"`
+	Attempts      int       `json:"attempts"`
+	NextAttemptAt time.Time `json:"nextAttemptAt"`
+	LastError     string    `json:"lastError,omitempty"`
+	Log           []Attempt `json:"log,omitempty"`
+}
+
+var (
+	eventRE = regexp.MustCompile(`^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)+$`)
+	envRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Register adds Sink (declarative) and Notification (written only by
+// airlock) to a scheme.
+func Register(s *resource.Scheme) {
+	s.Register(resource.Kind{
+		Name: SinkKind, Plural: "sinks", Aliases: []string{"sink"},
+		NewSpec: func() any { return &SinkSpec{} },
+		Validate: func(_ *resource.Object, spec any) error {
+			v, ok := spec.(*SinkSpec)
+			if !ok {
+				return fmt.Errorf("sink: spec has type %T, want *notify.SinkSpec", spec)
+			}
+			return ValidateSink(*v)
+		},
+		Declarative: true,
+	})
+	s.Register(resource.Kind{
+		Name: NotificationKind, Plural: "notifications", Aliases: []string{"notification", "ntf"},
+		NewSpec: func() any { return &NotificationSpec{} },
+	})
+}
+
+// ValidateSink checks a sink on its own. The error is a *resource.PathError
+// naming the field at fault.
+func ValidateSink(s SinkSpec) error {
+	if s.Type != Webhook && s.Type != Slack {
+		return resource.Errorf("spec.type", "type %q is not webhook or slack: webhook posts signed JSON, slack posts to a Slack incoming webhook", s.Type)
+	}
+	u, err := url.Parse(s.URL)
+	if s.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return resource.Errorf("spec.url", "url %q must be an absolute http or https URL, e.g. https://hooks.example.com/airlock", s.URL)
+	}
+	if u.User != nil {
+		return resource.Errorf("spec.url", "url must not carry credentials: objects are readable; put the signing key in the environment variable named by secretEnv")
+	}
+	if s.SecretEnv != "" && !envRE.MatchString(s.SecretEnv) {
+		return resource.Errorf("spec.secretEnv", "secretEnv %q must be an environment variable name such as AIRLOCK_HOOK_SECRET (the key itself is never stored in the object)", s.SecretEnv)
+	}
+	for i, e := range s.Events {
+		if !eventRE.MatchString(e) {
+			return resource.Errorf(fmt.Sprintf("spec.events[%d]", i), "event %q is not an event name such as %s or %s", e, PromotionBlocked, ApprovalRequested)
+		}
+	}
+	return nil
+}
