@@ -27,6 +27,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/gate"
 	"github.com/airlock-dev/airlock/internal/incident"
+	"github.com/airlock-dev/airlock/internal/notify"
 	"github.com/airlock-dev/airlock/internal/pipeline"
 	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/resource"
@@ -314,6 +315,9 @@ func (s *Service) evaluate(ctx context.Context, tx store.Tx, obj *resource.Objec
 			st.Review = rv
 		}
 	}
+	if err := notifyTransition(ctx, tx, obj.Metadata.Name, spec, prev, st); err != nil {
+		return nil, err
+	}
 	next := obj.DeepCopy()
 	if err := next.SetStatus(st); err != nil {
 		return nil, err
@@ -546,4 +550,42 @@ func (s *Service) ReevaluateOpen(ctx context.Context, actor store.Actor) (int, e
 		}
 	}
 	return len(releases), nil
+}
+
+// notifyTransition queues the notifications for a promotion that has just
+// moved from prev to st: only entering a state notifies, so re-evaluations
+// that leave a promotion where it was stay quiet.
+func notifyTransition(ctx context.Context, tx store.Tx, name string, spec Spec, prev, st Status) error {
+	data := map[string]string{"promotion": name, "app": spec.App, "version": spec.Version, "environment": spec.To, "phase": string(st.Phase)}
+	var ev *notify.Event
+	switch {
+	case st.Phase == Blocked && prev.Phase != Blocked:
+		ev = &notify.Event{Type: notify.PromotionBlocked, Message: st.Message}
+	case st.Phase == Succeeded && spec.Emergency != nil && prev.Phase != Succeeded:
+		data["incident"], data["review"], data["requestedBy"] = spec.Emergency.Incident, st.Review, spec.RequestedBy
+		ev = &notify.Event{Type: notify.PromotionEmergency, Message: st.Message + ": " + spec.Emergency.Reason}
+	case awaitingApproval(st) && !awaitingApproval(prev):
+		ev = &notify.Event{Type: notify.ApprovalRequested, Message: st.Message}
+	default:
+		return nil
+	}
+	ev.Subject = fmt.Sprintf("%s %s → %s: %s", spec.App, spec.Version, spec.To, ev.Type)
+	ev.Data = data
+	if _, err := notify.Enqueue(ctx, tx, *ev); err != nil {
+		return fmt.Errorf("notify %s for %s: %w", ev.Type, name, err)
+	}
+	return nil
+}
+
+// awaitingApproval reports whether a promotion is Pending on an approvals gate.
+func awaitingApproval(st Status) bool {
+	if st.Phase != Pending {
+		return false
+	}
+	for _, r := range st.Gates {
+		if r.Type == approval.GateType && r.Status == gate.StatusPending {
+			return true
+		}
+	}
+	return false
 }

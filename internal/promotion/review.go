@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/gate"
+	"github.com/airlock-dev/airlock/internal/notify"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
 )
@@ -122,6 +123,14 @@ func (s *Service) FlagOverdue(ctx context.Context, actor store.Actor) (int, erro
 			o.Metadata.Revision = 0
 			if _, err := tx.Update(ctx, o); err != nil {
 				return err
+			}
+			if _, err := notify.Enqueue(ctx, tx, notify.Event{
+				Type:    notify.ReviewOverdue,
+				Subject: fmt.Sprintf("review of %s is overdue", spec.Promotion),
+				Message: fmt.Sprintf("the post-emergency review of %s %s in %s (incident %s) was due %s and is not complete", spec.App, spec.Version, spec.Environment, spec.Incident, spec.DueAt.UTC().Format(time.RFC3339)),
+				Data:    map[string]string{"review": o.Metadata.Name, "promotion": spec.Promotion, "app": spec.App, "environment": spec.Environment, "incident": spec.Incident, "dueAt": spec.DueAt.UTC().Format(time.RFC3339)},
+			}); err != nil {
+				return fmt.Errorf("notify overdue review %s: %w", o.Metadata.Name, err)
 			}
 			n++
 		}
