@@ -129,7 +129,7 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() {
 		defer wg.Done()
 		cp.Loop(ctx, cfg.CheckpointEvery, logger)
@@ -137,6 +137,10 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() {
 		defer wg.Done()
 		reviewLoop(ctx, promotions, time.Minute, logger)
+	}()
+	go func() {
+		defer wg.Done()
+		notifyLoop(ctx, &notify.Deliverer{Store: st, Getenv: os.Getenv}, 5*time.Second, logger)
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -244,6 +248,24 @@ func redactURL(u string) string {
 }
 
 var errEmptyLog = errors.New("the audit log is empty")
+
+// notifyLoop delivers due notifications every tick until ctx ends.
+func notifyLoop(ctx context.Context, d *notify.Deliverer, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if ok, failed, err := d.RunOnce(ctx); err != nil && ctx.Err() == nil {
+			logger.WarnContext(ctx, "delivering notifications failed", slog.Any("error", err))
+		} else if failed > 0 {
+			logger.WarnContext(ctx, "notifications not delivered", slog.Int("delivered", ok), slog.Int("failed", failed))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // reviewLoop flags post-emergency reviews that pass their deadline and
 // re-judges open promotions whose gates depend on time.
