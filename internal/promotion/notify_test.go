@@ -2,13 +2,22 @@ package promotion_test
 
 import (
 	"context"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/notify"
+	"github.com/airlock-dev/airlock/internal/promotion"
+	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
+	"github.com/airlock-dev/airlock/internal/store/sqlite"
+	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 )
 
 const sinks = `apiVersion: airlock.dev/v1
@@ -64,5 +73,97 @@ func TestBlockedPromotionNotifiesOnce(t *testing.T) {
 	n := notifications(t, e.st)
 	if len(n) != 1 || n[0].Event != notify.PromotionBlocked || n[0].Sink != "ops" || n[0].Data["environment"] != "staging" {
 		t.Fatalf("want exactly one promotion.blocked for sink ops, got %+v", n)
+	}
+}
+
+const allEvents = `apiVersion: airlock.dev/v1
+kind: Sink
+metadata: {name: all}
+spec: {type: webhook, url: "https://hooks.example.com/all"}
+`
+
+func (e *env) apply(doc string) {
+	e.t.Helper()
+	scheme := server.NewScheme()
+	objs, err := scheme.Decode("extra.yaml", []byte(doc))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := catalog.New(e.st, scheme).Apply(context.Background(), store.Actor{Name: "admin"}, objs, false); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func events(t *testing.T, st store.Store) string {
+	t.Helper()
+	var out []string
+	for _, n := range notifications(t, st) {
+		out = append(out, n.Event)
+	}
+	slices.Sort(out)
+	return strings.Join(out, ",")
+}
+
+func TestEmergencyAndOverdueReviewNotify(t *testing.T) {
+	e := newEnv(t)
+	e.apply(allEvents)
+	e.promote("dev", nil)
+	e.add(evidence.Tests, "", junitPass)
+	e.add(evidence.Coverage, "", coverGood)
+	e.promote("staging", nil)
+	e.add(evidence.SAST, "", sarifHigh)
+	if _, st, _ := e.promote("prod", &promotion.Emergency{Incident: e.openIncident(), Reason: "hotfix"}); st.Phase != promotion.Blocked {
+		t.Fatalf("emergency with a high finding: %+v", st)
+	}
+	e.add(evidence.SAST, "", sarifClean)
+	if got := events(t, e.st); got != "promotion.blocked,promotion.emergency" {
+		t.Fatalf("events after the emergency: %s", got)
+	}
+	e.clock.Add(25 * time.Hour)
+	for range 2 {
+		if _, err := e.promos.FlagOverdue(context.Background(), store.Actor{Name: "system:reviews"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := events(t, e.st); got != "promotion.blocked,promotion.emergency,review.overdue" {
+		t.Fatalf("events after the deadline: %s", got)
+	}
+}
+
+func TestApprovalRequestedNotifiesOnce(t *testing.T) {
+	ctx := context.Background()
+	c := &clock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "airlock.db"), sqlstore.Options{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	scheme := server.NewScheme()
+	objs, err := scheme.Decode("world.yaml", []byte(approvalWorld+"---\n"+sinks))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := catalog.New(st, scheme).Apply(ctx, store.Actor{Name: "admin"}, objs, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := catalog.New(st, scheme).CreateRelease(ctx, store.Actor{Name: "ci"}, catalog.ReleaseRequest{
+		App: "shop", Version: "1.4.0", Artifact: release.Artifact{Digest: digest}, Commit: "9f2c1e7",
+	}); err != nil {
+		t.Fatal(err)
+	}
+	p := promotion.New(st)
+	for _, to := range []string{"dev", "prod", "prod"} {
+		if _, err := p.Request(ctx, store.Actor{Name: "deployer"}, promotion.Request{App: "shop", Version: "1.4.0", To: to}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	name := promotion.Name("shop-1.4.0", "prod")
+	// One approval of two: still waiting, no second message.
+	if _, err := p.Vote(ctx, store.Actor{Name: "alice"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "ok", Roles: []string{"sre"}}); err != nil {
+		t.Fatal(err)
+	}
+	n := notifications(t, st)
+	if len(n) != 1 || n[0].Event != notify.ApprovalRequested || n[0].Sink != "chat" || n[0].Data["promotion"] != name {
+		t.Fatalf("want one approval.requested for sink chat, got %+v", n)
 	}
 }
