@@ -205,7 +205,9 @@ func (d *Deliverer) send(ctx context.Context, id string, n NotificationSpec, sin
 	}
 	client := d.Client
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		// A redirect is not followed: it would turn the POST into a GET
+		// and could send a signed body somewhere the sink did not name.
+		client = &http.Client{Timeout: 10 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	resp, err := client.Do(req)
 	if err != nil {

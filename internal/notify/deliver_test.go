@@ -321,3 +321,18 @@ func TestPendingSurvivesRestart(t *testing.T) {
 		t.Fatalf("after restart: %+v", s)
 	}
 }
+
+func TestRedirectIsAFailedAttempt(t *testing.T) {
+	t.Parallel()
+	other := newReceiver(t, 200)
+	redirect := httptest.NewServer(http.RedirectHandler(other.srv.URL, http.StatusFound))
+	t.Cleanup(redirect.Close)
+	st, _, d := setup(t, "webhook", redirect.URL, "")
+	enqueue(t, st)
+	if ok, failed := run(t, d); ok != 0 || failed != 1 || len(other.requests()) != 0 {
+		t.Fatalf("a redirect was followed: delivered %d failed %d", ok, failed)
+	}
+	if s := only(t, st); s.Log[0].Status != http.StatusFound {
+		t.Fatalf("log: %+v", s.Log)
+	}
+}
