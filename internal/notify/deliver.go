@@ -186,7 +186,18 @@ func (d *Deliverer) send(ctx context.Context, id string, n NotificationSpec, sin
 	if err != nil {
 		return 0, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, sink.URL, bytes.NewReader(body))
+	target := sink.URL
+	if sink.URLEnv != "" {
+		if d.Getenv != nil {
+			target = d.Getenv(sink.URLEnv)
+		} else {
+			target = ""
+		}
+		if err := checkURL(target); err != nil {
+			return 0, fmt.Errorf("sink %s: the environment variable %s does not hold a usable URL: %v", n.Sink, sink.URLEnv, err)
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}

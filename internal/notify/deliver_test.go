@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -334,5 +335,44 @@ func TestRedirectIsAFailedAttempt(t *testing.T) {
 	}
 	if s := only(t, st); s.Log[0].Status != http.StatusFound {
 		t.Fatalf("log: %+v", s.Log)
+	}
+}
+
+func TestURLFromTheEnvironment(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	rcv := newReceiver(t, 200)
+	c := &clock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "airlock.db"), sqlstore.Options{Now: c.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	scheme := server.NewScheme()
+	objs, err := scheme.Decode("sink.yaml", []byte("apiVersion: airlock.dev/v1\nkind: Sink\nmetadata: {name: hook}\nspec: {type: slack, urlEnv: AIRLOCK_SLACK_URL}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := catalog.New(st, scheme).Apply(ctx, store.Actor{Name: "admin"}, objs, false); err != nil {
+		t.Fatal(err)
+	}
+	obj, _ := st.Get(ctx, notify.SinkKind, "hook")
+	if strings.Contains(string(obj.Spec), "http") {
+		t.Fatalf("the sink object holds a URL: %s", obj.Spec)
+	}
+	enqueue(t, st)
+	unset := &notify.Deliverer{Store: st, Now: c.Now, Getenv: func(string) string { return "" }}
+	if ok, failed := run(t, unset); ok != 0 || failed != 1 || !strings.Contains(only(t, st).LastError, "AIRLOCK_SLACK_URL") {
+		t.Fatalf("unset urlEnv: delivered %d failed %d, last error %q", ok, failed, only(t, st).LastError)
+	}
+	c.Add(time.Hour)
+	set := &notify.Deliverer{Store: st, Now: c.Now, Getenv: func(k string) string {
+		if k == "AIRLOCK_SLACK_URL" {
+			return rcv.srv.URL
+		}
+		return ""
+	}}
+	if ok, _ := run(t, set); ok != 1 || len(rcv.requests()) != 1 {
+		t.Fatalf("urlEnv set: delivered %d, %d requests", ok, len(rcv.requests()))
 	}
 }

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/resource"
@@ -34,12 +36,19 @@ const (
 	ReviewOverdue      = "review.overdue"
 )
 
+// Events lists every event a sink may ask for.
+var Events = []string{ApprovalRequested, PromotionBlocked, PromotionEmergency, ReviewOverdue}
+
 // SinkSpec is where notifications go. The HMAC key is never stored in the
 // object (objects and the audit log are readable): SecretEnv names the
 // environment variable of the server that holds it.
 type SinkSpec struct {
-	Type      string   `json:"type"`
-	URL       string   `json:"url"`
+	Type string `json:"type"`
+	URL  string `json:"url,omitempty"`
+	// URLEnv names the server's environment variable that holds the URL,
+	// for URLs that are themselves secrets (a Slack incoming webhook). Give
+	// url or urlEnv, not both.
+	URLEnv    string   `json:"urlEnv,omitempty"`
 	SecretEnv string   `json:"secretEnv,omitempty"`
 	Events    []string `json:"events,omitempty"` // empty means every event
 }
@@ -97,8 +106,7 @@ type NotificationStatus struct {
 }
 
 var (
-	eventRE = regexp.MustCompile(`^[a-z][a-z0-9]*(\.[a-z][a-z0-9]*)+$`)
-	envRE   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	envRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
 
 // Register adds Sink (declarative) and Notification (written only by
@@ -122,25 +130,42 @@ func Register(s *resource.Scheme) {
 	})
 }
 
+// checkURL accepts an absolute http or https URL without credentials.
+func checkURL(raw string) error {
+	u, err := url.Parse(raw)
+	if raw == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("url %q must be an absolute http or https URL, e.g. https://hooks.example.com/airlock (or name an environment variable holding it with urlEnv)", raw)
+	}
+	if u.User != nil {
+		return fmt.Errorf("url must not carry credentials: objects are readable; use urlEnv for a secret URL and secretEnv for the signing key")
+	}
+	return nil
+}
+
 // ValidateSink checks a sink on its own. The error is a *resource.PathError
 // naming the field at fault.
 func ValidateSink(s SinkSpec) error {
 	if s.Type != Webhook && s.Type != Slack {
 		return resource.Errorf("spec.type", "type %q is not webhook or slack: webhook posts signed JSON, slack posts to a Slack incoming webhook", s.Type)
 	}
-	u, err := url.Parse(s.URL)
-	if s.URL == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return resource.Errorf("spec.url", "url %q must be an absolute http or https URL, e.g. https://hooks.example.com/airlock", s.URL)
-	}
-	if u.User != nil {
-		return resource.Errorf("spec.url", "url must not carry credentials: objects are readable; put the signing key in the environment variable named by secretEnv")
+	switch {
+	case s.URL != "" && s.URLEnv != "":
+		return resource.Errorf("spec.urlEnv", "give url or urlEnv, not both")
+	case s.URLEnv != "":
+		if !envRE.MatchString(s.URLEnv) {
+			return resource.Errorf("spec.urlEnv", "urlEnv %q must be an environment variable name such as AIRLOCK_SLACK_URL (the URL itself is then never stored in the object)", s.URLEnv)
+		}
+	default:
+		if err := checkURL(s.URL); err != nil {
+			return resource.Errorf("spec.url", "%v", err)
+		}
 	}
 	if s.SecretEnv != "" && !envRE.MatchString(s.SecretEnv) {
 		return resource.Errorf("spec.secretEnv", "secretEnv %q must be an environment variable name such as AIRLOCK_HOOK_SECRET (the key itself is never stored in the object)", s.SecretEnv)
 	}
 	for i, e := range s.Events {
-		if !eventRE.MatchString(e) {
-			return resource.Errorf(fmt.Sprintf("spec.events[%d]", i), "event %q is not an event name such as %s or %s", e, PromotionBlocked, ApprovalRequested)
+		if !slices.Contains(Events, e) {
+			return resource.Errorf(fmt.Sprintf("spec.events[%d]", i), "unknown event %q; events: %s", e, strings.Join(Events, ", "))
 		}
 	}
 	return nil

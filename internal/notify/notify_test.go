@@ -25,6 +25,11 @@ func TestValidateSink(t *testing.T) {
 		{"credentials in url", notify.SinkSpec{Type: "webhook", URL: "https://u:p@a.example/x"}, "spec.url"},
 		{"bad env name", notify.SinkSpec{Type: "webhook", URL: "https://a.example", SecretEnv: "not a name"}, "spec.secretEnv"},
 		{"bad event", notify.SinkSpec{Type: "webhook", URL: "https://a.example", Events: []string{"Blocked!"}}, "spec.events[0]"},
+		{"misspelt event", notify.SinkSpec{Type: "webhook", URL: "https://a.example", Events: []string{"promotion.blocked", "promotion.blockd"}}, "spec.events[1]"},
+		{"url from the environment", notify.SinkSpec{Type: "slack", URLEnv: "AIRLOCK_SLACK_URL"}, ""},
+		{"url and urlEnv", notify.SinkSpec{Type: "slack", URL: "https://a.example", URLEnv: "AIRLOCK_SLACK_URL"}, "spec.urlEnv"},
+		{"bad urlEnv", notify.SinkSpec{Type: "slack", URLEnv: "no way"}, "spec.urlEnv"},
+		{"no url at all", notify.SinkSpec{Type: "webhook"}, "spec.url"},
 	} {
 		err := notify.ValidateSink(tc.spec)
 		var pe *resource.PathError
