@@ -3,21 +3,15 @@ package promotion_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
+	"github.com/airlock-dev/airlock/internal/promotion/promotiontest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/audit"
-	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/promotion"
-	"github.com/airlock-dev/airlock/internal/release"
-	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
-	"github.com/airlock-dev/airlock/internal/store/sqlite"
-	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 )
 
 const approvalWorld = `apiVersion: airlock.dev/v1
@@ -54,26 +48,8 @@ spec: {owners: [team-shop], pipeline: default}
 func newApprovalEnv(t *testing.T) (*promotion.Service, store.Store, string) {
 	t.Helper()
 	ctx := context.Background()
-	c := &clock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "airlock.db"), sqlstore.Options{Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	scheme := server.NewScheme()
-	objs, err := scheme.Decode("world.yaml", []byte(approvalWorld))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := catalog.New(st, scheme).Apply(ctx, store.Actor{Name: "admin"}, objs, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := catalog.New(st, scheme).CreateRelease(ctx, store.Actor{Name: "ci"}, catalog.ReleaseRequest{
-		App: "shop", Version: "1.4.0", Artifact: release.Artifact{Digest: digest}, Commit: "9f2c1e7",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	p := promotion.New(st)
+	w := promotiontest.New(t, approvalWorld)
+	p, st := w.Promotions, w.Store
 	for _, to := range []string{"dev", "prod"} {
 		if _, err := p.Request(ctx, store.Actor{Name: "deployer"}, promotion.Request{App: "shop", Version: "1.4.0", To: to}); err != nil {
 			t.Fatal(err)

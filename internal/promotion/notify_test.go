@@ -2,7 +2,7 @@ package promotion_test
 
 import (
 	"context"
-	"path/filepath"
+	"github.com/airlock-dev/airlock/internal/promotion/promotiontest"
 	"slices"
 	"strings"
 	"testing"
@@ -13,11 +13,8 @@ import (
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/notify"
 	"github.com/airlock-dev/airlock/internal/promotion"
-	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
-	"github.com/airlock-dev/airlock/internal/store/sqlite"
-	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 )
 
 const sinks = `apiVersion: airlock.dev/v1
@@ -132,26 +129,8 @@ func TestEmergencyAndOverdueReviewNotify(t *testing.T) {
 
 func TestApprovalRequestedNotifiesOnce(t *testing.T) {
 	ctx := context.Background()
-	c := &clock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "airlock.db"), sqlstore.Options{Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	scheme := server.NewScheme()
-	objs, err := scheme.Decode("world.yaml", []byte(approvalWorld+"---\n"+sinks))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := catalog.New(st, scheme).Apply(ctx, store.Actor{Name: "admin"}, objs, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := catalog.New(st, scheme).CreateRelease(ctx, store.Actor{Name: "ci"}, catalog.ReleaseRequest{
-		App: "shop", Version: "1.4.0", Artifact: release.Artifact{Digest: digest}, Commit: "9f2c1e7",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	p := promotion.New(st)
+	w := promotiontest.New(t, approvalWorld+"---\n"+sinks)
+	p, st := w.Promotions, w.Store
 	for _, to := range []string{"dev", "prod", "prod"} {
 		if _, err := p.Request(ctx, store.Actor{Name: "deployer"}, promotion.Request{App: "shop", Version: "1.4.0", To: to}); err != nil {
 			t.Fatal(err)

@@ -4,37 +4,19 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"path/filepath"
+	"github.com/airlock-dev/airlock/internal/promotion/promotiontest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/promotion"
 	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/resource"
-	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
-	"github.com/airlock-dev/airlock/internal/store/sqlite"
-	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	c.now = c.now.Add(d)
-	c.mu.Unlock()
-}
 
 const world = `apiVersion: airlock.dev/v1
 kind: Environment
@@ -89,35 +71,15 @@ const (
 type env struct {
 	t      *testing.T
 	st     store.Store
-	clock  *clock
+	clock  *promotiontest.Clock
 	promos *promotion.Service
 	ingest *ingest.Service
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := context.Background()
-	c := &clock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "airlock.db"), sqlstore.Options{Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	scheme := server.NewScheme()
-	objs, err := scheme.Decode("world.yaml", []byte(world))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := catalog.New(st, scheme).Apply(ctx, store.Actor{Name: "admin"}, objs, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := catalog.New(st, scheme).CreateRelease(ctx, store.Actor{Name: "ci"}, catalog.ReleaseRequest{
-		App: "shop", Version: "1.4.0", Artifact: release.Artifact{Digest: digest}, Commit: "9f2c1e7",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	p := promotion.New(st)
-	return &env{t: t, st: st, clock: c, promos: p, ingest: ingest.New(st, p.Reevaluate)}
+	w := promotiontest.New(t, world)
+	return &env{t: t, st: w.Store, clock: w.Clock, promos: w.Promotions, ingest: w.Ingest}
 }
 
 func (e *env) promote(to string, em *promotion.Emergency) (*resource.Object, promotion.Status, error) {

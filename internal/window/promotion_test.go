@@ -2,36 +2,18 @@ package window_test
 
 import (
 	"context"
+	"github.com/airlock-dev/airlock/internal/promotion/promotiontest"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/promotion"
-	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
-	"github.com/airlock-dev/airlock/internal/store/sqlite"
-	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 	"github.com/airlock-dev/airlock/internal/window"
 )
-
-// clock is a settable test clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	c.now = t
-	c.mu.Unlock()
-}
 
 // world has a prod stage gated only by the deployment windows, and a
 // freeze around the clock's start (Friday 2026-11-27 11:00 in Stockholm).
@@ -75,29 +57,10 @@ spec:
   reason: Black Friday weekend
 `
 
-func newWorld(t *testing.T) (*promotion.Service, store.Store, *clock) {
+func newWorld(t *testing.T) (*promotion.Service, store.Store, *promotiontest.Clock) {
 	t.Helper()
-	ctx := context.Background()
-	c := &clock{now: time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)}
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "airlock.db"), sqlstore.Options{Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	scheme := server.NewScheme()
-	objs, err := scheme.Decode("world.yaml", []byte(world))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := catalog.New(st, scheme).Apply(ctx, store.Actor{Name: "admin"}, objs, false); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := catalog.New(st, scheme).CreateRelease(ctx, store.Actor{Name: "ci"}, catalog.ReleaseRequest{
-		App: "shop", Version: "1.4.0", Artifact: release.Artifact{Digest: "sha256:" + strings.Repeat("1", 64)}, Commit: "9f2c1e7",
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return promotion.New(st), st, c
+	w := promotiontest.New(t, world)
+	return w.Promotions, w.Store, w.Clock
 }
 
 func promote(t *testing.T, p *promotion.Service, to string, em *promotion.Emergency) promotion.Status {
