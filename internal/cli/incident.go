@@ -3,7 +3,6 @@ package cli
 import (
 	"fmt"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -92,50 +91,5 @@ func (a *app) incidentCloseCommand() *cobra.Command {
 }
 
 func (a *app) incidentListCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List incidents, open and closed",
-		Args:  args(cobra.NoArgs),
-	}
-	output := outputFlag(cmd, formatTable, formatJSON, formatYAML, formatName)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := a.client()
-		if err != nil {
-			return err
-		}
-		objs, err := c.ListIncidents(cmd.Context())
-		if err != nil {
-			return err
-		}
-		if *output != formatTable {
-			return a.printObjects(*output, objs, true)
-		}
-		if len(objs) == 0 {
-			fmt.Fprintln(a.stderr, "No resources found.")
-			return nil
-		}
-		return a.printIncidents(objs)
-	}
-	return cmd
-}
-
-// maxSummaryCell is how much of a summary the table shows.
-const maxSummaryCell = 60
-
-func (a *app) printIncidents(objs []*resource.Object) error {
-	tw := tabwriter.NewWriter(a.stdout, 0, 8, 3, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSEVERITY\tSTATE\tSUMMARY\tOPENED-BY\tAGE")
-	now := a.now()
-	for _, o := range objs {
-		spec, st, err := client.DecodeIncident(o)
-		if err != nil {
-			return err
-		}
-		summary := strings.Join(strings.Fields(spec.Summary), " ")
-		if r := []rune(summary); len(r) > maxSummaryCell {
-			summary = string(r[:maxSummaryCell-1]) + "…"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", o.Metadata.Name, orNone(spec.Severity), orNone(st.State), orNone(summary), orNone(spec.OpenedBy), age(o.Metadata.CreatedAt, now))
-	}
-	return tw.Flush()
+	return a.listCommand("List incidents, open and closed", "", (*client.Client).ListIncidents)
 }

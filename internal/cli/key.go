@@ -85,24 +85,7 @@ as its signer. FILE - reads standard input.`,
 }
 
 func (a *app) keyListCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List registered signing keys",
-		Args:  args(cobra.NoArgs),
-	}
-	output := outputFlag(cmd, formatTable, formatJSON, formatYAML, formatName)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := a.client()
-		if err != nil {
-			return err
-		}
-		ks, err := c.ListKeys(cmd.Context())
-		if err != nil {
-			return err
-		}
-		return a.printObjects(*output, ks, true)
-	}
-	return cmd
+	return a.listCommand("List registered signing keys", "", (*client.Client).ListKeys)
 }
 
 func (a *app) keyRemoveCommand() *cobra.Command {

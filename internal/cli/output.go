@@ -1,8 +1,11 @@
 package cli
 
 import (
+	"context"
+
 	"encoding/json"
 	"fmt"
+	"github.com/airlock-dev/airlock/internal/client"
 	"io"
 	"slices"
 	"strconv"
@@ -190,7 +193,9 @@ func columnsFor(kind string) []column {
 		"Incident": {
 			{"SEVERITY", field("spec.severity")},
 			{"STATE", field("status.state")},
-			{"SUMMARY", func(m map[string]any, _ time.Time) string { return shorten(str(lookup(m, "spec.summary")), 60) }},
+			{"SUMMARY", func(m map[string]any, _ time.Time) string {
+				return cell(str(lookup(m, "spec.summary")), maxSummaryCell)
+			}},
 			{"OPENED-BY", field("spec.openedBy")},
 		},
 		"Token": {
@@ -200,6 +205,25 @@ func columnsFor(kind string) []column {
 			{"STATUS", tokenStatus},
 		},
 	}[kind]
+}
+
+// listCommand is a `list` subcommand that prints what list returns, as a
+// table (the kind's columns) or -o json|yaml|name.
+func (a *app) listCommand(short, long string, list func(*client.Client, context.Context) ([]*resource.Object, error)) *cobra.Command {
+	cmd := &cobra.Command{Use: "list", Short: short, Long: long, Args: args(cobra.NoArgs)}
+	output := outputFlag(cmd, formatTable, formatJSON, formatYAML, formatName)
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		objs, err := list(c, cmd.Context())
+		if err != nil {
+			return err
+		}
+		return a.printObjects(*output, objs, true)
+	}
+	return cmd
 }
 
 func (a *app) printTable(w io.Writer, objs []*resource.Object) error {
@@ -286,6 +310,19 @@ func orNone(s string) string {
 func orAll(s string) string {
 	if s == "" {
 		return "*"
+	}
+	return s
+}
+
+// maxSummaryCell is how much of a free-text summary a table shows.
+const maxSummaryCell = 60
+
+// cell fits free text into a table cell: white space collapsed to single
+// spaces, and at most n characters, the last one "…" when cut.
+func cell(s string, n int) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
 	}
 	return s
 }

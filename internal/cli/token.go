@@ -123,24 +123,7 @@ func (a *app) parseTime(s string, sign int) (time.Time, error) {
 }
 
 func (a *app) tokenListCommand() *cobra.Command {
-	cmd := &cobra.Command{
-		Use:   "list",
-		Short: "List API tokens (never their secrets)",
-		Args:  args(cobra.NoArgs),
-	}
-	output := outputFlag(cmd, formatTable, formatJSON, formatYAML, formatName)
-	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
-		c, err := a.client()
-		if err != nil {
-			return err
-		}
-		toks, err := c.ListTokens(cmd.Context())
-		if err != nil {
-			return err
-		}
-		return a.printObjects(*output, toks, true)
-	}
-	return cmd
+	return a.listCommand("List API tokens (never their secrets)", "", (*client.Client).ListTokens)
 }
 
 func (a *app) tokenRevokeCommand() *cobra.Command {
