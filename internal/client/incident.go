@@ -2,8 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -73,17 +71,5 @@ type IncidentStatus struct {
 
 // DecodeIncident reads an Incident object's spec and status.
 func DecodeIncident(o *resource.Object) (*IncidentSpec, *IncidentStatus, error) {
-	var (
-		spec IncidentSpec
-		st   IncidentStatus
-	)
-	if err := json.Unmarshal(o.Spec, &spec); err != nil {
-		return nil, nil, fmt.Errorf("%s: decode spec: %w", o.Ref(), err)
-	}
-	if len(o.Status) > 0 {
-		if err := json.Unmarshal(o.Status, &st); err != nil {
-			return nil, nil, fmt.Errorf("%s: decode status: %w", o.Ref(), err)
-		}
-	}
-	return &spec, &st, nil
+	return decodeObject[IncidentSpec, IncidentStatus](o)
 }

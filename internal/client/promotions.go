@@ -171,9 +171,15 @@ type GateResult struct {
 
 // DecodePromotion reads a Promotion object's spec and status.
 func DecodePromotion(o *resource.Object) (*PromotionSpec, *PromotionStatus, error) {
+	return decodeObject[PromotionSpec, PromotionStatus](o)
+}
+
+// decodeObject reads an object's spec and status into the client's view
+// types, leniently: the server may add fields.
+func decodeObject[S, T any](o *resource.Object) (*S, *T, error) {
 	var (
-		spec PromotionSpec
-		st   PromotionStatus
+		spec S
+		st   T
 	)
 	if err := json.Unmarshal(o.Spec, &spec); err != nil {
 		return nil, nil, fmt.Errorf("%s: decode spec: %w", o.Ref(), err)
@@ -210,11 +216,8 @@ type EvidenceSpec struct {
 
 // DecodeEvidence reads an Evidence object's spec.
 func DecodeEvidence(o *resource.Object) (*EvidenceSpec, error) {
-	var spec EvidenceSpec
-	if err := json.Unmarshal(o.Spec, &spec); err != nil {
-		return nil, fmt.Errorf("%s: decode spec: %w", o.Ref(), err)
-	}
-	return &spec, nil
+	spec, _, err := decodeObject[EvidenceSpec, struct{}](o)
+	return spec, err
 }
 
 // KeyRequest registers a CI signing key.
