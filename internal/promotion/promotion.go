@@ -65,6 +65,9 @@ type Emergency struct {
 // Phase is where a promotion stands.
 type Phase string
 
+// PhaseLabel is the label that carries a promotion's phase.
+const PhaseLabel = "phase"
+
 // Phases. Pending waits for evidence or approvals; Blocked has a
 // failing gate; both are re-evaluated when evidence arrives. Succeeded is
 // final: the release is admitted to the environment.
@@ -322,6 +325,12 @@ func (s *Service) evaluate(ctx context.Context, tx store.Tx, obj *resource.Objec
 	if err := next.SetStatus(st); err != nil {
 		return nil, err
 	}
+	// The phase is also a label, so the periodic re-evaluation finds the
+	// open promotions through the label index instead of reading them all.
+	if next.Metadata.Labels == nil {
+		next.Metadata.Labels = map[string]string{}
+	}
+	next.Metadata.Labels[PhaseLabel] = string(st.Phase)
 	if next.Metadata.Revision == 0 {
 		return tx.Create(ctx, next)
 	}
@@ -526,17 +535,13 @@ func admit(ctx context.Context, tx store.Tx, spec Spec, promo string, now time.T
 // releases it looked at; a promotion whose results did not change is not
 // written.
 func (s *Service) ReevaluateOpen(ctx context.Context, actor store.Actor) (int, error) {
-	objs, err := s.store.List(ctx, Kind, nil)
-	if err != nil {
-		return 0, err
-	}
 	releases := map[string]bool{}
-	for _, o := range objs {
-		var st Status
-		if err := o.DecodeStatus(&st); err != nil {
+	for _, phase := range []Phase{Pending, Blocked} {
+		objs, err := s.store.List(ctx, Kind, resource.Selector{{Key: PhaseLabel, Op: resource.Equals, Values: []string{string(phase)}}})
+		if err != nil {
 			return 0, err
 		}
-		if st.Phase != Succeeded {
+		for _, o := range objs {
 			var spec Spec
 			if err := o.DecodeSpec(&spec); err != nil {
 				return 0, err
