@@ -20,8 +20,32 @@ import (
 // Kind is the kind of an approval record.
 const Kind = "Approval"
 
-// MaxAge is how long an approval counts after it was given.
+// MaxAge is how long an approval counts after it was given, unless the
+// approvals gate sets maxAge.
 const MaxAge = 72 * time.Hour
+
+// MaxAge bounds for a gate's maxAge.
+const (
+	MinMaxAge = time.Minute
+	MaxMaxAge = 30 * 24 * time.Hour
+)
+
+// EmergencyRole is the role whose single approval an emergency promotion
+// needs, in place of the transition's approval policy.
+const EmergencyRole = "emergency-approver"
+
+// Policy is what an approvals gate asks for: the roles and counts, and how
+// long an approval counts.
+type Policy struct {
+	Require map[string]int
+	MaxAge  time.Duration
+}
+
+// ForEmergency returns the policy an emergency promotion is judged by: one
+// approval by an emergency approver, whatever the transition requires.
+func (p Policy) ForEmergency() Policy {
+	return Policy{Require: map[string]int{EmergencyRole: 1}, MaxAge: p.MaxAge}
+}
 
 // Decision is an approver's verdict.
 type Decision string

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/gate"
 	"github.com/airlock-dev/airlock/internal/resource"
@@ -19,27 +20,30 @@ func init() {
 
 // approvalsGate judges gate.Input.Extra[GateType], an []Approval, against
 // the roles and counts in Spec.Require. It reports Security: an emergency
-// does not waive it; it asks for one approval from any required role
+// does not waive it; it asks for one approval by an emergency approver
 // instead.
 type approvalsGate struct {
-	spec gate.Spec
-	when *gate.Condition // nil: always applies
+	spec   gate.Spec
+	maxAge time.Duration
+	when   *gate.Condition // nil: always applies
 }
 
 func buildGate(s gate.Spec) (gate.Gate, error) {
-	for _, f := range []struct {
-		name string
-		set  bool
-	}{
-		{"requireTrusted", s.RequireTrusted != nil}, {"suite", s.Suite != ""}, {"minCount", s.MinCount != 0},
-		{"minPercent", s.MinPercent != 0}, {"maxSeverity", s.MaxSeverity != ""}, {"maxCounts", s.MaxCounts != nil},
-		{"suppressions", s.Suppressions != nil}, {"format", s.Format != ""}, {"maxP95Ms", s.MaxP95Ms != 0},
-		{"maxP99Ms", s.MaxP99Ms != 0}, {"maxErrorRate", s.MaxErrorRate != nil}, {"kind", s.Kind != ""},
-		{"role", s.Role != ""}, {"expression", s.Expression != ""},
-	} {
-		if f.set {
-			return nil, &gate.FieldError{Field: f.name, Msg: f.name + " does not apply to an approvals gate, which takes only name, message, require, securityPaths and when"}
+	for _, f := range gate.SetFields(s) {
+		if f != "require" && f != "securityPaths" && f != "maxAge" {
+			return nil, &gate.FieldError{Field: f, Msg: f + " does not apply to an approvals gate, which takes only name, message, require, securityPaths, maxAge and when"}
 		}
+	}
+	if s.RequireTrusted != nil {
+		return nil, &gate.FieldError{Field: "requireTrusted", Msg: "requireTrusted does not apply to an approvals gate: approvals are given in airlock by authenticated people"}
+	}
+	maxAge := MaxAge
+	if s.MaxAge != "" {
+		d, err := time.ParseDuration(s.MaxAge)
+		if err != nil || d < MinMaxAge || d > MaxMaxAge {
+			return nil, &gate.FieldError{Field: "maxAge", Msg: fmt.Sprintf("maxAge %q must be a duration from %s to %s, e.g. 72h", s.MaxAge, MinMaxAge, "720h")}
+		}
+		maxAge = d
 	}
 	if s.SecurityPaths != nil {
 		if err := ValidatePaths(*s.SecurityPaths); err != nil {
@@ -67,7 +71,7 @@ func buildGate(s gate.Spec) (gate.Gate, error) {
 	} else if err := resource.ValidateName(s.Name); err != nil {
 		return nil, &gate.FieldError{Field: "name", Msg: "gate " + err.Error()}
 	}
-	g := approvalsGate{spec: s}
+	g := approvalsGate{spec: s, maxAge: maxAge}
 	if s.When != "" {
 		c, err := gate.CompileCondition(s.When)
 		if err != nil {
@@ -104,13 +108,18 @@ func (g approvalsGate) Evaluate(in *gate.Input) (r gate.Result) {
 		return r
 	}
 	require, security := EffectiveRequire(g.spec, in.Evidence)
-	v := Judge(require, in, votes)
+	p := Policy{Require: require, MaxAge: g.maxAge}
+	if in.Emergency {
+		p, security = p.ForEmergency(), ""
+	}
+	v := Judge(p, in, votes)
 	if security != "" {
 		defer func() { r.Reasons = append([]string{security}, r.Reasons...) }()
 	}
 	switch {
 	case len(v.Rejections) > 0:
 		r.Status = gate.StatusFail
+		r.Final = true // a person said no: only a new release can answer that
 		if g.spec.Message != "" {
 			r.Reasons = append(r.Reasons, g.spec.Message)
 		}
@@ -143,16 +152,19 @@ type Verdict struct {
 	Ignored    []string // votes that do not count, and why
 }
 
-// Judge counts votes against require for the promotion described by in. A
-// vote counts when it binds to the release's current digest and in's
-// policy revision, is at most MaxAge old, and comes from neither the
-// release's creator nor the promotion's requester. Each person fills at
-// most one required role slot, whatever roles they hold; slots are
-// assigned by maximum bipartite matching. In an emergency one approval
-// from any required role suffices.
-func Judge(require map[string]int, in *gate.Input, votes []Approval) Verdict {
+// Judge counts votes against p for the promotion described by in. A vote
+// counts when it binds to the release's current digest and in's policy
+// revision, is at most p.MaxAge old (MaxAge when zero), and comes from
+// neither the release's creator, an author of its commit, nor the
+// promotion's requester. Each person fills at most one required role slot,
+// whatever roles they hold; slots are assigned by maximum bipartite
+// matching. The latest vote of each person counts.
+func Judge(p Policy, in *gate.Input, votes []Approval) Verdict {
 	var v Verdict
-	// The latest vote of each person counts.
+	require, maxAge := p.Require, p.MaxAge
+	if maxAge <= 0 {
+		maxAge = MaxAge
+	}
 	latest := map[string]Approval{}
 	for _, a := range votes {
 		if prev, ok := latest[a.Spec.Approver]; !ok || !a.CreatedAt.Before(prev.CreatedAt) {
@@ -185,11 +197,14 @@ func Judge(require map[string]int, in *gate.Input, votes []Approval) Verdict {
 		case a.PolicyRevision != in.PolicyRevision:
 			v.Ignored = append(v.Ignored, fmt.Sprintf("the vote of %s was under policy revision %d, not %d", p, a.PolicyRevision, in.PolicyRevision))
 			continue
-		case in.Now.Sub(latest[p].CreatedAt) > MaxAge:
-			v.Ignored = append(v.Ignored, fmt.Sprintf("the vote of %s expired (given %s, valid %s)", p, latest[p].CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), MaxAge))
+		case in.Now.Sub(latest[p].CreatedAt) > maxAge:
+			v.Ignored = append(v.Ignored, fmt.Sprintf("the vote of %s expired (given %s, valid %s)", p, latest[p].CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), maxAge))
 			continue
 		case p == in.Release.Creator:
 			v.Ignored = append(v.Ignored, fmt.Sprintf("%s created the release and may not approve it", p))
+			continue
+		case slices.Contains(in.Release.Authors, p):
+			v.Ignored = append(v.Ignored, fmt.Sprintf("%s authored the release's commit and may not approve it", p))
 			continue
 		case p == in.RequestedBy:
 			v.Ignored = append(v.Ignored, fmt.Sprintf("%s requested the promotion and may not approve it", p))
@@ -214,16 +229,12 @@ func Judge(require map[string]int, in *gate.Input, votes []Approval) Verdict {
 
 	// Slots: one per required approval.
 	var slots []string
-	if in.Emergency {
-		slots = []string{""} // any required role
-	} else {
-		for _, role := range roles {
-			for range require[role] {
-				slots = append(slots, role)
-			}
+	for _, role := range roles {
+		for range require[role] {
+			slots = append(slots, role)
 		}
 	}
-	fits := func(a approver, slot string) bool { return slot == "" || slices.Contains(a.roles, slot) }
+	fits := func(a approver, slot string) bool { return slices.Contains(a.roles, slot) }
 	owner := make([]int, len(slots)) // approver index filling each slot, -1 when none
 	for i := range owner {
 		owner[i] = -1
@@ -253,19 +264,15 @@ func Judge(require map[string]int, in *gate.Input, votes []Approval) Verdict {
 			missingBy[slot]++
 			continue
 		}
-		role := slot
-		if role == "" {
-			role = approvers[owner[s]].roles[0]
-		}
-		have = append(have, role+" "+approvers[owner[s]].name)
-	}
-	if in.Emergency && missingBy[""] > 0 {
-		missing = append(missing, fmt.Sprintf("1 approval from any of %s (emergency)", strings.Join(roles, ", ")))
+		have = append(have, slot+" "+approvers[owner[s]].name)
 	}
 	for _, role := range roles {
 		if n := missingBy[role]; n > 0 {
 			missing = append(missing, fmt.Sprintf("%d %s approval", n, role))
 		}
+	}
+	if in.Emergency && missing != nil {
+		missing[len(missing)-1] += " (emergency)"
 	}
 	v.Have = strings.Join(have, ", ")
 	v.Missing = strings.Join(missing, ", ")

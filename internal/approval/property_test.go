@@ -7,14 +7,16 @@ import (
 	"time"
 )
 
-// TestJudgeProperties generates random votes and checks Judge against a
-// brute-force search: the policy is met exactly when some assignment of
-// distinct, eligible approvers to the required role slots exists, never by
-// the creator or the requester, and any eligible rejection fails it.
+// TestJudgeProperties generates random votes and policies and checks Judge
+// against a brute-force search: the policy is met exactly when some
+// assignment of distinct, eligible approvers to the required role slots
+// exists, never by the creator, a commit author or the requester, never by
+// an expired vote, and any eligible rejection fails it. An emergency needs
+// one emergency approver, whatever else the policy requires.
 func TestJudgeProperties(t *testing.T) {
 	t.Parallel()
-	people := []string{"ci-bot", "deployer", "alice", "bob", "carol", "dave"}
-	roles := []string{"tech-lead", "sre", "security", "business-owner"}
+	people := []string{"ci-bot", "deployer", "erin", "alice", "bob", "carol", "dave"}
+	roles := []string{"tech-lead", "sre", "security", "business-owner", EmergencyRole}
 	rng := rand.New(rand.NewPCG(4, 72))
 	for i := range 3000 {
 		require := map[string]int{}
@@ -27,6 +29,15 @@ func TestJudgeProperties(t *testing.T) {
 			require["sre"] = 1
 		}
 		in := input(rng.IntN(5) == 0)
+		in.Release.Authors = []string{"erin"}
+		pol := Policy{Require: require, MaxAge: []time.Duration{0, time.Hour, 30 * time.Minute, MaxAge}[rng.IntN(4)]}
+		if in.Emergency {
+			pol = pol.ForEmergency()
+		}
+		maxAge := pol.MaxAge
+		if maxAge == 0 {
+			maxAge = MaxAge
+		}
 		var votes []Approval
 		for range rng.IntN(7) {
 			a := vote(people[rng.IntN(len(people))], Approve)
@@ -43,11 +54,13 @@ func TestJudgeProperties(t *testing.T) {
 				a.Spec.PolicyRevision = 6
 			case 1:
 				a.CreatedAt = now.Add(-MaxAge - time.Second)
+			case 2:
+				a.CreatedAt = now.Add(-45 * time.Minute)
 			}
 			a.CreatedAt = a.CreatedAt.Add(time.Duration(rng.IntN(60)) * time.Second)
 			votes = append(votes, a)
 		}
-		v := Judge(require, in, votes)
+		v := Judge(pol, in, votes)
 
 		// The brute force: the latest vote per person, eligible ones only.
 		latest := map[string]Approval{}
@@ -59,12 +72,12 @@ func TestJudgeProperties(t *testing.T) {
 		var held [][]string
 		rejected := false
 		for p, a := range latest {
-			if p == in.Release.Creator || p == in.RequestedBy || a.Spec.PolicyRevision != in.PolicyRevision || in.Now.Sub(a.CreatedAt) > MaxAge {
+			if p == in.Release.Creator || p == "erin" || p == in.RequestedBy || a.Spec.PolicyRevision != in.PolicyRevision || in.Now.Sub(a.CreatedAt) > maxAge {
 				continue
 			}
 			var h []string
 			for _, r := range a.Spec.Roles {
-				if require[r] > 0 {
+				if pol.Require[r] > 0 {
 					h = append(h, r)
 				}
 			}
@@ -78,13 +91,9 @@ func TestJudgeProperties(t *testing.T) {
 			held = append(held, h)
 		}
 		var slots []string
-		if in.Emergency {
-			slots = []string{""}
-		} else {
-			for r, n := range require {
-				for range n {
-					slots = append(slots, r)
-				}
+		for r, n := range pol.Require {
+			for range n {
+				slots = append(slots, r)
 			}
 		}
 		met := assignable(slots, held, make([]bool, len(held)))
@@ -103,7 +112,7 @@ func assignable(slots []string, held [][]string, used []bool) bool {
 		return true
 	}
 	for i, h := range held {
-		if used[i] || (slots[0] != "" && !slices.Contains(h, slots[0])) {
+		if used[i] || !slices.Contains(h, slots[0]) {
 			continue
 		}
 		used[i] = true

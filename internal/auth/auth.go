@@ -34,10 +34,13 @@ const (
 	SRE           Role = "sre"
 	BusinessOwner Role = "business-owner"
 	Auditor       Role = "auditor"
+	// EmergencyApprover may give the single approval an emergency
+	// promotion needs (never for their own request).
+	EmergencyApprover Role = "emergency-approver"
 )
 
 // Roles lists every role, in the order help texts show them.
-var Roles = []Role{Admin, Deployer, CI, TechLead, Security, SRE, BusinessOwner, Auditor}
+var Roles = []Role{Admin, Deployer, CI, TechLead, Security, SRE, BusinessOwner, EmergencyApprover, Auditor}
 
 // ParseRole checks that s names a role.
 func ParseRole(s string) (Role, error) {

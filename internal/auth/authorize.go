@@ -26,6 +26,8 @@ const (
 	Approve         Action = "promotions.approve" // approve or reject a promotion (role-checked per environment)
 	ManageKeys      Action = "keys.manage"        // register and remove CI signing keys
 	ManageIncidents Action = "incidents.manage"   // open and close incidents
+	CompleteReview  Action = "reviews.complete"   // sign a post-emergency review (role-checked against its chain)
+	ManageChanges   Action = "changes.manage"     // raise, update and close change requests
 	Identify        Action = "whoami"             // who am I
 )
 
@@ -52,7 +54,9 @@ var permissions = map[Action]permission{
 	AddEvidence:     {roles: []Role{Admin, CI, Deployer}, scoped: true},
 	SignOff:         {roles: []Role{Admin, TechLead, Security, SRE, BusinessOwner}, scoped: true},
 	Promote:         {roles: []Role{Admin, Deployer, CI}, scoped: true},
-	Approve:         {roles: []Role{Admin, TechLead, Security, SRE, BusinessOwner}, scoped: true},
+	Approve:         {roles: []Role{Admin, TechLead, Security, SRE, BusinessOwner, EmergencyApprover}, scoped: true},
+	CompleteReview:  {roles: []Role{Admin, TechLead, Security, SRE, BusinessOwner}, scoped: true},
+	ManageChanges:   {roles: []Role{Admin, Deployer, CI, TechLead, SRE}, scoped: true},
 	ManageKeys:      {roles: []Role{Admin}},
 	ManageIncidents: {roles: []Role{Admin, Deployer, SRE, TechLead, Security}, scoped: true},
 }
@@ -132,7 +136,7 @@ func Authorize(p *Principal, a Action, env string) error {
 			}
 			// A scoped grant allows an environment-less action only for reads,
 			// release registration and incidents, which touch no environment.
-			if env == "" && a != ReadResources && a != CreateRelease && a != Identify && a != AddEvidence && a != SignOff && a != ManageIncidents {
+			if env == "" && a != ReadResources && a != CreateRelease && a != Identify && a != AddEvidence && a != SignOff && a != ManageIncidents && a != ManageChanges {
 				continue
 			}
 			if env != "" && !contains(g.Environments, env) {

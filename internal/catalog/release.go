@@ -16,6 +16,7 @@ type ReleaseRequest struct {
 	Version  string            `json:"version"`
 	Artifact release.Artifact  `json:"artifact"`
 	Commit   string            `json:"commit"`
+	Authors  []string          `json:"authors,omitempty"`
 	Labels   map[string]string `json:"labels,omitempty"`
 }
 
@@ -38,7 +39,7 @@ func (s *Service) CreateRelease(ctx context.Context, actor store.Actor, req Rele
 		Kind:       ReleaseKind,
 		Metadata:   resource.Metadata{Name: release.Name(req.App, req.Version), Labels: labels},
 	}
-	spec := release.Spec{App: req.App, Version: req.Version, Artifact: req.Artifact, Commit: req.Commit}
+	spec := release.Spec{App: req.App, Version: req.Version, Artifact: req.Artifact, Commit: req.Commit, Authors: req.Authors}
 	if err := obj.SetSpec(spec); err != nil {
 		return nil, err
 	}

@@ -24,6 +24,7 @@ var digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
 
 func (a *app) releaseCreateCommand() *cobra.Command {
 	var artifact, commit string
+	var authors []string
 	cmd := &cobra.Command{
 		Use:   "create APP VERSION --artifact PATH|sha256:HEX --commit SHA",
 		Short: "Register an immutable release of an application",
@@ -32,12 +33,13 @@ digest of its artifact.
 
 --artifact takes the artifact file, whose digest, name and size are computed
 locally (the file is not uploaded), or a digest sha256:<64 hex digits>.`,
-		Example: `  airlock release create shop 1.4.0 --artifact dist/shop.tar.gz --commit "$(git rev-parse HEAD)"`,
+		Example: `  airlock release create shop 1.4.0 --artifact dist/shop.tar.gz --commit "$(git rev-parse HEAD)" --author alice`,
 		Args:    args(cobra.ExactArgs(2)),
 	}
 	output := outputFlag(cmd, "", formatTable, formatJSON, formatYAML)
 	cmd.Flags().StringVar(&artifact, "artifact", "", "artifact file, or its digest sha256:HEX (required)")
 	cmd.Flags().StringVar(&commit, "commit", "", "source commit the artifact was built from (required)")
+	cmd.Flags().StringArrayVar(&authors, "author", nil, "airlock identity of an author of the commit (repeatable); authors may not approve the release's promotions")
 	cmd.RunE = func(cmd *cobra.Command, argv []string) error {
 		switch {
 		case artifact == "":
@@ -53,7 +55,7 @@ locally (the file is not uploaded), or a digest sha256:<64 hex digits>.`,
 		if err != nil {
 			return err
 		}
-		rel, err := c.CreateRelease(cmd.Context(), client.ReleaseRequest{App: argv[0], Version: argv[1], Artifact: art, Commit: commit})
+		rel, err := c.CreateRelease(cmd.Context(), client.ReleaseRequest{App: argv[0], Version: argv[1], Artifact: art, Commit: commit, Authors: authors})
 		if err != nil {
 			return err
 		}

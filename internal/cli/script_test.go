@@ -107,6 +107,7 @@ func startServer(e *testscript.Env, data string) error {
 	}
 	e.Setenv(EnvServer, "http://"+addr)
 	e.Setenv(EnvToken, strings.TrimSpace(string(token)))
+	e.Setenv("ADMIN", strings.TrimSpace(string(token)))
 	e.Setenv("DATA", data)
 	return nil
 }

@@ -353,6 +353,7 @@ type ReleaseRequest struct {
 	Version  string   `json:"version"`
 	Artifact Artifact `json:"artifact"`
 	Commit   string   `json:"commit"`
+	Authors  []string `json:"authors,omitempty"`
 }
 
 // CreateRelease registers an immutable release and returns the Release

@@ -42,8 +42,9 @@ var builtins = map[string]builtinType{
 var builtinOrder = []string{TypeTests, TypeCoverage, TypeSAST, TypeLint, TypeIaC, TypeSCA, TypeContainerScan,
 	TypeDAST, TypeSBOM, TypePerf, TypeSignature, TypeSignoff, TypeExpression}
 
-// setFields lists the type-specific fields s sets, by JSON name.
-func setFields(s Spec) []string {
+// SetFields lists the type-specific fields s sets, by JSON name, so a gate
+// type can refuse the ones that do not apply to it.
+func SetFields(s Spec) []string {
 	var out []string
 	add := func(set bool, name string) {
 		if set {
@@ -65,6 +66,7 @@ func setFields(s Spec) []string {
 	add(s.Expression != "", "expression")
 	add(s.Require != nil, "require")
 	add(s.SecurityPaths != nil, "securityPaths")
+	add(s.MaxAge != "", "maxAge")
 	return out
 }
 
@@ -80,7 +82,7 @@ type builtinGate struct {
 func (g *builtinGate) Spec() Spec { return g.spec }
 
 func compileBuiltin(s Spec, b builtinType) (Gate, error) {
-	for _, f := range setFields(s) {
+	for _, f := range SetFields(s) {
 		if !contains(b.fields, f) {
 			applies := "no type-specific fields"
 			if len(b.fields) > 0 {

@@ -122,6 +122,9 @@ type Spec struct {
 	// approval is added to Require. Default: approval.DefaultSecurityPaths;
 	// an empty list turns detection off.
 	SecurityPaths *[]string `json:"securityPaths,omitempty"`
+	// MaxAge is how long an approval counts in an approvals gate, as a Go
+	// duration (default 72h).
+	MaxAge string `json:"maxAge,omitempty"`
 }
 
 // Suppression exempts the findings with one ID from a scanner gate. All
@@ -208,6 +211,9 @@ type Result struct {
 	Fix      string   `json:"fix,omitempty"`      // what would satisfy the gate; empty when it passed
 	Evidence []string `json:"evidence,omitempty"` // digests of the evidence used
 	Security bool     `json:"security,omitempty"` // still blocks in an emergency
+	// Final marks a failure nothing can cure for this promotion (a person
+	// rejected it): the promotion ends instead of waiting.
+	Final bool `json:"final,omitempty"`
 }
 
 // Gate evaluates one declared gate. Implementations are pure and safe for

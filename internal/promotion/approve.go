@@ -94,8 +94,8 @@ func (s *Service) vote(ctx context.Context, actor store.Actor, v Vote) (*resourc
 		if err := obj.DecodeStatus(&st); err != nil {
 			return err
 		}
-		if st.Phase == Succeeded {
-			return &PolicyError{Msg: fmt.Sprintf("promotion %s already finished (Succeeded); there is nothing left to %s", v.Promotion, v.Decision)}
+		if st.Phase.Finished() {
+			return &PolicyError{Msg: fmt.Sprintf("promotion %s already finished (%s); there is nothing left to %s", v.Promotion, st.Phase, v.Decision)}
 		}
 		rel, err := tx.Get(ctx, "Release", spec.Release)
 		if err != nil {
@@ -105,11 +105,8 @@ func (s *Service) vote(ctx context.Context, actor store.Actor, v Vote) (*resourc
 		if err := rel.DecodeSpec(&relSpec); err != nil {
 			return err
 		}
-		switch actor.Name {
-		case relSpec.Creator:
-			return &PolicyError{Msg: fmt.Sprintf("%s created release %s and may not %s its promotion; another person holding a required role must", actor.Name, spec.Release, v.Decision)}
-		case spec.RequestedBy:
-			return &PolicyError{Msg: fmt.Sprintf("%s requested promotion %s and may not %s it; another person holding a required role must", actor.Name, v.Promotion, v.Decision)}
+		if err := mayNotVote(actor.Name, spec, relSpec, v.Decision); err != nil {
+			return err
 		}
 		require, rev, err := requiredRoles(ctx, tx, spec)
 		if err != nil {
@@ -155,8 +152,23 @@ func (s *Service) vote(ctx context.Context, actor store.Actor, v Vote) (*resourc
 	return out, err
 }
 
+// mayNotVote refuses a vote by someone separation of duties excludes: the
+// release's creator, an author of its commit, the promotion's requester.
+func mayNotVote(who string, spec Spec, rel release.Spec, d approval.Decision) error {
+	switch {
+	case who == rel.Creator:
+		return &PolicyError{Msg: fmt.Sprintf("%s created release %s and may not %s its promotion; another person holding a required role must", who, spec.Release, d)}
+	case slices.Contains(rel.Authors, who):
+		return &PolicyError{Msg: fmt.Sprintf("%s authored the commit of release %s and may not %s its promotion; another person holding a required role must", who, spec.Release, d)}
+	case who == spec.RequestedBy:
+		return &PolicyError{Msg: fmt.Sprintf("%s requested promotion %s and may not %s it; another person holding a required role must", who, Name(spec.Release, spec.To), d)}
+	}
+	return nil
+}
+
 // requiredRoles returns the roles the approvals gates of spec's transition
-// require (the largest count of each), and the pipeline revision.
+// require (the largest count of each), and the pipeline revision. An
+// emergency promotion requires one emergency approver instead.
 func requiredRoles(ctx context.Context, r store.Reader, spec Spec) (map[string]int, int64, error) {
 	pipe, err := r.Get(ctx, "Pipeline", spec.Pipeline)
 	if err != nil {
@@ -169,6 +181,9 @@ func requiredRoles(ctx context.Context, r store.Reader, spec Spec) (map[string]i
 	specs, err := pipeSpec.GatesFor(spec.To)
 	if err != nil {
 		return nil, 0, &PolicyError{Msg: err.Error()}
+	}
+	if spec.Emergency != nil {
+		return map[string]int{approval.EmergencyRole: 1}, pipe.Metadata.Revision, nil
 	}
 	ev, err := LoadEvidence(ctx, r, spec.Release)
 	if err != nil {
@@ -236,9 +251,6 @@ func (s *Service) mayVote(ctx context.Context, o *resource.Object, who string, r
 	if err := o.DecodeSpec(&spec); err != nil {
 		return false, err
 	}
-	if who == spec.RequestedBy {
-		return false, nil
-	}
 	rel, err := s.store.Get(ctx, "Release", spec.Release)
 	if err != nil {
 		return false, err
@@ -247,7 +259,7 @@ func (s *Service) mayVote(ctx context.Context, o *resource.Object, who string, r
 	if err := rel.DecodeSpec(&relSpec); err != nil {
 		return false, err
 	}
-	if who == relSpec.Creator {
+	if mayNotVote(who, spec, relSpec, approval.Approve) != nil {
 		return false, nil
 	}
 	require, rev, err := requiredRoles(ctx, s.store, spec)

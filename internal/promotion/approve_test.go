@@ -3,14 +3,17 @@ package promotion_test
 import (
 	"context"
 	"errors"
-	"github.com/airlock-dev/airlock/internal/promotion/promotiontest"
 	"strings"
 	"testing"
 
 	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/audit"
+	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/promotion"
+	"github.com/airlock-dev/airlock/internal/promotion/promotiontest"
+	"github.com/airlock-dev/airlock/internal/release"
+	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
 )
 
@@ -123,20 +126,55 @@ func TestApprovalsPromote(t *testing.T) {
 	}
 }
 
-func TestRejectionBlocks(t *testing.T) {
+func TestRejectionEndsThePromotion(t *testing.T) {
 	ctx := context.Background()
 	p, st, name := newApprovalEnv(t)
+	if _, err := p.Vote(ctx, store.Actor{Name: "alice"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "ok", Roles: []string{"tech-lead"}}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := p.Vote(ctx, store.Actor{Name: "carol"}, promotion.Vote{Promotion: name, Decision: approval.Reject, Reason: "no rollback plan", Roles: []string{"sre"}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, who := range []string{"alice", "bob"} {
-		if _, err := p.Vote(ctx, store.Actor{Name: who}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "ok", Roles: []string{"tech-lead", "sre"}}); err != nil {
+	s := phase(t, st, name)
+	if s.Phase != promotion.Rejected || s.CompletedAt == nil || !strings.Contains(s.Message, "rejected by carol (sre): no rollback plan") {
+		t.Fatalf("after a rejection: %s %q %+v", s.Phase, s.Message, s.Gates)
+	}
+	// Nothing cures it: no more votes, no new request.
+	_, err := p.Vote(ctx, store.Actor{Name: "bob"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "ok", Roles: []string{"sre"}})
+	var pe *promotion.PolicyError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "already finished (Rejected)") {
+		t.Fatalf("approving a rejected promotion: %v", err)
+	}
+	_, err = p.Request(ctx, store.Actor{Name: "deployer"}, promotion.Request{App: "shop", Version: "1.4.0", To: "prod"})
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "a rejection is final") {
+		t.Fatalf("asking again after a rejection: %v", err)
+	}
+	if s2 := phase(t, st, name); s2.Phase != promotion.Rejected || s2.Evaluations != s.Evaluations {
+		t.Fatalf("a refused request changed the promotion: %+v", s2)
+	}
+}
+
+func TestCommitAuthorMayNotApprove(t *testing.T) {
+	ctx := context.Background()
+	w := promotiontest.New(t, approvalWorld)
+	if _, err := catalog.New(w.Store, server.NewScheme()).CreateRelease(ctx, store.Actor{Name: "ci"}, catalog.ReleaseRequest{
+		App: "shop", Version: "1.5.0", Artifact: release.Artifact{Digest: promotiontest.Digest}, Commit: "9f2c1e7", Authors: []string{"dave"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	name := "shop-1.5.0.to.prod"
+	for _, to := range []string{"dev", "prod"} {
+		if _, err := w.Promotions.Request(ctx, store.Actor{Name: "deployer"}, promotion.Request{App: "shop", Version: "1.5.0", To: to}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	s := phase(t, st, name)
-	if s.Phase != promotion.Blocked || !strings.Contains(strings.Join(s.Gates[0].Reasons, ";"), "rejected by carol (sre): no rollback plan") {
-		t.Fatalf("after a rejection: %s %+v", s.Phase, s.Gates)
+	_, err := w.Promotions.Vote(ctx, store.Actor{Name: "dave"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "my code is fine", Roles: []string{"sre"}})
+	var pe *promotion.PolicyError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "dave authored the commit of release shop-1.5.0") {
+		t.Fatalf("the commit author approving: %v", err)
+	}
+	if mine, _ := w.Promotions.PendingApprovals(ctx, "dave", func(string) []string { return []string{"sre"} }, true); len(mine) != 0 {
+		t.Fatalf("the commit author is offered %d promotions to approve", len(mine))
 	}
 }
 
@@ -159,10 +197,15 @@ func TestEmergencyNeedsOneApproval(t *testing.T) {
 	if s.Phase != promotion.Pending || s.Gates[0].Status != "pending" {
 		t.Fatalf("an emergency waived the approvals: %s %+v", s.Phase, s.Gates)
 	}
-	if _, err := p.Vote(ctx, store.Actor{Name: "oncall"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "me", Roles: []string{"sre"}}); err == nil {
+	if _, err := p.Vote(ctx, store.Actor{Name: "oncall"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "me", Roles: []string{approval.EmergencyRole}}); err == nil {
 		t.Fatal("the emergency requester approved their own promotion")
 	}
-	if _, err := p.Vote(ctx, store.Actor{Name: "bob"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "go", Roles: []string{"sre"}}); err != nil {
+	// The usual approvers do not make an emergency: an emergency approver does.
+	_, err = p.Vote(ctx, store.Actor{Name: "bob"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "go", Roles: []string{"sre", "tech-lead"}})
+	if err == nil || !strings.Contains(err.Error(), "holds none of the roles this promotion needs (emergency-approver)") {
+		t.Fatalf("an sre approving an emergency: %v", err)
+	}
+	if _, err := p.Vote(ctx, store.Actor{Name: "erica"}, promotion.Vote{Promotion: name, Decision: approval.Approve, Reason: "go", Roles: []string{approval.EmergencyRole}}); err != nil {
 		t.Fatal(err)
 	}
 	if s := phase(t, st, name); s.Phase != promotion.Succeeded || s.Review == "" {

@@ -113,7 +113,8 @@ func TestEmergencyAndOverdueReviewNotify(t *testing.T) {
 		t.Fatalf("emergency with a high finding: %+v", st)
 	}
 	e.add(evidence.SAST, "", sarifClean)
-	if got := events(t, e.st); got != "promotion.blocked,promotion.emergency" {
+	promotiontest.ApproveEmergency(t, e.promos, promotion.Name("shop-1.4.0", "prod"))
+	if got := events(t, e.st); got != "approval.requested,promotion.blocked,promotion.emergency" {
 		t.Fatalf("events after the emergency: %s", got)
 	}
 	e.clock.Add(25 * time.Hour)
@@ -122,7 +123,7 @@ func TestEmergencyAndOverdueReviewNotify(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := events(t, e.st); got != "promotion.blocked,promotion.emergency,review.overdue" {
+	if got := events(t, e.st); got != "approval.requested,promotion.blocked,promotion.emergency,review.overdue" {
 		t.Fatalf("events after the deadline: %s", got)
 	}
 }

@@ -70,12 +70,18 @@ const PhaseLabel = "phase"
 
 // Phases. Pending waits for evidence or approvals; Blocked has a
 // failing gate; both are re-evaluated when evidence arrives. Succeeded is
-// final: the release is admitted to the environment.
+// final: the release is admitted to the environment. Rejected is final
+// too: a person with a required role said no, and only a new release can
+// answer that.
 const (
 	Pending   Phase = "Pending"
 	Blocked   Phase = "Blocked"
 	Succeeded Phase = "Succeeded"
+	Rejected  Phase = "Rejected"
 )
+
+// Finished reports whether a phase is final.
+func (p Phase) Finished() bool { return p == Succeeded || p == Rejected }
 
 // Status records the latest evaluation.
 type Status struct {
@@ -222,6 +228,13 @@ func (s *Service) Request(ctx context.Context, actor store.Actor, req Request) (
 			if err := obj.DecodeSpec(&spec); err != nil {
 				return err
 			}
+			var st Status
+			if err := obj.DecodeStatus(&st); err != nil {
+				return err
+			}
+			if st.Phase == Rejected {
+				return &PolicyError{Msg: fmt.Sprintf("promotion %s was rejected (%s); a rejection is final: build a new release that answers it and promote that", name, st.Message)}
+			}
 			if req.Emergency != nil {
 				spec.Emergency = req.Emergency
 				spec.RequestedBy = actor.Name
@@ -273,7 +286,7 @@ func (s *Service) Reevaluate(ctx context.Context, tx store.Tx, releaseName strin
 		if err := o.DecodeStatus(&st); err != nil {
 			return err
 		}
-		if st.Phase == Succeeded {
+		if st.Phase.Finished() {
 			continue
 		}
 		if _, err := s.evaluate(ctx, tx, o, false); err != nil {
@@ -305,8 +318,10 @@ func (s *Service) evaluate(ctx context.Context, tx store.Tx, obj *resource.Objec
 	if !requested && prev.Phase == st.Phase && prev.PolicyRevision == st.PolicyRevision && sameResults(prev.Gates, results) {
 		return obj, nil // nothing new to record
 	}
-	if st.Phase == Succeeded {
+	if st.Phase.Finished() {
 		st.CompletedAt = &now
+	}
+	if st.Phase == Succeeded {
 		if err := admit(ctx, tx, spec, obj.Metadata.Name, now); err != nil {
 			return nil, err
 		}
@@ -351,6 +366,7 @@ func (s *Service) input(ctx context.Context, tx store.Tx, spec Spec) (*gate.Inpu
 	if err != nil {
 		return nil, 0, nil, &PolicyError{Msg: err.Error()}
 	}
+	specs = withEmergencyApproval(specs, spec.Emergency != nil)
 	gates, err := gate.Compile(specs)
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("gates of pipeline %s (revision %d): %w", spec.Pipeline, pipe.Metadata.Revision, err)
@@ -399,6 +415,20 @@ func (s *Service) input(ctx context.Context, tx store.Tx, spec Spec) (*gate.Inpu
 		Extra: map[string]any{window.GateType: wins, approval.GateType: votes},
 	}
 	return in, pipe.Metadata.Revision, gates, nil
+}
+
+// EmergencyGate is the name of the approvals gate an emergency promotion
+// gets when its transition declares none: an emergency always needs one
+// approval by an emergency approver.
+const EmergencyGate = "emergency-approval"
+
+// withEmergencyApproval adds the emergency approvals gate to an emergency
+// promotion's gates when they have no approvals gate of their own.
+func withEmergencyApproval(specs []gate.Spec, emergency bool) []gate.Spec {
+	if !emergency || slices.ContainsFunc(specs, func(g gate.Spec) bool { return g.Type == approval.GateType }) {
+		return specs
+	}
+	return append(slices.Clip(specs), gate.Spec{Name: EmergencyGate, Type: approval.GateType, Require: map[string]int{approval.EmergencyRole: 1}})
 }
 
 // loadWindows returns every Window object, for the window gate.
@@ -471,12 +501,15 @@ func LoadEvidence(ctx context.Context, r store.Reader, releaseName string) ([]ga
 }
 
 func phaseOf(results []gate.Result) (Phase, string) {
-	var failed, pending, waived []string
+	var failed, pending, waived, final []string
 	approvals := false
 	for _, r := range results {
 		switch r.Status {
 		case gate.StatusFail:
 			failed = append(failed, r.Gate)
+			if r.Final {
+				final = append(final, r.Reasons...)
+			}
 		case gate.StatusPending:
 			pending = append(pending, r.Gate)
 			approvals = approvals || r.Type == approval.GateType
@@ -485,6 +518,8 @@ func phaseOf(results []gate.Result) (Phase, string) {
 		}
 	}
 	switch {
+	case len(final) > 0:
+		return Rejected, strings.Join(final, "; ")
 	case len(failed) > 0:
 		return Blocked, fmt.Sprintf("blocked by %d gate(s): %s", len(failed), strings.Join(failed, ", "))
 	case len(pending) > 0 && approvals && len(pending) == 1:

@@ -202,7 +202,10 @@ func TestEmergencyStillBlocksOnSecurityGates(t *testing.T) {
 		t.Fatal("a blocked emergency opened a review")
 	}
 	e.add(evidence.SAST, "", sarifClean) // the finding is fixed; coverage still low
-	st = e.status(promotion.Name("shop-1.4.0", "prod"))
+	if st = e.status(promotion.Name("shop-1.4.0", "prod")); st.Phase != promotion.Pending || gateStatus(st, promotion.EmergencyGate) != "pending" {
+		t.Fatalf("emergency without its approval: %+v", st)
+	}
+	st = promotiontest.ApproveEmergency(t, e.promos, promotion.Name("shop-1.4.0", "prod"))
 	if st.Phase != promotion.Succeeded || st.Review == "" || gateStatus(st, "coverage") != "waived" {
 		t.Fatalf("emergency after the fix: %+v", st)
 	}

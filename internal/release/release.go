@@ -39,8 +39,14 @@ type Spec struct {
 	Version  string   `json:"version"`
 	Artifact Artifact `json:"artifact"`
 	Commit   string   `json:"commit"`
-	Creator  string   `json:"creator,omitempty"`
+	// Authors are the airlock identities of the commit's authors; none of
+	// them may approve the release's promotions.
+	Authors []string `json:"authors,omitempty"`
+	Creator string   `json:"creator,omitempty"`
 }
+
+// MaxAuthors is the most commit authors a release may name.
+const MaxAuthors = 20
 
 // Artifact is the built thing a release ships.
 type Artifact struct {
@@ -193,6 +199,14 @@ func Validate(meta resource.Metadata, s Spec) error {
 	if err := validateText("creator", s.Creator); err != nil {
 		return resource.Errorf("spec.creator", "%v", err)
 	}
+	if len(s.Authors) > MaxAuthors {
+		return resource.Errorf("spec.authors", "a release names at most %d commit authors, got %d", MaxAuthors, len(s.Authors))
+	}
+	for i, a := range s.Authors {
+		if err := resource.ValidateName(a); err != nil {
+			return resource.Errorf(fmt.Sprintf("spec.authors[%d]", i), "author must be an airlock identity name (as on their token): %v", err)
+		}
+	}
 	if meta.Name != want {
 		return resource.Errorf("metadata.name", "a release of app %q version %q must be named %q (app-version, lower-cased, '+' and '_' as '-'), not %q", s.App, s.Version, want, meta.Name)
 	}
@@ -224,6 +238,7 @@ func Immutable(old, new Spec) error {
 		{"spec.artifact.size", fmt.Sprint(old.Artifact.Size), fmt.Sprint(new.Artifact.Size)},
 		{"spec.commit", old.Commit, new.Commit},
 		{"spec.creator", old.Creator, new.Creator},
+		{"spec.authors", strings.Join(old.Authors, ","), strings.Join(new.Authors, ",")},
 	}
 	for _, f := range fields {
 		if f.old != f.new {

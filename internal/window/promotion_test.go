@@ -101,8 +101,11 @@ func TestEmergencyPassesTheFreeze(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := promote(t, p, "prod", &promotion.Emergency{Incident: inc.Metadata.Name, Reason: "payment outage hotfix"})
-	if got.Phase != promotion.Succeeded || len(got.Gates) != 1 || got.Gates[0].Status != "waived" || got.Review == "" {
+	if got := promote(t, p, "prod", &promotion.Emergency{Incident: inc.Metadata.Name, Reason: "payment outage hotfix"}); got.Phase != promotion.Pending {
+		t.Fatalf("emergency before its approval: %+v", got)
+	}
+	got := promotiontest.ApproveEmergency(t, p, promotion.Name("shop-1.4.0", "prod"))
+	if got.Phase != promotion.Succeeded || len(got.Gates) != 2 || got.Gates[0].Status != "waived" || got.Review == "" {
 		t.Fatalf("emergency during the freeze: %+v", got)
 	}
 	objs, err := st.List(context.Background(), promotion.ReviewKind, nil)

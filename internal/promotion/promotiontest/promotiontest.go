@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/promotion"
@@ -77,4 +78,21 @@ func New(t testing.TB, yaml string) *World {
 	}
 	p := promotion.New(st)
 	return &World{Store: st, Clock: c, Promotions: p, Ingest: ingest.New(st, p.Reevaluate)}
+}
+
+// ApproveEmergency gives an emergency promotion its one approval, by
+// "erica", an emergency approver, and returns the promotion's status after.
+func ApproveEmergency(t testing.TB, p *promotion.Service, promo string) promotion.Status {
+	t.Helper()
+	obj, err := p.Vote(context.Background(), store.Actor{Name: "erica"}, promotion.Vote{
+		Promotion: promo, Decision: approval.Approve, Reason: "agreed on the incident call", Roles: []string{approval.EmergencyRole},
+	})
+	if err != nil {
+		t.Fatalf("emergency approval of %s: %v", promo, err)
+	}
+	var st promotion.Status
+	if err := obj.DecodeStatus(&st); err != nil {
+		t.Fatal(err)
+	}
+	return st
 }
