@@ -47,6 +47,7 @@ func (a *API) registerRoutes() {
 
 	a.registerPromotionRoutes()
 	a.registerIncidentRoutes()
+	a.registerReviewRoutes()
 
 	a.handle("GET", "/api/v1/watch/{resource}", "Stream changes of a kind as server-sent events.", rule{verb: "read"}, a.watch)
 	a.handle("GET", "/api/v1/{resource}", "List objects of a kind (selector: a label selector).", rule{verb: "read"}, a.list)
@@ -140,7 +141,7 @@ func dedicated(kind string) string {
 	case promotion.Kind:
 		return "use POST /api/v1/promotions (airlock promote)"
 	case promotion.ReviewKind:
-		return "reviews are opened by emergency promotions"
+		return "reviews are opened by emergency promotions and signed off with POST /api/v1/reviews/NAME/complete (airlock review complete)"
 	case keys.Kind:
 		return "use POST /api/v1/keys (airlock key add)"
 	case incident.Kind:

@@ -183,11 +183,7 @@ func Judge(p Policy, in *gate.Input, votes []Approval) Verdict {
 	}
 	sort.Strings(roles)
 
-	type approver struct {
-		name  string
-		roles []string // required roles held
-	}
-	var approvers []approver
+	var approvers []Holder
 	for _, p := range people {
 		a := latest[p].Spec
 		switch {
@@ -224,48 +220,11 @@ func Judge(p Policy, in *gate.Input, votes []Approval) Verdict {
 			v.Rejections = append(v.Rejections, fmt.Sprintf("rejected by %s (%s): %s", p, strings.Join(held, ", "), a.Reason))
 			continue
 		}
-		approvers = append(approvers, approver{name: p, roles: held})
+		approvers = append(approvers, Holder{Name: p, Roles: held})
 	}
 
-	// Slots: one per required approval.
-	var slots []string
-	for _, role := range roles {
-		for range require[role] {
-			slots = append(slots, role)
-		}
-	}
-	fits := func(a approver, slot string) bool { return slices.Contains(a.roles, slot) }
-	owner := make([]int, len(slots)) // approver index filling each slot, -1 when none
-	for i := range owner {
-		owner[i] = -1
-	}
-	var augment func(a int, seen []bool) bool
-	augment = func(a int, seen []bool) bool {
-		for s, slot := range slots {
-			if seen[s] || !fits(approvers[a], slot) {
-				continue
-			}
-			seen[s] = true
-			if owner[s] < 0 || augment(owner[s], seen) {
-				owner[s] = a
-				return true
-			}
-		}
-		return false
-	}
-	for a := range approvers {
-		augment(a, make([]bool, len(slots)))
-	}
-
-	var have, missing []string
-	missingBy := map[string]int{}
-	for s, slot := range slots {
-		if owner[s] < 0 {
-			missingBy[slot]++
-			continue
-		}
-		have = append(have, slot+" "+approvers[owner[s]].name)
-	}
+	have, missingBy := Match(require, approvers)
+	var missing []string
 	for _, role := range roles {
 		if n := missingBy[role]; n > 0 {
 			missing = append(missing, fmt.Sprintf("%d %s approval", n, role))
@@ -277,4 +236,59 @@ func Judge(p Policy, in *gate.Input, votes []Approval) Verdict {
 	v.Have = strings.Join(have, ", ")
 	v.Missing = strings.Join(missing, ", ")
 	return v
+}
+
+// Holder is a person and the required roles they hold.
+type Holder struct {
+	Name  string
+	Roles []string
+}
+
+// Match fills the slots require asks for (one per required approval) with
+// distinct holders, by maximum bipartite matching, so one person counts
+// once whatever roles they hold and no greedy choice wastes a person who
+// could fill a scarcer role. It returns the filled slots as "role name",
+// in role order, and the count still missing per role.
+func Match(require map[string]int, holders []Holder) (have []string, missing map[string]int) {
+	roles := make([]string, 0, len(require))
+	for role := range require {
+		roles = append(roles, role)
+	}
+	sort.Strings(roles)
+	var slots []string
+	for _, role := range roles {
+		for range require[role] {
+			slots = append(slots, role)
+		}
+	}
+	owner := make([]int, len(slots)) // holder index filling each slot, -1 when none
+	for i := range owner {
+		owner[i] = -1
+	}
+	var augment func(h int, seen []bool) bool
+	augment = func(h int, seen []bool) bool {
+		for s, slot := range slots {
+			if seen[s] || !slices.Contains(holders[h].Roles, slot) {
+				continue
+			}
+			seen[s] = true
+			if owner[s] < 0 || augment(owner[s], seen) {
+				owner[s] = h
+				return true
+			}
+		}
+		return false
+	}
+	for h := range holders {
+		augment(h, make([]bool, len(slots)))
+	}
+	missing = map[string]int{}
+	for s, slot := range slots {
+		if owner[s] < 0 {
+			missing[slot]++
+			continue
+		}
+		have = append(have, slot+" "+holders[owner[s]].Name)
+	}
+	return have, missing
 }

@@ -187,6 +187,13 @@ func columnsFor(kind string) []column {
 			{"VERSION", field("spec.version")},
 			{"ENV", field("spec.environment")},
 			{"INCIDENT", field("spec.incident")},
+			{"PHASE", field("status.phase")},
+			{"MISSING", func(m map[string]any, _ time.Time) string {
+				if s := str(lookup(m, "status.missing")); s != "" {
+					return s
+				}
+				return "-"
+			}},
 			{"DUE", reviewDue},
 			{"OVERDUE", reviewOverdue},
 		},

@@ -308,7 +308,8 @@ func reviewDueAt(m map[string]any) (time.Time, error) {
 // reviewOverdue is loud about a review past its deadline: "OVERDUE 3h".
 func reviewOverdue(m map[string]any, now time.Time) string {
 	t, err := reviewDueAt(m)
-	overdue := lookup(m, "status.overdue") == true || (err == nil && now.After(t) && str(lookup(m, "status.phase")) == "Open")
+	open := str(lookup(m, "status.phase")) == "Open"
+	overdue := open && (lookup(m, "status.overdue") == true || (err == nil && now.After(t)))
 	if !overdue {
 		return "no"
 	}

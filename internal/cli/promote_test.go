@@ -452,7 +452,7 @@ func TestEvidenceList(t *testing.T) {
 func TestGetTablesForPromotionKinds(t *testing.T) {
 	t.Parallel()
 	promo := promotionObj("Blocked", "no", map[string]string{"incident": "INC-1", "reason": "r"}, "", gatePass, gateFail)
-	reviewDue := `{"kind":"Review","metadata":{"name":"r1","createdAt":"2026-11-26T14:00:00Z"},"spec":{"app":"shop","version":"1.4.0","environment":"prod","incident":"INC-1","dueAt":"2026-11-27T12:00:00Z"},"status":{"phase":"Open","overdue":true}}`
+	reviewDue := `{"kind":"Review","metadata":{"name":"r1","createdAt":"2026-11-26T14:00:00Z"},"spec":{"app":"shop","version":"1.4.0","environment":"prod","incident":"INC-1","dueAt":"2026-11-27T12:00:00Z"},"status":{"phase":"Open","overdue":true,"missing":"1 sre"}}`
 	reviewOpen := `{"kind":"Review","metadata":{"name":"r2","createdAt":"2026-11-27T14:00:00Z"},"spec":{"app":"shop","version":"1.4.1","environment":"prod","incident":"INC-2","dueAt":"2026-11-28T14:00:00Z"},"status":{"phase":"Open"}}`
 	key := `{"kind":"Key","metadata":{"name":"ci","createdAt":"2026-11-27T14:00:00Z"},"spec":{"algorithm":"ed25519","keyID":"0123456789abcdef","identity":"github-actions","publicKey":"PEM"}}`
 	tests := []struct {
@@ -460,7 +460,7 @@ func TestGetTablesForPromotionKinds(t *testing.T) {
 		want       []string
 	}{
 		{"promotions", promo, []string{"NAME                 APP    VERSION   FROM   TO     PHASE     GATES      EMERGENCY   AGE", promoName + "   shop   1.4.0     dev    test   Blocked   1/2 pass   INC-1       60m"}},
-		{"reviews", reviewDue + "," + reviewOpen, []string{"NAME   APP    VERSION   ENV    INCIDENT   DUE      OVERDUE      AGE", "r1     shop   1.4.0     prod   INC-1      3h ago   OVERDUE 3h   25h", "r2     shop   1.4.1     prod   INC-2      in 23h   no           60m"}},
+		{"reviews", reviewDue + "," + reviewOpen, []string{"NAME   APP    VERSION   ENV    INCIDENT   PHASE   MISSING   DUE      OVERDUE      AGE", "r1     shop   1.4.0     prod   INC-1      Open    1 sre     3h ago   OVERDUE 3h   25h", "r2     shop   1.4.1     prod   INC-2      Open    -         in 23h   no           60m"}},
 		{"keys", key, []string{"NAME   ALGORITHM   KEY-ID             IDENTITY         DESCRIPTION   AGE", "ci     ed25519     0123456789abcdef   github-actions   <none>        60m"}},
 	}
 	for _, tt := range tests {

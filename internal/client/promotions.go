@@ -269,13 +269,30 @@ func (c *Client) ListReviews(ctx context.Context) ([]*resource.Object, error) {
 
 // ReviewSpec is the spec of a Review object.
 type ReviewSpec struct {
-	Promotion   string    `json:"promotion"`
-	App         string    `json:"app"`
-	Version     string    `json:"version"`
-	Environment string    `json:"environment"`
-	Incident    string    `json:"incident"`
-	Reason      string    `json:"reason"`
-	RequestedBy string    `json:"requestedBy"`
-	WaivedGates []string  `json:"waivedGates,omitempty"`
-	DueAt       time.Time `json:"dueAt"`
+	Promotion   string         `json:"promotion"`
+	App         string         `json:"app"`
+	Version     string         `json:"version"`
+	Environment string         `json:"environment"`
+	Incident    string         `json:"incident"`
+	Reason      string         `json:"reason"`
+	RequestedBy string         `json:"requestedBy"`
+	ApprovedBy  []string       `json:"approvedBy,omitempty"`
+	WaivedGates []string       `json:"waivedGates,omitempty"`
+	Chain       map[string]int `json:"chain,omitempty"`
+	DueAt       time.Time      `json:"dueAt"`
+}
+
+// CompleteReview records the caller's sign-off of a post-emergency review
+// with an outcome (accepted, follow-up or reverted) and a reason, and
+// returns the Review.
+func (c *Client) CompleteReview(ctx context.Context, name, outcome, reason string) (*resource.Object, error) {
+	body, err := jsonBody(map[string]string{"outcome": outcome, "reason": reason})
+	if err != nil {
+		return nil, err
+	}
+	var o resource.Object
+	if err := c.call(ctx, request{method: http.MethodPost, path: "/api/v1/reviews/" + seg(name) + "/complete", body: body, contentType: "application/json"}, &o); err != nil {
+		return nil, err
+	}
+	return &o, nil
 }

@@ -33,11 +33,12 @@ const (
 	ApprovalRequested  = "approval.requested"
 	PromotionBlocked   = "promotion.blocked"
 	PromotionEmergency = "promotion.emergency"
+	ReviewDue          = "review.due"
 	ReviewOverdue      = "review.overdue"
 )
 
 // Events lists every event a sink may ask for.
-var Events = []string{ApprovalRequested, PromotionBlocked, PromotionEmergency, ReviewOverdue}
+var Events = []string{ApprovalRequested, PromotionBlocked, PromotionEmergency, ReviewDue, ReviewOverdue}
 
 // SinkSpec is where notifications go. The HMAC key is never stored in the
 // object (objects and the audit log are readable): SecretEnv names the

@@ -39,6 +39,11 @@ type Stage struct {
 	// stage they are entry gates, judged when a release enters the
 	// pipeline.
 	Gates []gate.Spec `json:"gates,omitempty"`
+	// BlockOnOverdueReview makes an overdue post-emergency review of an
+	// application block its non-emergency promotions into this stage (the
+	// reviews gate, added without being declared). Default: true for a
+	// production-tier environment, false otherwise.
+	BlockOnOverdueReview *bool `json:"blockOnOverdueReview,omitempty"`
 }
 
 // Status is what the system records about a pipeline. It has no fields yet.

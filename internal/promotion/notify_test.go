@@ -114,7 +114,7 @@ func TestEmergencyAndOverdueReviewNotify(t *testing.T) {
 	}
 	e.add(evidence.SAST, "", sarifClean)
 	promotiontest.ApproveEmergency(t, e.promos, promotion.Name("shop-1.4.0", "prod"))
-	if got := events(t, e.st); got != "approval.requested,promotion.blocked,promotion.emergency" {
+	if got := events(t, e.st); got != "approval.requested,promotion.blocked,promotion.emergency,review.due" {
 		t.Fatalf("events after the emergency: %s", got)
 	}
 	e.clock.Add(25 * time.Hour)
@@ -123,7 +123,7 @@ func TestEmergencyAndOverdueReviewNotify(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if got := events(t, e.st); got != "approval.requested,promotion.blocked,promotion.emergency,review.overdue" {
+	if got := events(t, e.st); got != "approval.requested,promotion.blocked,promotion.emergency,review.due,review.overdue" {
 		t.Fatalf("events after the deadline: %s", got)
 	}
 }

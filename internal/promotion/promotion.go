@@ -326,7 +326,7 @@ func (s *Service) evaluate(ctx context.Context, tx store.Tx, obj *resource.Objec
 			return nil, err
 		}
 		if spec.Emergency != nil {
-			rv, err := openReview(ctx, tx, obj.Metadata.Name, spec, results, now)
+			rv, err := openReview(ctx, tx, obj.Metadata.Name, spec, results, reviewChain(gates, in), now)
 			if err != nil {
 				return nil, err
 			}
@@ -367,6 +367,22 @@ func (s *Service) input(ctx context.Context, tx store.Tx, spec Spec) (*gate.Inpu
 		return nil, 0, nil, &PolicyError{Msg: err.Error()}
 	}
 	specs = withEmergencyApproval(specs, spec.Emergency != nil)
+	env, err := tx.Get(ctx, "Environment", spec.To)
+	if err != nil {
+		return nil, 0, nil, err
+	}
+	var envSpec environment.Spec
+	if err := env.DecodeSpec(&envSpec); err != nil {
+		return nil, 0, nil, err
+	}
+	stage := pipeSpec.Stages[pipeSpec.Index(spec.To)]
+	block := envSpec.Tier == environment.TierProduction
+	if stage.BlockOnOverdueReview != nil {
+		block = *stage.BlockOnOverdueReview
+	}
+	if block && !slices.ContainsFunc(specs, func(g gate.Spec) bool { return g.Type == ReviewsGateType }) {
+		specs = append(slices.Clip(specs), gate.Spec{Type: ReviewsGateType})
+	}
 	gates, err := gate.Compile(specs)
 	if err != nil {
 		return nil, 0, nil, fmt.Errorf("gates of pipeline %s (revision %d): %w", spec.Pipeline, pipe.Metadata.Revision, err)
@@ -387,14 +403,6 @@ func (s *Service) input(ctx context.Context, tx store.Tx, spec Spec) (*gate.Inpu
 	if err := app.DecodeSpec(&appSpec); err != nil {
 		return nil, 0, nil, err
 	}
-	env, err := tx.Get(ctx, "Environment", spec.To)
-	if err != nil {
-		return nil, 0, nil, err
-	}
-	var envSpec environment.Spec
-	if err := env.DecodeSpec(&envSpec); err != nil {
-		return nil, 0, nil, err
-	}
 	ev, err := LoadEvidence(ctx, tx, spec.Release)
 	if err != nil {
 		return nil, 0, nil, err
@@ -407,12 +415,16 @@ func (s *Service) input(ctx context.Context, tx store.Tx, spec Spec) (*gate.Inpu
 	if err != nil {
 		return nil, 0, nil, err
 	}
+	overdue, err := overdueReviews(ctx, tx, spec.App)
+	if err != nil {
+		return nil, 0, nil, err
+	}
 	in := &gate.Input{
 		App: spec.App, AppSpec: appSpec, Release: relSpec,
 		From: spec.From, To: spec.To, ToTier: envSpec.Tier,
 		Evidence: ev, Emergency: spec.Emergency != nil, Now: tx.Now(),
 		RequestedBy: spec.RequestedBy, PolicyRevision: pipe.Metadata.Revision,
-		Extra: map[string]any{window.GateType: wins, approval.GateType: votes},
+		Extra: map[string]any{window.GateType: wins, approval.GateType: votes, ReviewsGateType: overdue},
 	}
 	return in, pipe.Metadata.Revision, gates, nil
 }

@@ -83,7 +83,7 @@ func TestPromotionWaitsForTheWindow(t *testing.T) {
 		t.Fatalf("dev is outside the freeze's scope: %+v", st)
 	}
 	st := promote(t, p, "prod", nil)
-	if st.Phase != promotion.Blocked || len(st.Gates) != 1 || st.Gates[0].Status != "fail" ||
+	if st.Phase != promotion.Blocked || len(st.Gates) != 2 || st.Gates[0].Status != "fail" ||
 		!strings.Contains(strings.Join(st.Gates[0].Reasons, " "), "closed by deny window black-friday (Black Friday weekend) until 2026-11-30T00:00:00+01:00") {
 		t.Fatalf("prod during the freeze: %+v", st)
 	}
@@ -105,7 +105,7 @@ func TestEmergencyPassesTheFreeze(t *testing.T) {
 		t.Fatalf("emergency before its approval: %+v", got)
 	}
 	got := promotiontest.ApproveEmergency(t, p, promotion.Name("shop-1.4.0", "prod"))
-	if got.Phase != promotion.Succeeded || len(got.Gates) != 2 || got.Gates[0].Status != "waived" || got.Review == "" {
+	if got.Phase != promotion.Succeeded || len(got.Gates) != 3 || got.Gates[0].Status != "waived" || got.Review == "" {
 		t.Fatalf("emergency during the freeze: %+v", got)
 	}
 	objs, err := st.List(context.Background(), promotion.ReviewKind, nil)
