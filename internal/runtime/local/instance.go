@@ -292,14 +292,20 @@ func (s *Supervisor) terminate(in *instance, p *proc) {
 	}
 	t := time.NewTimer(grace)
 	defer t.Stop()
+	exited := p.exited
+	if p.adopted {
+		// The poller behind p.exited ends with the supervisor; a stop
+		// finishes regardless.
+		exited = s.pollExit(p)
+	}
 	select {
-	case <-p.exited:
+	case <-exited:
 	case <-t.C:
 		s.log.Warn("instance ignored SIGTERM, killing it", slog.String("instance", in.id), slog.Int("pid", p.pid), slog.Duration("grace", grace))
 		if !p.adopted || alive(p.pid, p.ticks) {
 			signalGroup(p.pid, syscall.SIGKILL)
 		}
-		<-p.exited
+		<-exited
 	}
 	signalGroup(p.pid, syscall.SIGKILL)
 	s.mu.Lock()
@@ -422,6 +428,18 @@ func portBusy(port int) bool {
 	}
 	ln.Close()
 	return false
+}
+
+// pollExit reports when the adopted process p is gone.
+func (s *Supervisor) pollExit(p *proc) <-chan string {
+	ch := make(chan string, 1)
+	go func() {
+		for alive(p.pid, p.ticks) {
+			time.Sleep(s.opts.AdoptPollInterval)
+		}
+		ch <- "unknown (adopted process exited)"
+	}()
+	return ch
 }
 
 // watchAdopted reports the exit of a process that is not our child by

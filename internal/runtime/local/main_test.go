@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -79,6 +78,22 @@ func helper(mode string) int {
 		}
 		fmt.Println("ignoring SIGTERM")
 		http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+		return 1
+	case "toggle-health":
+		// Healthy until a file named "unhealthy" appears in the working
+		// directory.
+		ln, err := net.Listen("tcp", "127.0.0.1:"+os.Getenv("PORT"))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if _, err := os.Stat("unhealthy"); err == nil {
+				http.Error(w, "sick", http.StatusServiceUnavailable)
+				return
+			}
+			io.WriteString(w, "ok")
+		}))
 		return 1
 	case "spawn":
 		child := exec.Command(os.Args[0])
@@ -259,4 +274,3 @@ func readFile(t *testing.T, path string) string {
 	return string(b)
 }
 
-var _ = filepath.Join

@@ -474,7 +474,16 @@ func (s *Supervisor) Ensure(ctx context.Context, spec Spec) error {
 	default:
 		u.spec.Replicas = spec.Replicas
 		if len(u.instances) > spec.Replicas {
-			surplus = u.instances[spec.Replicas:]
+			for _, in := range u.instances[spec.Replicas:] {
+				in.stopping = true
+			}
+		}
+		// Includes instances an earlier Ensure began to stop but gave up
+		// waiting for.
+		for _, in := range u.instances {
+			if in.stopping {
+				surplus = append(surplus, in)
+			}
 		}
 	}
 	for _, in := range surplus {
@@ -557,8 +566,13 @@ func (s *Supervisor) Stop(ctx context.Context, app, env, version string) error {
 		return err
 	}
 	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		unlock()
+		return ErrClosed
+	}
 	u := s.units[k]
-	if u == nil || s.closed {
+	if u == nil {
 		s.mu.Unlock()
 		unlock()
 		return nil
@@ -572,10 +586,10 @@ func (s *Supervisor) Stop(ctx context.Context, app, env, version string) error {
 	delete(s.units, k)
 	s.notifyLocked()
 	ins := u.instances
+	s.wg.Add(1) // under s.mu, before Close can wait
 	s.mu.Unlock()
 
 	finished := make(chan struct{})
-	s.wg.Add(1)
 	go func() {
 		// Holds the unit's op lock until every process is gone, so a new
 		// Ensure of the same unit never overlaps the old processes.

@@ -304,6 +304,33 @@ func TestHealthNeverPassingIsNamed(t *testing.T) {
 	}
 }
 
+func TestUnhealthyAfterConsecutiveFailures(t *testing.T) {
+	t.Parallel()
+	s, _ := newSupervisor(t, func(o *Options) { o.UnhealthyAfter = 3 })
+	spec := demoSpec(testDigest, "v1", 1)
+	spec.Vars = map[string]string{modeVar: "toggle-health"}
+	in := ensureHealthy(t, s, spec)[0]
+	sick := filepath.Join(in.WorkDir, "unhealthy")
+	if err := os.WriteFile(sick, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var now Instance
+	eventually(t, "the instance is unhealthy", func() bool {
+		now = s.Instances("shop", "dev", "v1")[0]
+		return now.State == StateUnhealthy
+	})
+	if !strings.Contains(now.Reason, "3 time(s) in a row") || !strings.Contains(now.Reason, "503") {
+		t.Fatalf("reason %q", now.Reason)
+	}
+	if now.PID != in.PID || now.Restarts != 0 {
+		t.Fatalf("an unhealthy instance was restarted: %+v", now)
+	}
+	os.Remove(sick)
+	eventually(t, "the instance is healthy again", func() bool {
+		return s.Instances("shop", "dev", "v1")[0].State == StateHealthy
+	})
+}
+
 func TestGracefulStop(t *testing.T) {
 	t.Parallel()
 	s, lb := newSupervisor(t, nil)
@@ -492,6 +519,14 @@ func TestReadoptionAfterSupervisorCrash(t *testing.T) {
 		t.Fatalf("restarted instance %+v", now)
 	}
 	httpGet(t, now.Address, "/")
+
+	// Stopping reaches the adopted process too (it is not our child).
+	if err := s.Stop(ctx, "shop", "dev", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	if alive(got[0].PID, 0) {
+		t.Fatal("the adopted process survived Stop")
+	}
 }
 
 // TestDeadInstancesAreStartedByTheNextSupervisor: instances killed while no
