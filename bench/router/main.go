@@ -1,0 +1,597 @@
+// Command router measures airlock's built-in router on loopback against
+// direct connections and against nginx with the same weighted upstreams.
+//
+//	go run ./bench/router [-duration 60s] [-rate 2000] [-weights 90,10] ...
+//
+// It runs three kinds of process, all on 127.0.0.1: the backends (this
+// program re-executed with -role backend), the router (re-executed with
+// -role router) and nginx; the load generator is this process. Phases:
+//
+//  1. latency: open-loop at -rate req/s, direct to the backends and through
+//     the router; latency is measured from each request's scheduled start,
+//     so a stall shows in the tail (no coordinated omission);
+//  2. throughput: closed loop with -conns connections, router vs nginx, with
+//     this program's Go load generator and with wrk when it is installed;
+//  3. flip: weights change every -flip (100ms) for -duration under load;
+//     every failed request is counted;
+//  4. split: -split requests through the router, counted per version.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/router"
+)
+
+var versions = []string{"1.0.0", "1.1.0"}
+
+func main() {
+	role := flag.String("role", "", "internal: backend or router (the harness re-executes itself)")
+	// backend and router roles
+	backendVersions := flag.String("versions", "", "internal: versions of the backends to start, comma-separated")
+	bodySize := flag.Int("body", 128, "response body size of the backends in bytes")
+	pools := flag.String("pools", "", "internal: router pools as version=weight:addr,addr;...")
+	flip := flag.Duration("flip", 100*time.Millisecond, "interval of weight changes in the flip phase")
+	flipOn := flag.Bool("flipping", false, "internal: the router changes its weights every -flip")
+	// harness
+	backends := flag.Int("backends", 4, "backend instances (split evenly over two versions)")
+	weights := flag.String("weights", "90,10", "weights of the two versions, in percent")
+	rate := flag.Int("rate", 2000, "open-loop request rate of the latency phase (req/s)")
+	latencyDur := flag.Duration("latency-duration", 10*time.Second, "measured time of each latency run")
+	tputDur := flag.Duration("throughput-duration", 10*time.Second, "measured time of each throughput run")
+	conns := flag.Int("conns", 64, "concurrent connections of the throughput and flip phases")
+	rounds := flag.Int("rounds", 2, "throughput rounds, router and nginx alternating; the best of each counts")
+	duration := flag.Duration("duration", 60*time.Second, "length of the flip phase")
+	split := flag.Int("split", 100_000, "requests of the split phase")
+	phases := flag.String("phases", "latency,throughput,flip,split", "phases to run")
+	nginxBin := flag.String("nginx", "", "nginx binary (default: nginx from PATH, /usr/sbin/nginx)")
+	flag.Parse()
+
+	switch *role {
+	case "backend":
+		runBackends(strings.Split(*backendVersions, ","), *bodySize)
+		return
+	case "router":
+		runRouter(*pools, *flipOn, *flip)
+		return
+	case "":
+	default:
+		log.Fatalf("unknown -role %q", *role)
+	}
+
+	w, err := parseWeights(*weights)
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := &harness{
+		backends: *backends, weights: w, rate: *rate, latencyDur: *latencyDur,
+		tputDur: *tputDur, conns: *conns, rounds: *rounds, duration: *duration,
+		flip: *flip, split: *split, bodySize: *bodySize, nginxBin: *nginxBin,
+		phases: strings.Split(*phases, ","),
+	}
+	if err := h.run(); err != nil {
+		log.Fatal(err)
+	}
+}
+
+func parseWeights(s string) ([]int, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 2 {
+		return nil, fmt.Errorf("-weights %q: want two weights like 90,10", s)
+	}
+	var w []int
+	for _, p := range parts {
+		n, err := strconv.Atoi(strings.TrimSpace(p))
+		if err != nil {
+			return nil, fmt.Errorf("-weights %q: %v", s, err)
+		}
+		w = append(w, n)
+	}
+	if w[0]+w[1] != 100 {
+		return nil, fmt.Errorf("-weights %q: must sum to 100", s)
+	}
+	return w, nil
+}
+
+// ---- backend role ----
+
+func runBackends(vs []string, bodySize int) {
+	var addrs []string
+	for _, v := range vs {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			log.Fatal(err)
+		}
+		addrs = append(addrs, ln.Addr().String())
+		body := []byte(strings.Repeat("x", bodySize))
+		vh := []string{v}
+		ct := []string{"text/plain"}
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			h := w.Header()
+			h["X-Version"] = vh
+			h["Content-Type"] = ct
+			w.Write(body)
+		})}
+		go srv.Serve(ln)
+	}
+	fmt.Println("ready", strings.Join(addrs, ","))
+	io.Copy(io.Discard, os.Stdin) // the parent closes stdin (or dies)
+}
+
+// ---- router role ----
+
+func runRouter(spec string, flipping bool, every time.Duration) {
+	cfg := router.Config{
+		HealthCheck: router.HealthCheck{Path: "/healthz", Interval: time.Second},
+	}
+	for _, p := range strings.Split(spec, ";") {
+		v, rest, _ := strings.Cut(p, "=")
+		w, list, _ := strings.Cut(rest, ":")
+		n, err := strconv.Atoi(w)
+		if err != nil {
+			log.Fatalf("-pools %q: %v", spec, err)
+		}
+		cfg.Pools = append(cfg.Pools, router.Pool{Version: v, Weight: n, Instances: strings.Split(list, ",")})
+	}
+	r := router.New(router.Options{App: "bench", Environment: "loopback"})
+	if err := r.Update(cfg); err != nil {
+		log.Fatal(err)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		all := true
+		for _, h := range r.Health() {
+			all = all && h.Available
+		}
+		if all {
+			break
+		}
+		if time.Now().After(deadline) {
+			log.Fatal("router: instances did not become healthy")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	go r.Serve(ln)
+	var flips atomic.Int64
+	ctx, cancel := context.WithCancel(context.Background())
+	if flipping {
+		go func() {
+			rng := rand.New(rand.NewPCG(7, 11))
+			t := time.NewTicker(every)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+				w := []int{0, 1, 5, 10, 25, 50, 75, 90, 99, 100}[rng.IntN(10)]
+				c := cfg
+				c.Pools = slices.Clone(cfg.Pools)
+				c.Pools[0].Weight, c.Pools[1].Weight = 100-w, w
+				if err := r.Update(c); err != nil {
+					log.Fatal(err)
+				}
+				flips.Add(1)
+			}
+		}()
+	}
+	fmt.Println("ready", ln.Addr().String())
+	io.Copy(io.Discard, os.Stdin)
+	cancel()
+	var errs uint64
+	for _, s := range r.Metrics() {
+		errs += s.Errors
+	}
+	fmt.Printf("flips %d errors %d\n", flips.Load(), errs)
+	sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer scancel()
+	r.Shutdown(sctx)
+}
+
+// ---- harness ----
+
+type harness struct {
+	backends   int
+	weights    []int
+	rate       int
+	latencyDur time.Duration
+	tputDur    time.Duration
+	conns      int
+	rounds     int
+	duration   time.Duration
+	flip       time.Duration
+	split      int
+	bodySize   int
+	nginxBin   string
+	phases     []string
+
+	addrs   []string // backend addresses
+	version []string // version of each backend
+
+	latency  map[string][]latencyResult
+	tput     map[string]loadResult
+	wrk      map[string]wrkResult
+	flipRes  *loadResult
+	flipInfo string
+	splitRes *loadResult
+}
+
+func (h *harness) has(phase string) bool { return slices.Contains(h.phases, phase) }
+
+func (h *harness) run() error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	h.latency = map[string][]latencyResult{}
+	h.tput = map[string]loadResult{}
+	h.wrk = map[string]wrkResult{}
+
+	fmt.Fprintf(os.Stderr, "machine: %d CPUs (%s), %s %s/%s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	var vs []string
+	for i := range h.backends {
+		vs = append(vs, versions[i*2/h.backends])
+	}
+	h.version = vs
+	be, out, err := spawn("-role", "backend", "-versions", strings.Join(vs, ","), "-body", strconv.Itoa(h.bodySize))
+	if err != nil {
+		return fmt.Errorf("start backends: %w", err)
+	}
+	defer be.stop()
+	h.addrs = strings.Split(out, ",")
+	fmt.Fprintf(os.Stderr, "backends: %v %v\n", h.addrs, vs)
+
+	rt, raddr, err := spawn("-role", "router", "-pools", h.poolSpec())
+	if err != nil {
+		return fmt.Errorf("start router: %w", err)
+	}
+	defer rt.stop()
+	routerURL := "http://" + raddr + "/"
+
+	var directURLs []string
+	for _, a := range h.addrs {
+		directURLs = append(directURLs, "http://"+a+"/")
+	}
+
+	if h.has("latency") {
+		for _, tgt := range []struct {
+			name string
+			urls []string
+		}{{"direct", directURLs}, {"router", []string{routerURL}}, {"direct", directURLs}, {"router", []string{routerURL}}} {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			res := openLoop(ctx, tgt.urls, h.rate, time.Second, h.latencyDur)
+			h.latency[tgt.name] = append(h.latency[tgt.name], res)
+			fmt.Fprintf(os.Stderr, "latency %-6s %s\n", tgt.name, res)
+		}
+	}
+
+	if h.has("throughput") {
+		if err := h.throughput(ctx, routerURL); err != nil {
+			return err
+		}
+	}
+
+	if h.has("flip") {
+		if err := h.flipPhase(ctx); err != nil {
+			return err
+		}
+	}
+
+	if h.has("split") {
+		res := closedLoop(ctx, []string{routerURL}, h.conns, 0, 0, h.split)
+		h.splitRes = &res
+		fmt.Fprintf(os.Stderr, "split %s\n", res)
+	}
+	h.report()
+	return nil
+}
+
+func (h *harness) poolSpec() string {
+	var parts []string
+	for i, v := range versions {
+		var list []string
+		for j, a := range h.addrs {
+			if h.version[j] == v {
+				list = append(list, a)
+			}
+		}
+		parts = append(parts, fmt.Sprintf("%s=%d:%s", v, h.weights[i], strings.Join(list, ",")))
+	}
+	return strings.Join(parts, ";")
+}
+
+func (h *harness) throughput(ctx context.Context, routerURL string) error {
+	nginxURL, stopNginx, err := h.startNginx()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "nginx: %v (skipping the nginx comparison)\n", err)
+	} else {
+		defer stopNginx()
+	}
+	targets := []struct{ name, url string }{{"router", routerURL}}
+	if nginxURL != "" {
+		targets = append(targets, struct{ name, url string }{"nginx", nginxURL})
+	}
+	for round := range h.rounds {
+		for _, t := range targets {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			res := closedLoop(ctx, []string{t.url}, h.conns, 2*time.Second, h.tputDur, 0)
+			fmt.Fprintf(os.Stderr, "throughput round %d go-loadgen %-6s %s\n", round+1, t.name, res)
+			if best, ok := h.tput[t.name]; !ok || res.rate() > best.rate() {
+				h.tput[t.name] = res
+			}
+		}
+	}
+	if wrk, err := exec.LookPath("wrk"); err == nil {
+		for round := range h.rounds {
+			for _, t := range targets {
+				rps, errs, err := runWrk(ctx, wrk, t.url, h.conns, h.tputDur)
+				if err != nil {
+					return fmt.Errorf("wrk %s: %w", t.name, err)
+				}
+				fmt.Fprintf(os.Stderr, "throughput round %d wrk %-6s %.0f req/s errors=%d\n", round+1, t.name, rps, errs)
+				if w, ok := h.wrk[t.name]; !ok || rps > w.rps {
+					h.wrk[t.name] = wrkResult{rps, errs}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+type wrkResult struct {
+	rps  float64
+	errs int
+}
+
+var (
+	wrkRPS    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkNon2xx = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	wrkSocket = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+)
+
+func runWrk(ctx context.Context, wrk, url string, conns int, d time.Duration) (float64, int, error) {
+	// Warm up the connection pools, then measure.
+	exec.CommandContext(ctx, wrk, "-t2", "-c"+strconv.Itoa(conns), "-d2s", url).Run()
+	out, err := exec.CommandContext(ctx, wrk, "-t2", "-c"+strconv.Itoa(conns), fmt.Sprintf("-d%ds", int(d.Seconds())), url).CombinedOutput()
+	if err != nil {
+		return 0, 0, fmt.Errorf("%v: %s", err, out)
+	}
+	m := wrkRPS.FindSubmatch(out)
+	if m == nil {
+		return 0, 0, fmt.Errorf("no Requests/sec in %s", out)
+	}
+	rps, _ := strconv.ParseFloat(string(m[1]), 64)
+	errs := 0
+	if m := wrkNon2xx.FindSubmatch(out); m != nil {
+		n, _ := strconv.Atoi(string(m[1]))
+		errs += n
+	}
+	if m := wrkSocket.FindSubmatch(out); m != nil {
+		for _, s := range m[1:] {
+			n, _ := strconv.Atoi(string(s))
+			errs += n
+		}
+	}
+	return rps, errs, nil
+}
+
+func (h *harness) flipPhase(ctx context.Context) error {
+	rt, raddr, err := spawn("-role", "router", "-pools", h.poolSpec(), "-flipping", "-flip", h.flip.String())
+	if err != nil {
+		return fmt.Errorf("start flipping router: %w", err)
+	}
+	res := closedLoop(ctx, []string{"http://" + raddr + "/"}, h.conns, 0, h.duration, 0)
+	final := rt.stop()
+	h.flipRes = &res
+	h.flipInfo = final
+	fmt.Fprintf(os.Stderr, "flip %s (router: %s)\n", res, final)
+	return nil
+}
+
+// startNginx writes an nginx.conf with the same weighted upstreams and runs
+// nginx in the foreground as the current user.
+func (h *harness) startNginx() (string, func(), error) {
+	bin := h.nginxBin
+	if bin == "" {
+		var err error
+		if bin, err = exec.LookPath("nginx"); err != nil {
+			bin = "/usr/sbin/nginx"
+		}
+	}
+	if _, err := os.Stat(bin); err != nil {
+		return "", nil, fmt.Errorf("no nginx binary (apt-get install -y nginx): %w", err)
+	}
+	dir, err := os.MkdirTemp("", "airlock-bench-nginx-")
+	if err != nil {
+		return "", nil, err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+
+	// Per-instance weights: a version's weight spread over its instances.
+	var servers strings.Builder
+	for i, v := range versions {
+		var list []string
+		for j, a := range h.addrs {
+			if h.version[j] == v {
+				list = append(list, a)
+			}
+		}
+		for _, a := range list {
+			if w := h.weights[i] * 100 / len(list); w > 0 {
+				fmt.Fprintf(&servers, "    server %s weight=%d;\n", a, w)
+			}
+		}
+	}
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root root;"
+	}
+	conf := fmt.Sprintf(`%s
+worker_processes auto;
+daemon off;
+pid %[2]s/nginx.pid;
+error_log %[2]s/error.log warn;
+events { worker_connections 8192; }
+http {
+  access_log off;
+  client_body_temp_path %[2]s/body;
+  proxy_temp_path %[2]s/proxy;
+  fastcgi_temp_path %[2]s/fastcgi;
+  uwsgi_temp_path %[2]s/uwsgi;
+  scgi_temp_path %[2]s/scgi;
+  upstream app {
+%[3]s    keepalive 64;
+  }
+  server {
+    listen %[4]s;
+    location / {
+      proxy_pass http://app;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+    }
+  }
+}
+`, user, dir, servers.String(), addr)
+	confPath := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
+		return "", nil, err
+	}
+	cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log"))
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return "", nil, err
+	}
+	stop := func() {
+		cmd.Process.Signal(syscall.SIGQUIT)
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			cmd.Process.Kill()
+		}
+		os.RemoveAll(dir)
+	}
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		if c, err := net.Dial("tcp", addr); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			stop()
+			return "", nil, errors.New("nginx did not start listening")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return "http://" + addr + "/", stop, nil
+}
+
+// ---- child processes ----
+
+type child struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	out   *bufio.Scanner
+	once  sync.Once
+	final string
+}
+
+// spawn re-executes this program with args and waits for its "ready X" line.
+func spawn(args ...string) (*child, string, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, "", err
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, "", err
+	}
+	c := &child{cmd: cmd, stdin: stdin, out: bufio.NewScanner(stdout)}
+	if !c.out.Scan() {
+		c.stop()
+		return nil, "", fmt.Errorf("%v exited before it was ready", args)
+	}
+	line := c.out.Text()
+	v, ok := strings.CutPrefix(line, "ready ")
+	if !ok {
+		c.stop()
+		return nil, "", fmt.Errorf("%v: unexpected first line %q", args, line)
+	}
+	return c, v, nil
+}
+
+// stop closes the child's stdin, returns its last output line and waits.
+func (c *child) stop() string {
+	c.once.Do(func() {
+		c.stdin.Close()
+		for c.out.Scan() {
+			c.final = c.out.Text()
+		}
+		done := make(chan struct{})
+		go func() { c.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			c.cmd.Process.Kill()
+			<-done
+		}
+	})
+	return c.final
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return "unknown CPU"
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return "unknown CPU"
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }
