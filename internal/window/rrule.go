@@ -106,7 +106,16 @@ func ParseRule(s string) (Rule, error) {
 		case "BYMONTH":
 			ns, err = intList(k, v, 1, 12, false)
 		case "BYWEEKNO":
-			ns, err = intList(k, v, 1, 53, true)
+			// rrule-go misnumbers the days a week 52 or 53 (or week 1,
+			// counted from the end) has in the neighbouring year; the
+			// weeks in between, and -1, it gets right.
+			if ns, err = intList(k, v, 1, 53, true); err == nil {
+				for _, n := range ns {
+					if n >= 52 || n <= -52 {
+						return r, fmt.Errorf("BYWEEKNO value %d is not supported (weeks 52 and 53 cross into the next year, which rrule-go gets wrong); use -1 for the last week of the year, or 1 to 51 or -2 to -51", n)
+					}
+				}
+			}
 		case "BYYEARDAY":
 			ns, err = intList(k, v, 1, 366, true)
 		case "BYMONTHDAY":
@@ -275,27 +284,27 @@ func (r Rule) Between(dtstart, from, to time.Time, yield func(time.Time) bool) {
 	r.between(dtstart, from, to, true, yield)
 }
 
-// between is Between; rebase false expands from dtstart itself (for the
-// test that rebasing changes nothing).
+// between is Between; with fast false it expands from dtstart itself on
+// an unmoved clock (for the tests that the short cuts change nothing).
 //
 // rrule-go iterates from its DTSTART, and with a rule that never matches
 // it searches on to the year 9999. So without COUNT the expansion starts
-// at the beginning of the INTERVAL period that holds the day before from
-// (the same periods, so the same starts); and the floating clock is
-// moved by whole 400-year cycles so that year 9999 lies less than 400
-// years after to.
-func (r Rule) between(dtstart, from, to time.Time, rebase bool, yield func(time.Time) bool) {
+// at the beginning of the INTERVAL period that holds the day before from:
+// the periods, and so the starts, are those counted from dtstart. And the
+// floating clock is moved by whole 400-year cycles so that year 9999 lies
+// less than 400 years after to.
+func (r Rule) between(dtstart, from, to time.Time, fast bool, yield func(time.Time) bool) {
 	if !from.Before(to) {
 		return
 	}
 	loc := dtstart.Location()
 	opt := r.withDefaults(civil(dtstart))
 	start := opt.Dtstart
-	if rebase && r.count == 0 {
+	if fast && r.count == 0 {
 		start = r.periodBefore(start, civil(from.In(loc)).AddDate(0, 0, -1))
 	}
 	shift := 0
-	if y := civil(to.In(loc)).Year() + 1; y < rrule.MAXYEAR {
+	if y := civil(to.In(loc)).Year() + 1; fast && y < rrule.MAXYEAR {
 		shift = (rrule.MAXYEAR - y) / cycleYears * cycleYears
 	}
 	if start.Year()+shift < 1 {
