@@ -102,6 +102,16 @@ func TestOpen(t *testing.T) {
 			s.DTStart = "2026-11-03T00:00:00+01:00"
 		})}, app: "shop", env: "prod", at: "2026-11-10T10:00:00+01:00", open: false, next: "2026-11-17T09:00:00+01:00"},
 		{name: "monthly: last friday", ws: []window.Window{with(business, func(s *window.Spec) { s.RRule = "FREQ=MONTHLY;BYDAY=-1FR;BYHOUR=9;BYMINUTE=0" })}, app: "shop", env: "prod", at: "2026-11-20T10:00:00+01:00", open: false, next: "2026-11-27T09:00:00+01:00"},
+		{name: "yearly: midsummer freeze", ws: []window.Window{with(freeze, func(s *window.Spec) {
+			s.RRule = "FREQ=YEARLY;BYMONTH=6;BYMONTHDAY=19,20,21,22,23,24,25;BYDAY=FR;BYHOUR=0;BYMINUTE=0"
+			s.Duration = "72h"
+		})}, app: "shop", env: "prod", at: "2027-06-25T10:00:00+02:00", open: false, next: "2027-06-28T00:00:00+02:00"},
+		{name: "bysetpos: the last weekday of the month", ws: []window.Window{with(business, func(s *window.Spec) {
+			s.RRule = "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;BYHOUR=9;BYMINUTE=0"
+		})}, app: "shop", env: "prod", at: "2026-11-27T10:00:00+01:00", open: false, next: "2026-11-30T09:00:00+01:00"},
+		{name: "bysetpos: after it, the next month's", ws: []window.Window{with(business, func(s *window.Spec) {
+			s.RRule = "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1;BYHOUR=9;BYMINUTE=0"
+		})}, app: "shop", env: "prod", at: "2026-12-01T10:00:00+01:00", open: false, next: "2026-12-31T09:00:00+01:00"},
 		{name: "monthly: first monday", ws: []window.Window{with(business, func(s *window.Spec) { s.RRule = "FREQ=MONTHLY;BYDAY=1MO;BYHOUR=9;BYMINUTE=0" })}, app: "shop", env: "prod", at: "2026-11-03T10:00:00+01:00", open: false, next: "2026-12-07T09:00:00+01:00"},
 	}
 	for _, tt := range tests {
@@ -151,6 +161,19 @@ func TestValidate(t *testing.T) {
 		{"ordinal needs monthly", func(s *window.Spec) { s.RRule = "FREQ=WEEKLY;BYDAY=1MO" }, "spec.rrule", "MONTHLY"},
 		{"unsupported part", func(s *window.Spec) { s.RRule = "FREQ=DAILY;BYEASTER=0" }, "spec.rrule", "BYEASTER is not supported"},
 		{"count and until", func(s *window.Spec) { s.RRule = "FREQ=DAILY;COUNT=3;UNTIL=20261231" }, "spec.rrule", "both"},
+		{"yearly", func(s *window.Spec) { s.RRule = "FREQ=YEARLY;BYMONTH=12;BYMONTHDAY=20" }, "", ""},
+		{"week 20 from sunday", func(s *window.Spec) { s.RRule = "FREQ=YEARLY;BYWEEKNO=20;BYDAY=MO;WKST=SU" }, "", ""},
+		{"last weekday of the month", func(s *window.Spec) { s.RRule = "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1" }, "", ""},
+		{"hourly", func(s *window.Spec) { s.RRule = "FREQ=HOURLY;INTERVAL=6" }, "spec.rrule", "DAILY with BYHOUR"},
+		{"week numbers need yearly", func(s *window.Spec) { s.RRule = "FREQ=MONTHLY;BYWEEKNO=1" }, "spec.rrule", "BYWEEKNO needs FREQ=YEARLY"},
+		{"year days need yearly", func(s *window.Spec) { s.RRule = "FREQ=DAILY;BYYEARDAY=1" }, "spec.rrule", "BYYEARDAY needs FREQ=YEARLY"},
+		{"week 53", func(s *window.Spec) { s.RRule = "FREQ=YEARLY;BYWEEKNO=53" }, "spec.rrule", "use -1 for the last week"},
+		{"set position alone", func(s *window.Spec) { s.RRule = "FREQ=MONTHLY;BYSETPOS=1" }, "spec.rrule", "BYSETPOS needs another BY part"},
+		{"set position zero", func(s *window.Spec) { s.RRule = "FREQ=MONTHLY;BYDAY=MO;BYSETPOS=0" }, "spec.rrule", "1 to 366"},
+		{"sixth monday of a month", func(s *window.Spec) { s.RRule = "FREQ=MONTHLY;BYDAY=6MO" }, "spec.rrule", "1 to 5"},
+		{"ordinal with week numbers", func(s *window.Spec) { s.RRule = "FREQ=YEARLY;BYWEEKNO=1;BYDAY=1MO" }, "spec.rrule", "BYWEEKNO"},
+		{"week start", func(s *window.Spec) { s.RRule = "FREQ=WEEKLY;WKST=XX" }, "spec.rrule", "WKST=XX is not a day"},
+		{"seconds", func(s *window.Spec) { s.RRule = "FREQ=DAILY;BYSECOND=0" }, "spec.rrule", "BYSECOND is not supported"},
 		{"dtstart", func(s *window.Spec) { s.DTStart = "2026-01-01" }, "spec.dtstart", "RFC 3339"},
 		{"no duration", func(s *window.Spec) { s.Duration = "" }, "spec.duration", "required"},
 		{"zero duration", func(s *window.Spec) { s.Duration = "0s" }, "spec.duration", "greater than zero"},
