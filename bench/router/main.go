@@ -34,6 +34,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -55,6 +56,7 @@ func main() {
 	pools := flag.String("pools", "", "internal: router pools as version=weight:addr,addr;...")
 	flip := flag.Duration("flip", 100*time.Millisecond, "interval of weight changes in the flip phase")
 	flipOn := flag.Bool("flipping", false, "internal: the router changes its weights every -flip")
+	cpuProfile := flag.String("router-cpuprofile", "", "write a CPU profile of the router process to this file")
 	// harness
 	backends := flag.Int("backends", 4, "backend instances (split evenly over two versions)")
 	weights := flag.String("weights", "90,10", "weights of the two versions, in percent")
@@ -74,7 +76,7 @@ func main() {
 		runBackends(strings.Split(*backendVersions, ","), *bodySize)
 		return
 	case "router":
-		runRouter(*pools, *flipOn, *flip)
+		runRouter(*pools, *flipOn, *flip, *cpuProfile)
 		return
 	case "":
 	default:
@@ -89,7 +91,7 @@ func main() {
 		backends: *backends, weights: w, rate: *rate, latencyDur: *latencyDur,
 		tputDur: *tputDur, conns: *conns, rounds: *rounds, duration: *duration,
 		flip: *flip, split: *split, bodySize: *bodySize, nginxBin: *nginxBin,
-		phases: strings.Split(*phases, ","),
+		phases: strings.Split(*phases, ","), cpuProfile: *cpuProfile,
 	}
 	if err := h.run(); err != nil {
 		log.Fatal(err)
@@ -142,7 +144,17 @@ func runBackends(vs []string, bodySize int) {
 
 // ---- router role ----
 
-func runRouter(spec string, flipping bool, every time.Duration) {
+func runRouter(spec string, flipping bool, every time.Duration, cpuProfile string) {
+	if cpuProfile != "" {
+		f, err := os.Create(cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer func() { pprof.StopCPUProfile(); f.Close() }()
+	}
 	cfg := router.Config{
 		HealthCheck: router.HealthCheck{Path: "/healthz", Interval: time.Second},
 	}
@@ -230,6 +242,7 @@ type harness struct {
 	bodySize   int
 	nginxBin   string
 	phases     []string
+	cpuProfile string
 
 	addrs   []string // backend addresses
 	version []string // version of each backend
@@ -265,7 +278,11 @@ func (h *harness) run() error {
 	h.addrs = strings.Split(out, ",")
 	fmt.Fprintf(os.Stderr, "backends: %v %v\n", h.addrs, vs)
 
-	rt, raddr, err := spawn("-role", "router", "-pools", h.poolSpec())
+	args := []string{"-role", "router", "-pools", h.poolSpec()}
+	if h.cpuProfile != "" {
+		args = append(args, "-router-cpuprofile", h.cpuProfile)
+	}
+	rt, raddr, err := spawn(args...)
 	if err != nil {
 		return fmt.Errorf("start router: %w", err)
 	}

@@ -54,7 +54,8 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		defer req.Body.Close()
 	}
 
-	resp, err := r.transport.RoundTrip(outRequest(req, in.addr, body))
+	fast := fastPath(req, body)
+	resp, uc, err := r.send(req, in, body, fast)
 	if err != nil && req.Context().Err() == nil {
 		served.metrics.connFailures.Add(1)
 		r.passiveFailure(in, st.ejection, now)
@@ -69,7 +70,7 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 			if in2 != nil {
 				served.metrics.retries.Add(1)
 				served, in = p2, in2
-				resp, err = r.transport.RoundTrip(outRequest(req, in.addr, body))
+				resp, uc, err = r.send(req, in, body, fast)
 				if err != nil && req.Context().Err() == nil {
 					served.metrics.connFailures.Add(1)
 					r.passiveFailure(in, st.ejection, now)
@@ -87,7 +88,6 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		served.metrics.observe(time.Since(start), true)
 		return
 	}
-	defer resp.Body.Close()
 
 	failed := resp.StatusCode >= 500
 	if failed {
@@ -107,8 +107,14 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	w.WriteHeader(resp.StatusCode)
 
 	stream := resp.ContentLength == -1 || strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream")
-	if err := r.copyBody(w, resp.Body, stream); err != nil {
-		if errors.Is(err, errBackendRead) && req.Context().Err() == nil {
+	cerr := r.copyBody(w, resp.Body, stream)
+	if uc != nil {
+		r.finish(in, uc, resp, cerr == nil)
+	} else {
+		resp.Body.Close()
+	}
+	if cerr != nil {
+		if errors.Is(cerr, errBackendRead) && req.Context().Err() == nil {
 			served.metrics.connFailures.Add(1)
 			r.passiveFailure(in, st.ejection, now)
 			served.metrics.observe(time.Since(start), true)
@@ -122,6 +128,16 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		wh[http.TrailerPrefix+k] = vv
 	}
 	served.metrics.observe(time.Since(start), failed)
+}
+
+// send makes one attempt to get a response from an instance.
+func (r *Router) send(req *http.Request, in *instance, body *trackedBody, fast bool) (*http.Response, *upConn, error) {
+	out := outRequest(req, in.addr, body)
+	if fast {
+		return r.roundTrip(in, out)
+	}
+	resp, err := r.transport.RoundTrip(out)
+	return resp, nil, err
 }
 
 // unavailable answers 503 naming every version and how many of its

@@ -46,6 +46,7 @@ type Router struct {
 	opts      Options
 	logger    *slog.Logger
 	transport *http.Transport
+	dialer    *net.Dialer
 	health    *http.Client
 	clock     func() time.Time
 
@@ -70,6 +71,7 @@ func New(opts Options) *Router {
 		logger:    opts.Logger,
 		transport: opts.Transport,
 		clock:     opts.Now,
+		dialer:    &net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second},
 		metrics:   make(map[string]*versionMetrics),
 		instances: make(map[instanceKey]*instance),
 	}
@@ -140,6 +142,8 @@ type instance struct {
 	ejectedUntil atomic.Int64 // Unix nanoseconds
 
 	lastErr atomic.Pointer[string]
+
+	conns connPool // keep-alive connections of the fast path
 
 	upgradeOnce sync.Once
 	upgrade     *httputil.ReverseProxy // for Upgrade requests (WebSocket)
@@ -260,6 +264,7 @@ func (r *Router) Update(cfg Config) error {
 	r.state.Store(st)
 	for _, in := range gone {
 		r.stopCheck(in)
+		in.conns.close()
 	}
 	return nil
 }
@@ -405,6 +410,7 @@ func (r *Router) Close() {
 	r.mu.Unlock()
 	for _, in := range ins {
 		r.stopCheck(in)
+		in.conns.close()
 	}
 	r.transport.CloseIdleConnections()
 }
