@@ -214,7 +214,15 @@ func runRouter(spec string, flipping bool, every time.Duration, cpuProfile strin
 		}()
 	}
 	fmt.Println("ready", ln.Addr().String())
-	io.Copy(io.Discard, os.Stdin)
+	// Run until stdin closes (the harness ends) or SIGTERM.
+	eof := make(chan struct{})
+	go func() { io.Copy(io.Discard, os.Stdin); close(eof) }()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	select {
+	case <-eof:
+	case <-sig:
+	}
 	cancel()
 	var errs uint64
 	for _, s := range r.Metrics() {
