@@ -21,6 +21,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/change"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/promotion"
@@ -51,6 +52,7 @@ type Deps struct {
 	Ingest       *ingest.Service
 	Promotions   *promotion.Service
 	Incidents    *incident.Service
+	Changes      *change.Service
 	Checkpointer Checkpointer
 	Now          func() time.Time
 	Logger       *slog.Logger

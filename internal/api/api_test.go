@@ -170,6 +170,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"POST /api/v1/promotions/{name}/reject":  `{"reason":"matrix"}`,
 		"POST /api/v1/incidents/{name}/close":    `{"resolution":"matrix"}`,
 		"POST /api/v1/reviews/{name}/complete":   `{"outcome":"accepted","reason":"matrix"}`,
+		"POST /api/v1/changes":                   `{"app":"shop","version":"1.0.0","environment":"dev","summary":"matrix","risk":"low","rollbackPlan":"redeploy 0.9"}`,
+		"POST /api/v1/changes/{name}/approve":    `{"reason":"matrix"}`,
+		"POST /api/v1/changes/{name}/reject":     `{"reason":"matrix"}`,
+		"POST /api/v1/changes/{name}/close":      `{"reason":"matrix"}`,
 		"POST /api/v1/keys":                      `{"name":"k","publicKey":"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n","identity":"ci"}`,
 		"POST /api/v1/apply":                     "apiVersion: airlock.dev/v1\nkind: Environment\nmetadata: {name: dev}\nspec: {tier: development, data: synthetic, isolation: {level: labels, network: dev-net, credentials: dev-vault}}\n",
 	}
@@ -190,6 +194,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			if rt.Path == "/api/v1/incidents/{name}/close" {
 				name = "inc-20000101-001" // absent: 404 once authorized
+			}
+			if strings.HasPrefix(rt.Path, "/api/v1/changes/{name}/") {
+				name = "chg-20000101-001" // absent: 404 once authorized
 			}
 			if rt.Path == "/api/v1/reviews/{name}/complete" {
 				name = "shop-1.0.0.to.prod" // absent: 404 once authorized

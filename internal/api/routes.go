@@ -15,6 +15,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/change"
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/keys"
@@ -48,6 +49,7 @@ func (a *API) registerRoutes() {
 	a.registerPromotionRoutes()
 	a.registerIncidentRoutes()
 	a.registerReviewRoutes()
+	a.registerChangeRoutes()
 
 	a.handle("GET", "/api/v1/watch/{resource}", "Stream changes of a kind as server-sent events.", rule{verb: "read"}, a.watch)
 	a.handle("GET", "/api/v1/{resource}", "List objects of a kind (selector: a label selector).", rule{verb: "read"}, a.list)
@@ -146,6 +148,8 @@ func dedicated(kind string) string {
 		return "use POST /api/v1/keys (airlock key add)"
 	case incident.Kind:
 		return "use POST /api/v1/incidents (airlock incident open) and POST /api/v1/incidents/NAME/close (airlock incident close)"
+	case change.Kind:
+		return "use POST /api/v1/changes (airlock change create) and its approve, reject, confirm and close endpoints"
 	}
 	return ""
 }
@@ -199,7 +203,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request, c *call) error {
 	switch c.kind.Name {
 	case auth.TokenKind:
 		return badRequestf("tokens are revoked, not deleted: use DELETE /api/v1/tokens/NAME (airlock token revoke)")
-	case evidence.Kind, promotion.Kind, promotion.ReviewKind, incident.Kind, approval.Kind:
+	case evidence.Kind, promotion.Kind, promotion.ReviewKind, incident.Kind, approval.Kind, change.Kind:
 		return badRequestf("%s are records of what happened and are kept for the audit trail; they cannot be deleted", c.kind.Plural)
 	}
 	rev, err := revisionParam(r)

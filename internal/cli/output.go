@@ -197,6 +197,20 @@ func columnsFor(kind string) []column {
 			{"DUE", reviewDue},
 			{"OVERDUE", reviewOverdue},
 		},
+		"ChangeRequest": {
+			{"APP", field("spec.app")},
+			{"VERSION", field("spec.version")},
+			{"ENV", field("spec.environment")},
+			{"RISK", field("spec.risk")},
+			{"PHASE", field("status.phase")},
+			{"EXTERNAL", func(m map[string]any, _ time.Time) string {
+				if k := str(lookup(m, "spec.external.key")); k != "" {
+					return str(lookup(m, "spec.external.system")) + ":" + k
+				}
+				return "-"
+			}},
+			{"RAISED-BY", field("spec.raisedBy")},
+		},
 		"Incident": {
 			{"SEVERITY", field("spec.severity")},
 			{"STATE", field("status.state")},

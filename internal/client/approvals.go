@@ -22,15 +22,7 @@ func (c *Client) Reject(ctx context.Context, promotion, reason string) (*resourc
 }
 
 func (c *Client) vote(ctx context.Context, promotion, decision, reason string) (*resource.Object, error) {
-	body, err := jsonBody(map[string]string{"reason": reason})
-	if err != nil {
-		return nil, err
-	}
-	var o resource.Object
-	if err := c.call(ctx, request{method: http.MethodPost, path: "/api/v1/promotions/" + seg(promotion) + "/" + decision, body: body, contentType: "application/json"}, &o); err != nil {
-		return nil, err
-	}
-	return &o, nil
+	return c.postObject(ctx, "/api/v1/promotions/"+seg(promotion)+"/"+decision, map[string]string{"reason": reason})
 }
 
 // PendingApprovals lists the promotions waiting for approvals; with mine,

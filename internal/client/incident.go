@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"net/http"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/resource"
@@ -18,29 +17,13 @@ type IncidentRequest struct {
 // OpenIncident opens an incident and returns the Incident object; its
 // generated name (inc-YYYYMMDD-NNN) is what emergency promotions cite.
 func (c *Client) OpenIncident(ctx context.Context, r IncidentRequest) (*resource.Object, error) {
-	body, err := jsonBody(r)
-	if err != nil {
-		return nil, err
-	}
-	var o resource.Object
-	if err := c.call(ctx, request{method: http.MethodPost, path: "/api/v1/incidents", body: body, contentType: "application/json"}, &o); err != nil {
-		return nil, err
-	}
-	return &o, nil
+	return c.postObject(ctx, "/api/v1/incidents", r)
 }
 
 // CloseIncident closes an open incident with its resolution. Closing a
 // closed incident is a 409.
 func (c *Client) CloseIncident(ctx context.Context, name, resolution string) (*resource.Object, error) {
-	body, err := jsonBody(map[string]string{"resolution": resolution})
-	if err != nil {
-		return nil, err
-	}
-	var o resource.Object
-	if err := c.call(ctx, request{method: http.MethodPost, path: "/api/v1/incidents/" + seg(name) + "/close", body: body, contentType: "application/json"}, &o); err != nil {
-		return nil, err
-	}
-	return &o, nil
+	return c.postObject(ctx, "/api/v1/incidents/"+seg(name)+"/close", map[string]string{"resolution": resolution})
 }
 
 // ListIncidents returns the Incident objects, open and closed.

@@ -286,13 +286,5 @@ type ReviewSpec struct {
 // with an outcome (accepted, follow-up or reverted) and a reason, and
 // returns the Review.
 func (c *Client) CompleteReview(ctx context.Context, name, outcome, reason string) (*resource.Object, error) {
-	body, err := jsonBody(map[string]string{"outcome": outcome, "reason": reason})
-	if err != nil {
-		return nil, err
-	}
-	var o resource.Object
-	if err := c.call(ctx, request{method: http.MethodPost, path: "/api/v1/reviews/" + seg(name) + "/complete", body: body, contentType: "application/json"}, &o); err != nil {
-		return nil, err
-	}
-	return &o, nil
+	return c.postObject(ctx, "/api/v1/reviews/"+seg(name)+"/complete", map[string]string{"outcome": outcome, "reason": reason})
 }

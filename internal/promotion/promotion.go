@@ -23,6 +23,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/application"
 	"github.com/airlock-dev/airlock/internal/approval"
+	"github.com/airlock-dev/airlock/internal/change"
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/gate"
@@ -419,12 +420,16 @@ func (s *Service) input(ctx context.Context, tx store.Tx, spec Spec) (*gate.Inpu
 	if err != nil {
 		return nil, 0, nil, err
 	}
+	changes, err := change.Load(ctx, tx, spec.App, spec.Version, spec.To)
+	if err != nil {
+		return nil, 0, nil, err
+	}
 	in := &gate.Input{
 		App: spec.App, AppSpec: appSpec, Release: relSpec,
 		From: spec.From, To: spec.To, ToTier: envSpec.Tier,
 		Evidence: ev, Emergency: spec.Emergency != nil, Now: tx.Now(),
 		RequestedBy: spec.RequestedBy, PolicyRevision: pipe.Metadata.Revision,
-		Extra: map[string]any{window.GateType: wins, approval.GateType: votes, ReviewsGateType: overdue},
+		Extra: map[string]any{window.GateType: wins, approval.GateType: votes, ReviewsGateType: overdue, change.GateType: changes},
 	}
 	return in, pipe.Metadata.Revision, gates, nil
 }

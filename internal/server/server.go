@@ -26,6 +26,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/change"
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
@@ -63,6 +64,7 @@ func NewScheme() *resource.Scheme {
 	window.Register(s)
 	approval.Register(s)
 	notify.Register(s)
+	change.Register(s)
 	return s
 }
 
@@ -129,7 +131,7 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
 	go func() {
 		defer wg.Done()
 		cp.Loop(ctx, cfg.CheckpointEvery, logger)
@@ -137,6 +139,10 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() {
 		defer wg.Done()
 		reviewLoop(ctx, promotions, time.Minute, logger)
+	}()
+	go func() {
+		defer wg.Done()
+		changeLoop(ctx, deps.Changes, time.Minute, logger)
 	}()
 	go func() {
 		defer wg.Done()
@@ -177,6 +183,7 @@ func NewDeps(st store.Store, signer *audit.Signer, logger *slog.Logger, reg *pro
 	return api.Deps{
 		Store: st, Scheme: scheme, Catalog: catalog.New(st, scheme), Tokens: auth.NewTokens(st),
 		Ingest: ingest.New(st, promotions.Reevaluate), Promotions: promotions, Incidents: incident.New(st),
+		Changes: change.New(st, promotions.Reevaluate),
 		Checkpointer: &Checkpointer{Store: st, Signer: signer, Now: time.Now},
 		Logger:       logger, Registry: reg, Version: Version,
 	}
@@ -280,6 +287,23 @@ func reviewLoop(ctx context.Context, p *promotion.Service, every time.Duration, 
 		}
 		if _, err := p.ReevaluateOpen(ctx, store.Actor{Name: "system:promotions", Reason: "periodic re-evaluation (windows, expiries)"}); err != nil && ctx.Err() == nil {
 			logger.WarnContext(ctx, "re-evaluating open promotions failed", slog.Any("error", err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// changeLoop asks external change systems about open change requests
+// every tick until ctx ends.
+func changeLoop(ctx context.Context, c *change.Service, every time.Duration, logger *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		if _, err := c.ConfirmOpen(ctx, store.Actor{Name: "system:changes", Reason: "periodic confirmation by the change system"}); err != nil && ctx.Err() == nil {
+			logger.WarnContext(ctx, "confirming external change requests failed", slog.Any("error", err))
 		}
 		select {
 		case <-ctx.Done():
