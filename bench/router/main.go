@@ -255,12 +255,14 @@ type harness struct {
 	addrs   []string // backend addresses
 	version []string // version of each backend
 
-	latency  map[string][]latencyResult
-	tput     map[string]loadResult
-	wrk      map[string]wrkResult
-	flipRes  *loadResult
-	flipInfo string
-	splitRes *loadResult
+	latency   map[string][]latencyResult
+	tput      map[string]tputResult
+	wrk       map[string]tputResult
+	routerPID int
+	loadStart string
+	flipRes   *loadResult
+	flipInfo  string
+	splitRes  *loadResult
 }
 
 func (h *harness) has(phase string) bool { return slices.Contains(h.phases, phase) }
@@ -269,8 +271,9 @@ func (h *harness) run() error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	h.latency = map[string][]latencyResult{}
-	h.tput = map[string]loadResult{}
-	h.wrk = map[string]wrkResult{}
+	h.tput = map[string]tputResult{}
+	h.wrk = map[string]tputResult{}
+	h.loadStart = loadAvg()
 
 	fmt.Fprintf(os.Stderr, "machine: %d CPUs (%s), %s %s/%s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	var vs []string
@@ -295,6 +298,7 @@ func (h *harness) run() error {
 		return fmt.Errorf("start router: %w", err)
 	}
 	defer rt.stop()
+	h.routerPID = rt.cmd.Process.Pid
 	routerURL := "http://" + raddr + "/"
 
 	var directURLs []string
@@ -352,38 +356,45 @@ func (h *harness) poolSpec() string {
 }
 
 func (h *harness) throughput(ctx context.Context, routerURL string) error {
-	nginxURL, stopNginx, err := h.startNginx()
+	nginxURL, nginxPID, stopNginx, err := h.startNginx()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nginx: %v (skipping the nginx comparison)\n", err)
 	} else {
 		defer stopNginx()
 	}
-	targets := []struct{ name, url string }{{"router", routerURL}}
+	type target struct {
+		name, url string
+		cpu       func() time.Duration
+	}
+	targets := []target{{"router", routerURL, func() time.Duration { return procCPU(h.routerPID) }}}
 	if nginxURL != "" {
-		targets = append(targets, struct{ name, url string }{"nginx", nginxURL})
+		targets = append(targets, target{"nginx", nginxURL, func() time.Duration { return treeCPU(nginxPID) }})
 	}
 	for round := range h.rounds {
 		for _, t := range targets {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			res := closedLoop(ctx, []string{t.url}, h.conns, 2*time.Second, h.tputDur, 0)
-			fmt.Fprintf(os.Stderr, "throughput round %d go-loadgen %-6s %s\n", round+1, t.name, res)
-			if best, ok := h.tput[t.name]; !ok || res.rate() > best.rate() {
-				h.tput[t.name] = res
+			closedLoop(ctx, []string{t.url}, h.conns, 0, 2*time.Second, 0) // warm-up
+			cpu0 := t.cpu()
+			res := closedLoop(ctx, []string{t.url}, h.conns, 0, h.tputDur, 0)
+			r := tputResult{rps: res.rate(), errs: res.errors, cpuPerReq: (t.cpu() - cpu0) / time.Duration(max(1, res.n))}
+			fmt.Fprintf(os.Stderr, "throughput round %d go-loadgen %-6s %s cpu/request=%s\n", round+1, t.name, res, us(r.cpuPerReq))
+			if best, ok := h.tput[t.name]; !ok || r.rps > best.rps {
+				h.tput[t.name] = r
 			}
 		}
 	}
 	if wrk, err := exec.LookPath("wrk"); err == nil {
 		for round := range h.rounds {
 			for _, t := range targets {
-				rps, errs, err := runWrk(ctx, wrk, t.url, h.conns, h.tputDur)
+				r, err := runWrk(ctx, wrk, t.url, h.conns, h.tputDur, t.cpu)
 				if err != nil {
 					return fmt.Errorf("wrk %s: %w", t.name, err)
 				}
-				fmt.Fprintf(os.Stderr, "throughput round %d wrk %-6s %.0f req/s errors=%d\n", round+1, t.name, rps, errs)
-				if w, ok := h.wrk[t.name]; !ok || rps > w.rps {
-					h.wrk[t.name] = wrkResult{rps, errs}
+				fmt.Fprintf(os.Stderr, "throughput round %d wrk %-6s %.0f req/s errors=%d cpu/request=%s\n", round+1, t.name, r.rps, r.errs, us(r.cpuPerReq))
+				if w, ok := h.wrk[t.name]; !ok || r.rps > w.rps {
+					h.wrk[t.name] = r
 				}
 			}
 		}
@@ -391,42 +402,96 @@ func (h *harness) throughput(ctx context.Context, routerURL string) error {
 	return nil
 }
 
-type wrkResult struct {
-	rps  float64
-	errs int
+// tputResult is one maximum-throughput run.
+type tputResult struct {
+	rps       float64
+	errs      int
+	cpuPerReq time.Duration // CPU time of the proxy process(es) per request
 }
 
 var (
-	wrkRPS    = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
-	wrkNon2xx = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
-	wrkSocket = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
+	wrkRPS      = regexp.MustCompile(`Requests/sec:\s+([0-9.]+)`)
+	wrkRequests = regexp.MustCompile(`(\d+) requests in`)
+	wrkNon2xx   = regexp.MustCompile(`Non-2xx or 3xx responses: (\d+)`)
+	wrkSocket   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
-func runWrk(ctx context.Context, wrk, url string, conns int, d time.Duration) (float64, int, error) {
+func runWrk(ctx context.Context, wrk, url string, conns int, d time.Duration, cpu func() time.Duration) (tputResult, error) {
 	// Warm up the connection pools, then measure.
 	exec.CommandContext(ctx, wrk, "-t2", "-c"+strconv.Itoa(conns), "-d2s", url).Run()
+	cpu0 := cpu()
 	out, err := exec.CommandContext(ctx, wrk, "-t2", "-c"+strconv.Itoa(conns), fmt.Sprintf("-d%ds", int(d.Seconds())), url).CombinedOutput()
+	used := cpu() - cpu0
 	if err != nil {
-		return 0, 0, fmt.Errorf("%v: %s", err, out)
+		return tputResult{}, fmt.Errorf("%v: %s", err, out)
 	}
 	m := wrkRPS.FindSubmatch(out)
 	if m == nil {
-		return 0, 0, fmt.Errorf("no Requests/sec in %s", out)
+		return tputResult{}, fmt.Errorf("no Requests/sec in %s", out)
 	}
-	rps, _ := strconv.ParseFloat(string(m[1]), 64)
-	errs := 0
+	var r tputResult
+	r.rps, _ = strconv.ParseFloat(string(m[1]), 64)
+	if m := wrkRequests.FindSubmatch(out); m != nil {
+		n, _ := strconv.Atoi(string(m[1]))
+		r.cpuPerReq = used / time.Duration(max(1, n))
+	}
 	if m := wrkNon2xx.FindSubmatch(out); m != nil {
 		n, _ := strconv.Atoi(string(m[1]))
-		errs += n
+		r.errs += n
 	}
 	if m := wrkSocket.FindSubmatch(out); m != nil {
 		for _, s := range m[1:] {
 			n, _ := strconv.Atoi(string(s))
-			errs += n
+			r.errs += n
 		}
 	}
-	return rps, errs, nil
+	return r, nil
 }
+
+// procCPU returns the user+system CPU time of a process (0 if unknown).
+func procCPU(pid int) time.Duration {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// treeCPU returns the CPU time of a process and its direct children (the
+// nginx master and its workers).
+func treeCPU(pid int) time.Duration {
+	total := procCPU(pid)
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", child))
+		if err != nil {
+			continue
+		}
+		s := string(data)
+		i := strings.LastIndexByte(s, ')')
+		if f := strings.Fields(s[i+1:]); i > 0 && len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			total += procCPU(child)
+		}
+	}
+	return total
+}
+
+func us(d time.Duration) string { return fmt.Sprintf("%.1fµs", float64(d)/float64(time.Microsecond)) }
 
 func (h *harness) flipPhase(ctx context.Context) error {
 	rt, raddr, err := spawn("-role", "router", "-pools", h.poolSpec(), "-flipping", "-flip", h.flip.String())
@@ -443,7 +508,7 @@ func (h *harness) flipPhase(ctx context.Context) error {
 
 // startNginx writes an nginx.conf with the same weighted upstreams and runs
 // nginx in the foreground as the current user.
-func (h *harness) startNginx() (string, func(), error) {
+func (h *harness) startNginx() (string, int, func(), error) {
 	bin := h.nginxBin
 	if bin == "" {
 		var err error
@@ -452,15 +517,15 @@ func (h *harness) startNginx() (string, func(), error) {
 		}
 	}
 	if _, err := os.Stat(bin); err != nil {
-		return "", nil, fmt.Errorf("no nginx binary (apt-get install -y nginx): %w", err)
+		return "", 0, nil, fmt.Errorf("no nginx binary (apt-get install -y nginx): %w", err)
 	}
 	dir, err := os.MkdirTemp("", "airlock-bench-nginx-")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	addr := ln.Addr().String()
 	ln.Close()
@@ -512,12 +577,12 @@ http {
 `, user, dir, servers.String(), addr)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	cmd := exec.Command(bin, "-p", dir, "-c", confPath, "-e", filepath.Join(dir, "error.log"))
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
-		return "", nil, err
+		return "", 0, nil, err
 	}
 	stop := func() {
 		cmd.Process.Signal(syscall.SIGQUIT)
@@ -537,11 +602,11 @@ http {
 		}
 		if time.Now().After(deadline) {
 			stop()
-			return "", nil, errors.New("nginx did not start listening")
+			return "", 0, nil, errors.New("nginx did not start listening")
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return "http://" + addr + "/", stop, nil
+	return "http://" + addr + "/", cmd.Process.Pid, stop, nil
 }
 
 // ---- child processes ----
@@ -604,6 +669,16 @@ func (c *child) stop() string {
 		}
 	})
 	return c.final
+}
+
+// loadAvg returns the 1-minute load average: other work on the machine
+// skews every figure.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Fields(string(data))[0]
 }
 
 func cpuModel() string {

@@ -14,6 +14,7 @@ import (
 func (h *harness) report() {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine\t%d CPUs, %s, %s\t\t\n", runtime.NumCPU(), cpuModel(), runtime.Version())
+	fmt.Fprintf(tw, "load average at start / end\t%s / %s\t\t\n", h.loadStart, loadAvg())
 	fmt.Fprintf(tw, "measure\tfigure\ttarget\tmet\n")
 	yes := func(ok bool) string {
 		if ok {
@@ -37,18 +38,18 @@ func (h *harness) report() {
 		fmt.Fprintf(tw, "added latency p99 (router - direct, mean of runs)\t%s\t<= 500µs\t%s\n", ms(add99), yes(add99 <= 500*time.Microsecond))
 	}
 	if r, ok := h.tput["router"]; ok {
-		fmt.Fprintf(tw, "max throughput, Go load generator, %d conns: router\t%.0f req/s (errors %d)\t\t\n", h.conns, r.rate(), r.errors)
+		fmt.Fprintf(tw, "max throughput, Go load generator, %d conns: router\t%.0f req/s (errors %d, %s CPU/request)\t\t\n", h.conns, r.rps, r.errs, us(r.cpuPerReq))
 		if n, ok := h.tput["nginx"]; ok {
-			ratio := r.rate() / n.rate()
-			fmt.Fprintf(tw, "max throughput, Go load generator, %d conns: nginx\t%.0f req/s (errors %d)\t\t\n", h.conns, n.rate(), n.errors)
+			ratio := r.rps / n.rps
+			fmt.Fprintf(tw, "max throughput, Go load generator, %d conns: nginx\t%.0f req/s (errors %d, %s CPU/request)\t\t\n", h.conns, n.rps, n.errs, us(n.cpuPerReq))
 			fmt.Fprintf(tw, "router / nginx (Go load generator)\t%.2f\t>= 0.85\t%s\n", ratio, yes(ratio >= 0.85))
 		}
 	}
 	if r, ok := h.wrk["router"]; ok {
-		fmt.Fprintf(tw, "max throughput, wrk -t2 -c%d: router\t%.0f req/s (errors %d)\t\t\n", h.conns, r.rps, r.errs)
+		fmt.Fprintf(tw, "max throughput, wrk -t2 -c%d: router\t%.0f req/s (errors %d, %s CPU/request)\t\t\n", h.conns, r.rps, r.errs, us(r.cpuPerReq))
 		if n, ok := h.wrk["nginx"]; ok {
 			ratio := r.rps / n.rps
-			fmt.Fprintf(tw, "max throughput, wrk -t2 -c%d: nginx\t%.0f req/s (errors %d)\t\t\n", h.conns, n.rps, n.errs)
+			fmt.Fprintf(tw, "max throughput, wrk -t2 -c%d: nginx\t%.0f req/s (errors %d, %s CPU/request)\t\t\n", h.conns, n.rps, n.errs, us(n.cpuPerReq))
 			fmt.Fprintf(tw, "router / nginx (wrk)\t%.2f\t>= 0.85\t%s\n", ratio, yes(ratio >= 0.85))
 		}
 	}

@@ -132,11 +132,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 
 // send makes one attempt to get a response from an instance.
 func (r *Router) send(req *http.Request, in *instance, body *trackedBody, fast bool) (*http.Response, *upConn, error) {
-	out := outRequest(req, in.addr, body)
 	if fast {
-		return r.roundTrip(in, out)
+		return r.roundTrip(in, req)
 	}
-	resp, err := r.transport.RoundTrip(out)
+	resp, err := r.transport.RoundTrip(outRequest(req, in.addr, body))
 	return resp, nil, err
 }
 

@@ -107,11 +107,12 @@ func fastPath(req *http.Request, body *trackedBody) bool {
 	return false
 }
 
-// roundTrip sends out to the instance over a pooled or new connection and
-// reads the response head. On success the caller must call finish with
-// the returned connection once it is done with the body.
-func (r *Router) roundTrip(in *instance, out *http.Request) (*http.Response, *upConn, error) {
-	ctx := out.Context()
+// roundTrip sends req (its header already prepared) to the instance over a
+// pooled or new connection and reads the response head. On success the
+// caller must call finish with the returned connection once it is done
+// with the body.
+func (r *Router) roundTrip(in *instance, req *http.Request) (*http.Response, *upConn, error) {
+	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
 		c := in.conns.get()
 		if c == nil {
@@ -123,7 +124,7 @@ func (r *Router) roundTrip(in *instance, out *http.Request) (*http.Response, *up
 		}
 		c.ctx = ctx
 		c.stop = context.AfterFunc(ctx, c.abort)
-		resp, err := writeAndRead(c, out)
+		resp, err := writeAndRead(c, req, in.addr)
 		if err == nil {
 			return resp, c, nil
 		}
@@ -138,15 +139,12 @@ func (r *Router) roundTrip(in *instance, out *http.Request) (*http.Response, *up
 	}
 }
 
-func writeAndRead(c *upConn, out *http.Request) (*http.Response, error) {
-	if err := out.Write(c.bw); err != nil {
-		return nil, err
-	}
-	if err := c.bw.Flush(); err != nil {
+func writeAndRead(c *upConn, req *http.Request, addr string) (*http.Response, error) {
+	if err := writeRequest(c.bw, req, addr); err != nil {
 		return nil, err
 	}
 	for {
-		resp, err := http.ReadResponse(c.br, out)
+		resp, err := http.ReadResponse(c.br, req)
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
@@ -159,6 +157,43 @@ func writeAndRead(c *upConn, out *http.Request) (*http.Response, error) {
 		}
 		return resp, nil
 	}
+}
+
+// writeRequest writes the head of a bodyless request in HTTP/1.1 form and
+// flushes it. The header is the inbound one, already cleaned of hop-by-hop
+// fields; the server that parsed it rejected invalid names and values. An
+// empty User-Agent marks one the client did not send and is left out.
+func writeRequest(bw *bufio.Writer, req *http.Request, addr string) error {
+	uri := req.RequestURI
+	if uri == "" || (uri[0] != '/' && uri != "*") {
+		uri = req.URL.RequestURI() // absolute-form: send origin-form
+	}
+	host := req.Host
+	if host == "" {
+		host = addr
+	}
+	bw.WriteString(req.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(uri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	for k, vv := range req.Header {
+		if k == "Host" || k == "Content-Length" {
+			continue
+		}
+		for _, v := range vv {
+			if v == "" && k == "User-Agent" {
+				continue
+			}
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	bw.WriteString("\r\n")
+	return bw.Flush()
 }
 
 // finish returns the connection to the instance's pool when the body was
