@@ -100,6 +100,33 @@ func TestShortcutsKeepTheStarts(t *testing.T) {
 	}
 }
 
+// FuzzShortcuts is TestShortcutsKeepTheStarts for any rule ParseRule takes.
+func FuzzShortcuts(f *testing.F) {
+	for _, s := range []string{
+		"FREQ=WEEKLY;INTERVAL=3;BYDAY=TU,SU;WKST=SU",
+		"FREQ=MONTHLY;INTERVAL=5;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1,2",
+		"FREQ=YEARLY;INTERVAL=2;BYWEEKNO=1,-1;BYDAY=MO",
+		"FREQ=DAILY;INTERVAL=7;BYHOUR=2;BYMINUTE=30",
+	} {
+		f.Add(s, uint16(9000), uint16(100))
+	}
+	loc := mustLoad(f, "Europe/Stockholm")
+	f.Fuzz(func(t *testing.T, s string, days, span uint16) {
+		r, err := ParseRule(s)
+		if err != nil || r.everyEmpty() {
+			return
+		}
+		dt := time.Date(2000, 1, 1, 0, 0, 0, 0, loc).AddDate(0, 0, int(days)%12000)
+		from := time.Date(2026, 1, 1, 0, 0, 0, 0, loc)
+		to := from.AddDate(0, 0, 1+int(span)%400)
+		got := collect(func(y func(time.Time) bool) { r.between(dt, from, to, true, y) })
+		want := collect(func(y func(time.Time) bool) { r.between(dt, from, to, false, y) })
+		if !slices.EqualFunc(got, want, time.Time.Equal) {
+			t.Fatalf("%s from %s, [%s, %s):\n%s", s, dt.Format(time.RFC3339), from, to, diffStarts(got, want))
+		}
+	})
+}
+
 // everyEmpty reports whether the rule has no start at all in 2020-2040
 // (expanded with the short cuts), so that a test may skip expanding it
 // without them.

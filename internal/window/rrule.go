@@ -307,9 +307,6 @@ func (r Rule) between(dtstart, from, to time.Time, fast bool, yield func(time.Ti
 	if y := civil(to.In(loc)).Year() + 1; fast && y < rrule.MAXYEAR {
 		shift = (rrule.MAXYEAR - y) / cycleYears * cycleYears
 	}
-	if start.Year()+shift < 1 {
-		shift = 0
-	}
 	opt.Dtstart = start.AddDate(shift, 0, 0)
 	rr, err := rrule.NewRRule(opt)
 	if err != nil {
@@ -320,15 +317,19 @@ func (r Rule) between(dtstart, from, to time.Time, fast bool, yield func(time.Ti
 	// A day's starts are gathered, placed on the zone's clock, sorted and
 	// made unique before they count: around a daylight-saving change two
 	// wall-clock times may name one instant, or come out of order.
+	// A start no later than the one before (possible only where a zone
+	// skipped a whole day, as Pacific/Apia did in 2011) is dropped, so
+	// the starts yielded always increase.
 	var day []time.Time
-	var dayOf time.Time
+	var dayOf, prev time.Time
 	flush := func() bool {
 		slices.SortFunc(day, time.Time.Compare)
 		day = slices.CompactFunc(day, time.Time.Equal)
 		for _, t := range day {
-			if t.Before(dtstart) {
+			if t.Before(dtstart) || (!prev.IsZero() && !t.After(prev)) {
 				continue
 			}
+			prev = t
 			n++
 			if r.count > 0 && n > r.count {
 				return false
@@ -415,12 +416,12 @@ func (r Rule) periodBefore(dtstart, day time.Time) time.Time {
 	switch r.opt.Freq {
 	case rrule.DAILY:
 		first = time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-		k = int(day.Sub(first).Hours()/24) / ival
+		k = days(first, day) / ival
 		first = first.AddDate(0, 0, k*ival)
 	case rrule.WEEKLY:
 		back := (int(dtstart.Weekday()) + 6 - r.opt.Wkst.Day()) % 7 // days since the week began
 		first = time.Date(y, m, d-back, 0, 0, 0, 0, time.UTC)
-		k = int(day.Sub(first).Hours()/24/7) / ival
+		k = days(first, day) / 7 / ival
 		first = first.AddDate(0, 0, 7*k*ival)
 	case rrule.MONTHLY:
 		k = ((day.Year()-y)*12 + int(day.Month()-m)) / ival
@@ -433,6 +434,12 @@ func (r Rule) periodBefore(dtstart, day time.Time) time.Time {
 		return dtstart
 	}
 	return first
+}
+
+// days returns the whole days from a to b, both in UTC (time.Duration
+// holds only 292 years).
+func days(a, b time.Time) int {
+	return int((b.Unix() - a.Unix()) / (24 * 60 * 60))
 }
 
 // wallClock returns the instant the wall clock in loc shows on y-m-d at

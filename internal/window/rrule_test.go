@@ -11,7 +11,9 @@ import (
 )
 
 // FuzzParseRule checks that any rule either is rejected or yields starts in
-// order, inside the asked range, without panicking.
+// increasing order, inside the asked range and not before dtstart, without
+// panicking, in zones with unusual clock changes (Pacific/Apia skipped 30
+// December 2011).
 func FuzzParseRule(f *testing.F) {
 	for _, s := range []string{
 		"FREQ=WEEKLY;BYDAY=MO,TU,WE,TH;BYHOUR=9;BYMINUTE=0",
@@ -28,23 +30,31 @@ func FuzzParseRule(f *testing.F) {
 		"FREQ=MONTHLY;BYDAY=SU,1MO;BYMONTHDAY=1,2,3,4,5,6,7",
 		"FREQ=WEEKLY;INTERVAL=3;BYDAY=TU,SU;WKST=SU;UNTIL=20260601",
 	} {
-		f.Add(s)
+		f.Add(s, uint8(0), uint16(9497))
 	}
-	loc := mustZone("Europe/Stockholm")
-	dt := time.Date(2026, 1, 1, 0, 0, 0, 0, loc)
-	from, to := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	f.Fuzz(func(t *testing.T, s string) {
+	f.Add("FREQ=DAILY;BYHOUR=0,12,23;BYMINUTE=30", uint8(4), uint16(4000)) // Apia, 2011
+	f.Add("FREQ=DAILY;BYHOUR=0;BYMINUTE=0,30", uint8(3), uint16(9001))     // Santiago, 2026
+	f.Add("FREQ=DAILY;BYHOUR=1,2;BYMINUTE=15,45", uint8(2), uint16(9003))  // Lord Howe, 2026
+	zones := []*time.Location{mustZone("Europe/Stockholm"), mustZone("America/New_York"), mustZone("Australia/Lord_Howe"),
+		mustZone("America/Santiago"), mustZone("Pacific/Apia"), time.UTC}
+	f.Fuzz(func(t *testing.T, s string, zone uint8, days uint16) {
 		r, err := window.ParseRule(s)
 		if err != nil {
 			return
 		}
+		loc := zones[int(zone)%len(zones)]
+		dt := time.Date(2000, 1, 1, 0, 0, 0, 0, loc).AddDate(0, 0, int(days))
+		from, to := time.Date(2011, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2012, 3, 1, 0, 0, 0, 0, time.UTC)
+		if days%2 == 1 {
+			from, to = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+		}
 		var last time.Time
 		n := 0
-		r.Between(dt, from, to, func(s time.Time) bool {
-			if s.Before(from) || !s.Before(to) || s.Before(last) {
-				t.Fatalf("%q: start %s out of order or range (after %s)", s, s, last)
+		r.Between(dt, from, to, func(st time.Time) bool {
+			if st.Before(from) || !st.Before(to) || st.Before(dt) || (n > 0 && !st.After(last)) {
+				t.Fatalf("%q in %s from %s: start %s out of order or range (after %s)", s, loc, dt, st, last)
 			}
-			last = s
+			last = st
 			n++
 			return n < 10000
 		})
