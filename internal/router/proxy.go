@@ -42,8 +42,10 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 
 	if req.Header["Upgrade"] != nil {
+		// A protocol switch (WebSocket) lasts as long as the session: it
+		// is counted, but kept out of the latency histogram.
+		served.metrics.requests.Add(1)
 		in.upgradeProxy(r).ServeHTTP(w, req)
-		served.metrics.observe(time.Since(start), false)
 		return
 	}
 
