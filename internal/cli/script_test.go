@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -67,6 +68,7 @@ func TestScripts(t *testing.T) {
 			"setenvfile": cmdSetenvFile,
 			"replace":    cmdReplace,
 			"sleep":      cmdSleep,
+			"itsm":       cmdITSM,
 		},
 	})
 }
@@ -196,4 +198,31 @@ func cmdSleep(ts *testscript.TestScript, neg bool, args []string) {
 	d, err := time.ParseDuration(args[0])
 	ts.Check(err)
 	time.Sleep(d)
+}
+
+// cmdITSM starts a change system over real HTTP on loopback for the rest
+// of the script and sets NAME to its base URL: itsm NAME DIR. It answers
+// GET /changes/KEY with the file DIR/KEY.json (read on each request, so the
+// script can change the answer) and 404 when there is none.
+func cmdITSM(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: itsm NAME DIR")
+	}
+	dir := ts.MkAbs(args[1])
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		key, ok := strings.CutPrefix(r.URL.Path, "/changes/")
+		if !ok || strings.ContainsAny(key, "/\\") {
+			http.NotFound(w, r)
+			return
+		}
+		b, err := os.ReadFile(filepath.Join(dir, key+".json"))
+		if err != nil {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Write(b)
+	}))
+	ts.Defer(srv.Close)
+	ts.Setenv(args[0], srv.URL)
 }
