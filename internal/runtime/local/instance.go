@@ -305,6 +305,11 @@ func (s *Supervisor) terminate(in *instance, p *proc) {
 		if !p.adopted || alive(p.pid, p.ticks) {
 			signalGroup(p.pid, syscall.SIGKILL)
 		}
+		if !p.adopted {
+			// Our child is not reaped before exited reports, so its pid
+			// is still its own: kill it even if it left its group.
+			syscall.Kill(p.pid, syscall.SIGKILL)
+		}
 		<-exited
 	}
 	signalGroup(p.pid, syscall.SIGKILL)

@@ -131,6 +131,40 @@ func TestTamperedArtifactIsNotRun(t *testing.T) {
 	}
 }
 
+// TestRestartReverifiesTheArtifact: bytes changed after a successful start
+// are refused at the next (re)start.
+func TestRestartReverifiesTheArtifact(t *testing.T) {
+	t.Parallel()
+	s, _ := newSupervisor(t, nil)
+	in := ensureHealthy(t, s, demoSpec(testDigest, "v1", 1))[0]
+	// A running executable cannot be written to ("text file busy"), but it
+	// can be replaced.
+	p, _ := s.Artifacts().Path(testDigest)
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p+".evil", append(b, "trailing bytes"...), 0o500); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(p+".evil", p); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(in.PID, syscall.SIGKILL)
+	var now Instance
+	eventually(t, "the instance is failed", func() bool {
+		now = s.Instances("shop", "dev", "v1")[0]
+		return now.State == StateFailed
+	})
+	if !strings.Contains(now.Reason, "digest mismatch") || now.PID != 0 {
+		t.Fatalf("instance %+v, want failed on the digest mismatch with no process", now)
+	}
+	err = s.WaitHealthy(context.Background(), "shop", "dev", "v1")
+	if err == nil || !strings.Contains(err.Error(), "digest mismatch") {
+		t.Fatalf("WaitHealthy = %v, want the digest mismatch", err)
+	}
+}
+
 func TestTarGzArtifactRuns(t *testing.T) {
 	t.Parallel()
 	s, _ := newSupervisor(t, nil)
@@ -335,7 +369,9 @@ func TestGracefulStop(t *testing.T) {
 	t.Parallel()
 	s, lb := newSupervisor(t, nil)
 	in := ensureHealthy(t, s, demoSpec(testDigest, "v1", 1))[0]
-	if err := s.Stop(context.Background(), "shop", "dev", "v1"); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx, "shop", "dev", "v1"); err != nil {
 		t.Fatal(err)
 	}
 	if got := s.Instances("shop", "dev", "v1"); len(got) != 0 {
@@ -363,7 +399,9 @@ func TestStopKillsAfterGrace(t *testing.T) {
 	spec.StopGrace = 300 * time.Millisecond
 	in := ensureHealthy(t, s, spec)[0]
 	begin := time.Now()
-	if err := s.Stop(context.Background(), "shop", "dev", "v1"); err != nil {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx, "shop", "dev", "v1"); err != nil {
 		t.Fatal(err)
 	}
 	if d := time.Since(begin); d < spec.StopGrace {
@@ -388,7 +426,10 @@ func TestStopKillsTheProcessGroup(t *testing.T) {
 	if err != nil || !alive(child, 0) {
 		t.Fatalf("grandchild %d not running: %v", child, err)
 	}
-	if err := s.Stop(context.Background(), "shop", "dev", "v1"); err != nil {
+	t.Cleanup(func() { syscall.Kill(child, syscall.SIGKILL) })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Stop(ctx, "shop", "dev", "v1"); err != nil {
 		t.Fatal(err)
 	}
 	eventually(t, "the grandchild is gone", func() bool { return !alive(child, 0) })
