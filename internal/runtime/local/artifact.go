@@ -461,4 +461,3 @@ func noSymlinkParents(root, name string) error {
 	}
 	return nil
 }
-

@@ -185,7 +185,7 @@ func TestTarGzRefusesUnsafeEntries(t *testing.T) {
 		{"too many files", func() []tarEntry {
 			var es []tarEntry
 			for i := range 11 {
-				es = append(es, tarEntry{name: string(rune('a'+i)), typ: tar.TypeReg, body: "x"})
+				es = append(es, tarEntry{name: string(rune('a' + i)), typ: tar.TypeReg, body: "x"})
 			}
 			return es
 		}(), "entries"},

@@ -273,4 +273,3 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
-
