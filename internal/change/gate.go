@@ -13,6 +13,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/gate"
 	"github.com/airlock-dev/airlock/internal/pipeline"
+	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
 )
 
@@ -212,7 +213,9 @@ func buildGate(s gate.Spec) (gate.Gate, error) {
 		}
 	}
 	if s.Name == "" {
-		s.Name = "change-request"
+		s.Name = s.DefaultName()
+	} else if err := resource.ValidateName(s.Name); err != nil {
+		return nil, &gate.FieldError{Field: "name", Msg: "gate " + err.Error()}
 	}
 	g := &crGate{spec: s, policy: policyOf(s)}
 	if s.When != "" {

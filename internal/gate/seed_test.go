@@ -9,12 +9,14 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/application"
 	"github.com/airlock-dev/airlock/internal/approval"
+	"github.com/airlock-dev/airlock/internal/change"
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/gate"
 	"github.com/airlock-dev/airlock/internal/pipeline"
 	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/resource"
+	_ "github.com/airlock-dev/airlock/internal/window" // the window gate type the seed pipeline uses
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -132,7 +134,11 @@ func seedInput(app application.Spec) *gate.Input {
 			Artifact: release.Artifact{Digest: "sha256:" + strings.Repeat("ab", 32)}},
 		From: "preprod", To: "prod", ToTier: environment.TierProduction,
 		Evidence: seedEvidence(), Now: now.Add(time.Hour), RequestedBy: "deployer",
-		Extra: map[string]any{approval.GateType: seedApprovals()},
+		Extra: map[string]any{approval.GateType: seedApprovals(), change.GateType: []change.Request{{
+			Name: "chg-20260301-001", CreatedAt: now,
+			Spec:   change.Spec{App: "payments", Version: "1.4.0", Environment: "prod", Summary: "s", Risk: change.Low, RollbackPlan: "p", RaisedBy: "deployer"},
+			Status: change.Status{Phase: change.Approved, Votes: []change.Vote{{Approver: "lena", Roles: []string{"tech-lead"}, Decision: change.Approve, Reason: "ok", At: now}}},
+		}}},
 	}
 }
 

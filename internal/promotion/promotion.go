@@ -382,7 +382,7 @@ func (s *Service) input(ctx context.Context, tx store.Tx, spec Spec) (*gate.Inpu
 		block = *stage.BlockOnOverdueReview
 	}
 	if block && !slices.ContainsFunc(specs, func(g gate.Spec) bool { return g.Type == ReviewsGateType }) {
-		specs = append(slices.Clip(specs), gate.Spec{Type: ReviewsGateType})
+		specs = append(slices.Clip(specs), gate.Spec{Type: ReviewsGateType, Name: ReviewsGateName})
 	}
 	gates, err := gate.Compile(specs)
 	if err != nil {

@@ -13,7 +13,8 @@ import (
 // stage may declare it.
 const ReviewsGateType = "reviews"
 
-// ReviewsGateName is the default name of the reviews gate.
+// ReviewsGateName is the name of the reviews gate production stages get
+// without declaring it.
 const ReviewsGateName = "overdue-reviews"
 
 // OverdueReview is an open review past its deadline, as the reviews gate
@@ -43,7 +44,7 @@ func buildReviewsGate(s gate.Spec) (gate.Gate, error) {
 		return nil, &gate.FieldError{Field: "when", Msg: "when does not apply to a reviews gate, which takes only name and message"}
 	}
 	if s.Name == "" {
-		s.Name = ReviewsGateName
+		s.Name = s.DefaultName()
 	}
 	return reviewsGate{spec: s}, nil
 }

@@ -183,7 +183,7 @@ func NewDeps(st store.Store, signer *audit.Signer, logger *slog.Logger, reg *pro
 	return api.Deps{
 		Store: st, Scheme: scheme, Catalog: catalog.New(st, scheme), Tokens: auth.NewTokens(st),
 		Ingest: ingest.New(st, promotions.Reevaluate), Promotions: promotions, Incidents: incident.New(st),
-		Changes: change.New(st, promotions.Reevaluate),
+		Changes:      change.New(st, promotions.Reevaluate),
 		Checkpointer: &Checkpointer{Store: st, Signer: signer, Now: time.Now},
 		Logger:       logger, Registry: reg, Version: Version,
 	}
