@@ -610,6 +610,13 @@ func (s *Supervisor) recover() error {
 			}
 		}
 		sort.Slice(u.instances, func(i, j int) bool { return u.instances[i].index < u.instances[j].index })
+		// An Ensure cut short after recording a larger replica count.
+		for i := len(u.instances); i < spec.Replicas; i++ {
+			in := s.newInstanceLocked(u, i)
+			u.instances = append(u.instances, in)
+			s.wg.Add(1)
+			go s.run(in, nil)
+		}
 		s.persistLocked(u)
 		s.mu.Unlock()
 	}

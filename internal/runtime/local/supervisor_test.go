@@ -608,3 +608,63 @@ func TestDeadInstancesAreStartedByTheNextSupervisor(t *testing.T) {
 		t.Fatalf("live instance 1 was not adopted: %+v", got[1])
 	}
 }
+
+// editRecord rewrites a unit's record as an airlock that died at an awkward
+// moment could have left it.
+func editRecord(t *testing.T, dir string, edit func(*unitRecord)) {
+	t.Helper()
+	path := filepath.Join(dir, "units", "shop", "dev", "v1", "unit.json")
+	var rec unitRecord
+	if err := json.Unmarshal([]byte(readFile(t, path)), &rec); err != nil {
+		t.Fatal(err)
+	}
+	edit(&rec)
+	if err := writeJSON(path, rec); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRecoveryFinishesInterruptedChanges(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s1, err := New(fastOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	putTestBinary(t, s1)
+	ins := ensureHealthy(t, s1, demoSpec(testDigest, "v1", 1))
+	s1.Close()
+	t.Cleanup(func() { syscall.Kill(-ins[0].PID, syscall.SIGKILL) })
+
+	// Died after recording replicas: 2 but before starting the second.
+	editRecord(t, dir, func(r *unitRecord) { r.Spec.Replicas = 2 })
+	s2, err := New(fastOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := s2.WaitHealthy(ctx, "shop", "dev", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	got := s2.Instances("shop", "dev", "v1")
+	if len(got) != 2 || got[0].PID != ins[0].PID {
+		t.Fatalf("instances %+v, want the adopted one and a new one", got)
+	}
+	s2.Close()
+	t.Cleanup(func() { syscall.Kill(-got[1].PID, syscall.SIGKILL) })
+
+	// Died in the middle of stopping the unit.
+	editRecord(t, dir, func(r *unitRecord) { r.Stopping = true })
+	s3, err := New(fastOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeSupervisor(t, s3) })
+	if n := len(s3.List()); n != 0 {
+		t.Fatalf("%d instances of a unit that was being stopped", n)
+	}
+	for _, in := range got {
+		eventually(t, fmt.Sprintf("pid %d is gone", in.PID), func() bool { return !alive(in.PID, 0) })
+	}
+}
