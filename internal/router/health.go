@@ -90,9 +90,9 @@ func (r *Router) stopCheck(in *instance) {
 	in.stop, in.done = nil, nil
 }
 
-// checkLoop probes one instance every hc.Interval until ctx ends. A new
-// instance becomes healthy on its first pass; afterwards the thresholds
-// apply.
+// checkLoop probes one instance every hc.Interval until ctx ends. An
+// instance that has never passed becomes healthy on its first pass;
+// afterwards the thresholds apply.
 func (r *Router) checkLoop(ctx context.Context, in *instance, hc HealthCheck, done chan struct{}) {
 	defer close(done)
 	url := "http://" + in.addr + hc.Path
@@ -109,9 +109,10 @@ func (r *Router) checkLoop(ctx context.Context, in *instance, hc HealthCheck, do
 		if ctx.Err() != nil {
 			return
 		}
-		first := !in.probed.Swap(true)
+		in.probed.Store(true)
 		if err == nil {
 			passes, failures = passes+1, 0
+			first := !in.passedOnce.Swap(true)
 			if !in.healthy.Load() && (first || passes >= hc.HealthyThreshold) {
 				in.healthy.Store(true)
 				r.logger.InfoContext(ctx, "router instance healthy", r.instanceAttrs(in)...)

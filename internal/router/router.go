@@ -137,6 +137,7 @@ type instance struct {
 
 	healthy      atomic.Bool  // active check verdict (true when checks are off)
 	probed       atomic.Bool  // at least one active check ran
+	passedOnce   atomic.Bool  // an active check has passed at least once
 	fails        atomic.Int32 // consecutive passive failures
 	ejections    atomic.Int32 // ejections since the last success
 	ejectedUntil atomic.Int64 // Unix nanoseconds
@@ -402,6 +403,10 @@ func (r *Router) Shutdown(ctx context.Context) error {
 // still serves requests with its last config; Update fails afterwards.
 func (r *Router) Close() {
 	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
 	r.closed = true
 	var ins []*instance
 	for _, in := range r.instances {
