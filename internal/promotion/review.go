@@ -14,6 +14,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/notify"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
+	"github.com/airlock-dev/airlock/internal/window"
 )
 
 // ReviewSpec is the post-incident review an emergency promotion leaves
@@ -30,6 +31,9 @@ type ReviewSpec struct {
 	RequestedBy string   `json:"requestedBy"`
 	ApprovedBy  []string `json:"approvedBy,omitempty"` // the emergency approver(s)
 	WaivedGates []string `json:"waivedGates,omitempty"`
+	// PassedFreeze records that the emergency went through a closed
+	// deployment window (a freeze): its window gate was waived.
+	PassedFreeze bool `json:"passedFreeze,omitempty"`
 	// Chain is the transition's usual approval policy (roles and counts),
 	// which the emergency replaced by one approval: the same people
 	// review it afterwards.
@@ -114,9 +118,11 @@ func reviewChain(gates []gate.Gate, in *gate.Input) map[string]int {
 
 func openReview(ctx context.Context, tx store.Tx, promo string, spec Spec, results []gate.Result, chain map[string]int, now time.Time) (string, error) {
 	var waived []string
+	freeze := false
 	for _, r := range results {
 		if r.Status == gate.StatusWaived {
 			waived = append(waived, r.Gate)
+			freeze = freeze || r.Type == window.GateType
 		}
 	}
 	votes, err := loadApprovals(ctx, tx, promo)
@@ -137,7 +143,7 @@ func openReview(ctx context.Context, tx store.Tx, promo string, spec Spec, resul
 	rs := ReviewSpec{
 		Promotion: promo, App: spec.App, Version: spec.Version, Environment: spec.To,
 		Incident: spec.Emergency.Incident, Reason: spec.Emergency.Reason, RequestedBy: spec.RequestedBy,
-		ApprovedBy: approvedBy, WaivedGates: waived, Chain: chain, DueAt: now.Add(ReviewDue),
+		ApprovedBy: approvedBy, WaivedGates: waived, PassedFreeze: freeze, Chain: chain, DueAt: now.Add(ReviewDue),
 	}
 	if err := obj.SetSpec(rs); err != nil {
 		return "", err

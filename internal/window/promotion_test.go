@@ -116,7 +116,7 @@ func TestEmergencyPassesTheFreeze(t *testing.T) {
 	if err := objs[0].DecodeSpec(&review); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(review.WaivedGates, ",") != "window" {
+	if strings.Join(review.WaivedGates, ",") != "window" || !review.PassedFreeze {
 		t.Fatalf("the review does not record the freeze was passed: %+v", review)
 	}
 }
