@@ -259,6 +259,8 @@ type harness struct {
 	tput      map[string]tputResult
 	wrk       map[string]tputResult
 	routerPID int
+	nginxURL  string
+	nginxPID  int
 	loadStart string
 	flipRes   *loadResult
 	flipInfo  string
@@ -306,17 +308,34 @@ func (h *harness) run() error {
 		directURLs = append(directURLs, "http://"+a+"/")
 	}
 
+	if h.has("latency") || h.has("throughput") {
+		url, pid, stopNginx, err := h.startNginx()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "nginx: %v (skipping the nginx comparison)\n", err)
+		} else {
+			defer stopNginx()
+			h.nginxURL, h.nginxPID = url, pid
+		}
+	}
+
 	if h.has("latency") {
-		for _, tgt := range []struct {
+		type target struct {
 			name string
 			urls []string
-		}{{"direct", directURLs}, {"router", []string{routerURL}}, {"direct", directURLs}, {"router", []string{routerURL}}} {
-			if ctx.Err() != nil {
-				return ctx.Err()
+		}
+		targets := []target{{"direct", directURLs}, {"router", []string{routerURL}}}
+		if h.nginxURL != "" {
+			targets = append(targets, target{"nginx", []string{h.nginxURL}})
+		}
+		for range 2 {
+			for _, tgt := range targets {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				res := openLoop(ctx, tgt.urls, h.rate, time.Second, h.latencyDur)
+				h.latency[tgt.name] = append(h.latency[tgt.name], res)
+				fmt.Fprintf(os.Stderr, "latency %-6s %s\n", tgt.name, res)
 			}
-			res := openLoop(ctx, tgt.urls, h.rate, time.Second, h.latencyDur)
-			h.latency[tgt.name] = append(h.latency[tgt.name], res)
-			fmt.Fprintf(os.Stderr, "latency %-6s %s\n", tgt.name, res)
 		}
 	}
 
@@ -356,12 +375,7 @@ func (h *harness) poolSpec() string {
 }
 
 func (h *harness) throughput(ctx context.Context, routerURL string) error {
-	nginxURL, nginxPID, stopNginx, err := h.startNginx()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "nginx: %v (skipping the nginx comparison)\n", err)
-	} else {
-		defer stopNginx()
-	}
+	nginxURL, nginxPID := h.nginxURL, h.nginxPID
 	type target struct {
 		name, url string
 		cpu       func() time.Duration

@@ -53,6 +53,16 @@ func (h *harness) report() {
 			}
 			return yes(ok)
 		}
+		if n := h.latency["nginx"]; len(n) == len(d) {
+			var n50, n99 time.Duration
+			for i := range d {
+				fmt.Fprintf(tw, "latency run %d at %d req/s: nginx p50/p99 (service p50/p99)\t%s / %s (%s / %s), errors %d\t\t\n", i+1, h.rate,
+					ms(quantile(n[i].sched, .5)), ms(quantile(n[i].sched, .99)), ms(quantile(n[i].service, .5)), ms(quantile(n[i].service, .99)), n[i].errors)
+				n50 += quantile(n[i].sched, .5) - quantile(d[i].sched, .5)
+				n99 += quantile(n[i].sched, .99) - quantile(d[i].sched, .99)
+			}
+			fmt.Fprintf(tw, "for reference: nginx added latency p50 / p99 (mean of runs)\t%s / %s\t\t\n", ms(n50/time.Duration(len(d))), ms(n99/time.Duration(len(d))))
+		}
 		fmt.Fprintf(tw, "added latency p50 (router - direct, mean of runs; service time)\t%s (%s)\t<= 100µs\t%s\n", ms(add50), ms(svc50), yes(add50 <= 100*time.Microsecond))
 		fmt.Fprintf(tw, "added latency p99 (router - direct, mean of runs; service time)\t%s (%s)\t<= 500µs\t%s\n", ms(add99), ms(svc99), verdict(add99 <= 500*time.Microsecond))
 	}
