@@ -120,9 +120,13 @@ func TestApplyIsAtomic(t *testing.T) {
 		if code != tc.code || !strings.Contains(all, tc.detail) {
 			t.Errorf("%s: %d %s; want %d mentioning %q", tc.name, code, all, tc.code, tc.detail)
 		}
-		if e.head() != before {
-			t.Fatalf("%s: a rejected apply wrote audit entries", tc.name)
+		// The refusal itself is audited, and nothing else is written.
+		var entries []audit.Entry
+		e.store.Audit().Entries(context.Background(), store.AuditFilter{After: before}, func(en audit.Entry) error { entries = append(entries, en); return nil })
+		if len(entries) != 1 || entries[0].Action != "refused-apply" || entries[0].Actor != "admin" || !strings.HasPrefix(entries[0].Reason, "apply refused (") {
+			t.Fatalf("%s: audit after a rejected apply: %+v", tc.name, entries)
 		}
+		before = e.head()
 		app, _ := e.store.Get(context.Background(), "Application", "shop")
 		if strings.Contains(string(app.Spec), "changed") {
 			t.Fatalf("%s: a rejected apply changed Application/shop", tc.name)
@@ -395,5 +399,37 @@ func TestRecordsCannotBeDeleted(t *testing.T) {
 		if code != 400 || !strings.Contains(string(body), "kept for the audit trail") {
 			t.Errorf("DELETE %s: %d %s", plural, code, body)
 		}
+	}
+}
+
+// TestRefusedApplyIsAuditedWithoutValues: an RRULE that does not parse is
+// refused and the attempt audited, naming the field but never its value
+// (a refused value may be a secret, here a URL with a password).
+func TestRefusedApplyIsAuditedWithoutValues(t *testing.T) {
+	e := newEnv(t)
+	before := e.head()
+	doc := `apiVersion: airlock.dev/v1
+kind: Window
+metadata: {name: bad}
+spec: {kind: deny, timeZone: UTC, rrule: "FREQ=SOMETIMES", duration: 1h}
+---
+apiVersion: airlock.dev/v1
+kind: ChangeSystem
+metadata: {name: snow}
+spec: {url: "https://airlock:hunter2@itsm.example.com/{key}"}
+`
+	code, body := e.doWithSource("bad.yaml", doc)
+	_, errs := e.problem(body)
+	if code != 400 || len(errs) != 2 || !strings.Contains(errs[0], "spec.rrule") {
+		t.Fatalf("%d %q", code, errs)
+	}
+	var entries []audit.Entry
+	e.store.Audit().Entries(context.Background(), store.AuditFilter{After: before}, func(en audit.Entry) error { entries = append(entries, en); return nil })
+	if len(entries) != 1 || entries[0].Action != "refused-apply" || entries[0].Kind != "Window" || entries[0].Name != "bad" ||
+		!strings.Contains(entries[0].Reason, "bad.yaml:4 Window/bad spec.rrule") || !strings.Contains(entries[0].Reason, "ChangeSystem/snow spec.url") {
+		t.Fatalf("audit: %+v", entries)
+	}
+	if strings.Contains(entries[0].Reason, "hunter2") || strings.Contains(entries[0].Reason, "SOMETIMES") {
+		t.Fatalf("the audit entry quotes a refused value: %s", entries[0].Reason)
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/approval"
@@ -246,7 +248,7 @@ func (a *API) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	objs, err := a.Scheme.Decode(source, body)
 	if err != nil {
-		return err
+		return a.refusedApply(r, c, nil, err)
 	}
 	if len(objs) == 0 {
 		return badRequestf("%s holds no objects", source)
@@ -263,9 +265,72 @@ func (a *API) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	dry := r.URL.Query().Get("dryRun") == "true"
 	results, err := a.Catalog.Apply(r.Context(), c.actor(r), objs, dry)
 	if err != nil {
+		if p := problemFor(err); p.Status == http.StatusBadRequest || p.Status == http.StatusUnprocessableEntity {
+			return a.refusedApply(r, c, objs, err)
+		}
 		return err
 	}
 	return writeJSON(w, http.StatusOK, ApplyResponse{DryRun: dry, Results: results})
+}
+
+// refusedApply records a configuration change airlock refused (a field
+// that does not validate, an RRULE that does not parse, a separation rule
+// broken) as a refused-apply audit entry, and returns err for the caller.
+// The entry names the objects and the field paths at fault, never the
+// messages: those may quote the values, and a value may be a secret.
+func (a *API) refusedApply(r *http.Request, c *call, objs []*resource.Object, err error) error {
+	var where []string
+	var decodeErrs resource.DecodeErrors
+	var fieldErr *resource.FieldError
+	switch {
+	case errors.As(err, &decodeErrs):
+		for _, e := range decodeErrs {
+			where = append(where, refusedAt(e))
+		}
+	case errors.As(err, &fieldErr):
+		where = append(where, refusedAt(fieldErr))
+	default:
+		for _, o := range objs {
+			where = append(where, o.Ref())
+		}
+	}
+	if len(where) > 20 {
+		where = append(where[:20], fmt.Sprintf("and %d more", len(where)-20))
+	}
+	kind, name := "", ""
+	if len(objs) == 1 {
+		kind, name = objs[0].Kind, objs[0].Metadata.Name
+	} else if fieldErr != nil || len(decodeErrs) > 0 {
+		obj := ""
+		if fieldErr != nil {
+			obj = fieldErr.Object
+		} else {
+			obj = decodeErrs[0].Object
+		}
+		kind, name, _ = strings.Cut(obj, "/")
+	}
+	actor := c.actor(r)
+	actor.Reason = fmt.Sprintf("apply refused (%s): %s", problemFor(err).Title, strings.Join(where, "; "))
+	if aerr := a.Store.Write(r.Context(), actor, func(tx store.Tx) error {
+		return tx.Record(r.Context(), "refused-apply", kind, name, "")
+	}); aerr != nil {
+		a.logger.WarnContext(r.Context(), "recording a refused apply failed", slog.Any("error", aerr))
+	}
+	return err
+}
+
+func refusedAt(e *resource.FieldError) string {
+	s := e.Source
+	if e.Line > 0 {
+		s += fmt.Sprintf(":%d", e.Line)
+	}
+	if e.Object != "" {
+		s += " " + e.Object
+	}
+	if e.Path != "" {
+		s += " " + e.Path
+	}
+	return s
 }
 
 func (a *API) createRelease(w http.ResponseWriter, r *http.Request, c *call) error {
