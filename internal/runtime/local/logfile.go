@@ -18,10 +18,11 @@ func openLog(path string) (*os.File, error) {
 }
 
 // rotateLog moves the last max bytes of path to path.1 (replacing it) and
-// truncates path, when path is larger than max. Lines written by the child
-// between the copy and the truncation are lost; the check runs every
-// Options.LogCheckInterval, so the file may exceed max by what the child
-// writes in one interval.
+// truncates path, when path is larger than max. The child keeps writing to
+// path (O_APPEND) meanwhile: the bytes are read up to the current end, and
+// the file is truncated right after the last read, so only a line written
+// in that instant can be lost. The check runs every Options.LogCheckInterval,
+// so the file may exceed max by what the child writes in one interval.
 func rotateLog(path string, max int64) (bool, error) {
 	fi, err := os.Stat(path)
 	if err != nil || fi.Size() <= max {
@@ -32,17 +33,32 @@ func rotateLog(path string, max int64) (bool, error) {
 		return false, err
 	}
 	defer f.Close()
-	size := fi.Size()
-	off := size - max
-	if off < 0 {
-		off = 0
+	off := fi.Size() - max
+	var buf []byte
+	for range 4 {
+		fi, err := f.Stat()
+		if err != nil {
+			return false, err
+		}
+		if fi.Size() <= off {
+			break
+		}
+		chunk := make([]byte, fi.Size()-off)
+		n, err := f.ReadAt(chunk, off)
+		if err != nil && err != io.EOF {
+			return false, err
+		}
+		buf = append(buf, chunk[:n]...)
+		off += int64(n)
 	}
-	buf := make([]byte, size-off)
-	if _, err := f.ReadAt(buf, off); err != nil && err != io.EOF {
+	if err := os.Truncate(path, 0); err != nil {
 		return false, err
 	}
+	if int64(len(buf)) > max {
+		buf = buf[int64(len(buf))-max:]
+	}
 	// Start the previous file at a line boundary when one is near.
-	if i := bytes.IndexByte(buf, '\n'); off > 0 && i >= 0 && i < len(buf)-1 {
+	if i := bytes.IndexByte(buf, '\n'); i >= 0 && i < len(buf)-1 {
 		buf = buf[i+1:]
 	}
 	tmp := path + ".1.tmp"
@@ -50,9 +66,6 @@ func rotateLog(path string, max int64) (bool, error) {
 		return false, err
 	}
 	if err := os.Rename(tmp, path+".1"); err != nil {
-		return false, err
-	}
-	if err := os.Truncate(path, 0); err != nil {
 		return false, err
 	}
 	return true, nil

@@ -227,7 +227,7 @@ func TestCrashIsRestartedWithBackoff(t *testing.T) {
 	s, lb := newSupervisor(t, func(o *Options) {
 		o.Backoff = BackoffPolicy{Initial: 50 * time.Millisecond, Max: 100 * time.Millisecond, ResetAfter: time.Minute, MaxCrashes: 100}
 	})
-	spec := demoSpec(testDigest, "v1", 1, "--exit-after", "300ms")
+	spec := demoSpec(testDigest, "v1", 1, "--exit-after", "800ms")
 	first := ensureHealthy(t, s, spec)[0]
 	var now Instance
 	eventually(t, "the instance was restarted twice", func() bool {
@@ -322,7 +322,10 @@ func TestHealthNeverPassingIsNamed(t *testing.T) {
 	if err := s.Ensure(context.Background(), spec); err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	eventually(t, "a health check was answered", func() bool {
+		return strings.Contains(s.Instances("shop", "dev", "v1")[0].Reason, "503")
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	err := s.WaitHealthy(ctx, "shop", "dev", "v1")
 	if err == nil {
