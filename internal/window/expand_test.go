@@ -213,7 +213,11 @@ func TestYearlyDayPartsMatchBruteForce(t *testing.T) {
 	rnd := rand.New(rand.NewPCG(3, 4))
 	days := []string{"MO", "TU", "WE", "TH", "FR", "SA", "SU"}
 	wdays := map[string]time.Weekday{"SU": 0, "MO": 1, "TU": 2, "WE": 3, "TH": 4, "FR": 5, "SA": 6}
-	for range 400 {
+	n := 300
+	if testing.Short() {
+		n = 50
+	}
+	for range n {
 		var parts []string
 		wkst := days[rnd.IntN(7)]
 		parts = append(parts, "FREQ=YEARLY", "WKST="+wkst)
@@ -275,7 +279,7 @@ func TestYearlyDayPartsMatchBruteForce(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", rule, err)
 		}
-		from, to := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2034, 1, 1, 0, 0, 0, 0, time.UTC)
+		from, to := time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2032, 1, 1, 0, 0, 0, 0, time.UTC)
 		var want []time.Time
 		for d := from; d.Before(to); d = d.AddDate(0, 0, 1) {
 			ylen := time.Date(d.Year(), 12, 31, 0, 0, 0, 0, time.UTC).YearDay()

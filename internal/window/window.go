@@ -97,10 +97,24 @@ type compiled struct {
 }
 
 // Validate checks a window on its own. The error is a *resource.PathError
-// naming the field at fault, e.g. spec.rrule.
+// naming the field at fault, e.g. spec.rrule. Unlike Open, it also refuses
+// a rule that never starts, which costs a search of 400 years (a few
+// milliseconds) that Open, run every minute, would repeat for nothing.
 func Validate(s Spec) error {
-	_, err := compile("", s)
-	return err
+	c, err := compile("", s)
+	if err != nil {
+		return err
+	}
+	starts := false
+	c.rule.Between(c.dtstart, c.dtstart, c.dtstart.AddDate(cycleYears, 0, 0), func(time.Time) bool {
+		starts = true
+		return false
+	})
+	if !starts {
+		return resource.Errorf("spec.rrule", "rrule %q has no start in the %d years from dtstart %s: check that its BY parts can meet (BYMONTH=2;BYMONTHDAY=30 never does) and that UNTIL is after dtstart",
+			s.RRule, cycleYears, c.dtstart.Format(time.RFC3339))
+	}
+	return nil
 }
 
 func compile(name string, s Spec) (compiled, error) {
