@@ -78,10 +78,16 @@ func (s *Supervisor) run(in *instance, adopted *proc) {
 		s.releasePort(p.port)
 		stderr, _ := TailLog(in.logs().Stderr, 5)
 
+		for i, l := range stderr {
+			if len(l) > 300 {
+				stderr[i] = l[:300] + "..."
+			}
+		}
+
 		s.mu.Lock()
 		in.gen++
 		in.lastExit = exit
-		in.pid = 0
+		in.pid, in.port = 0, 0
 		attrs := []any{slog.String("instance", in.id), slog.Int("pid", p.pid), slog.Int("port", p.port), slog.String("exit", exit)}
 		if portTaken && portRetries < s.opts.PortRetries {
 			portRetries++

@@ -739,6 +739,16 @@ func (s *Supervisor) Tail(id, stream string, n int) ([]string, error) {
 	return nil, fmt.Errorf("log stream %q: want stdout or stderr", stream)
 }
 
+// Changed returns a channel that is closed at the next change of any
+// instance's state (started, healthy, unhealthy, exited, failed, stopped) or
+// of the set of units. Call it again after each wake-up; a consumer such as
+// the router re-reads Instances then.
+func (s *Supervisor) Changed() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.changed
+}
+
 // WaitHealthy waits until every instance of the unit is healthy. It returns
 // an error naming the instance and the reason as soon as one is failed, and
 // when ctx ends, an error naming each instance that is not healthy and why

@@ -372,10 +372,16 @@ func TestGracefulStop(t *testing.T) {
 	t.Parallel()
 	s, lb := newSupervisor(t, nil)
 	in := ensureHealthy(t, s, demoSpec(testDigest, "v1", 1))[0]
+	changed := s.Changed()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := s.Stop(ctx, "shop", "dev", "v1"); err != nil {
 		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	default:
+		t.Fatal("Changed was not signalled by Stop")
 	}
 	if got := s.Instances("shop", "dev", "v1"); len(got) != 0 {
 		t.Fatalf("instances after Stop: %+v", got)
