@@ -57,6 +57,7 @@ func main() {
 	flip := flag.Duration("flip", 100*time.Millisecond, "interval of weight changes in the flip phase")
 	flipOn := flag.Bool("flipping", false, "internal: the router changes its weights every -flip")
 	cpuProfile := flag.String("router-cpuprofile", "", "write a CPU profile of the router process to this file")
+	routerProcs := flag.Int("router-gomaxprocs", 0, "GOMAXPROCS of the router process (0: the Go default, all CPUs)")
 	// harness
 	backends := flag.Int("backends", 4, "backend instances (split evenly over two versions)")
 	weights := flag.String("weights", "90,10", "weights of the two versions, in percent")
@@ -91,7 +92,7 @@ func main() {
 		backends: *backends, weights: w, rate: *rate, latencyDur: *latencyDur,
 		tputDur: *tputDur, conns: *conns, rounds: *rounds, duration: *duration,
 		flip: *flip, split: *split, bodySize: *bodySize, nginxBin: *nginxBin,
-		phases: strings.Split(*phases, ","), cpuProfile: *cpuProfile,
+		phases: strings.Split(*phases, ","), cpuProfile: *cpuProfile, routerProcs: *routerProcs,
 	}
 	if err := h.run(); err != nil {
 		log.Fatal(err)
@@ -237,20 +238,21 @@ func runRouter(spec string, flipping bool, every time.Duration, cpuProfile strin
 // ---- harness ----
 
 type harness struct {
-	backends   int
-	weights    []int
-	rate       int
-	latencyDur time.Duration
-	tputDur    time.Duration
-	conns      int
-	rounds     int
-	duration   time.Duration
-	flip       time.Duration
-	split      int
-	bodySize   int
-	nginxBin   string
-	phases     []string
-	cpuProfile string
+	backends    int
+	weights     []int
+	rate        int
+	latencyDur  time.Duration
+	tputDur     time.Duration
+	conns       int
+	rounds      int
+	duration    time.Duration
+	flip        time.Duration
+	split       int
+	bodySize    int
+	nginxBin    string
+	phases      []string
+	cpuProfile  string
+	routerProcs int
 
 	addrs   []string // backend addresses
 	version []string // version of each backend
@@ -295,7 +297,11 @@ func (h *harness) run() error {
 	if h.cpuProfile != "" {
 		args = append(args, "-router-cpuprofile", h.cpuProfile)
 	}
-	rt, raddr, err := spawn(args...)
+	var env []string
+	if h.routerProcs > 0 {
+		env = append(env, fmt.Sprintf("GOMAXPROCS=%d", h.routerProcs))
+	}
+	rt, raddr, err := spawnEnv(env, args...)
 	if err != nil {
 		return fmt.Errorf("start router: %w", err)
 	}
@@ -634,12 +640,16 @@ type child struct {
 }
 
 // spawn re-executes this program with args and waits for its "ready X" line.
-func spawn(args ...string) (*child, string, error) {
+func spawn(args ...string) (*child, string, error) { return spawnEnv(nil, args...) }
+
+// spawnEnv is spawn with extra environment variables.
+func spawnEnv(env []string, args ...string) (*child, string, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, "", err
 	}
 	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), env...)
 	cmd.Stderr = os.Stderr
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
