@@ -188,14 +188,24 @@ func (s *Supervisor) start(in *instance) (*proc, error) {
 	}
 	defer stderr.Close()
 
-	cmd := exec.Command(exe, spec.Args...)
-	cmd.Dir = work
-	cmd.Env = s.environ(spec, port, work)
-	cmd.Stdin = nil
-	cmd.Stdout = stdout
-	cmd.Stderr = stderr
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	var cmd *exec.Cmd
+	for try := 1; ; try++ {
+		cmd = exec.Command(exe, spec.Args...)
+		cmd.Dir = work
+		cmd.Env = s.environ(spec, port, work)
+		cmd.Stdout = stdout
+		cmd.Stderr = stderr
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+		err = cmd.Start()
+		// ETXTBSY: a just-stored artifact can still be open for writing
+		// in a child forked by this process meanwhile, until that child
+		// execs (golang.org/issue/22315). It passes in milliseconds.
+		if err == nil || !errors.Is(err, syscall.ETXTBSY) || try == 20 {
+			break
+		}
+		time.Sleep(time.Duration(try) * 10 * time.Millisecond)
+	}
+	if err != nil {
 		s.releasePort(port)
 		return nil, fmt.Errorf("start %s: %w", exe, err)
 	}
