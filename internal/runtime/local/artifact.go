@@ -26,9 +26,9 @@ const DigestPrefix = "sha256:"
 
 // Defaults for the artifact store.
 const (
-	DefaultMaxArtifactSize int64 = 1 << 30 // 1 GiB
-	DefaultMaxUnpackedSize int64 = 2 << 30 // 2 GiB
-	DefaultMaxUnpackedFile       = 10000
+	DefaultMaxArtifactSize  int64 = 1 << 30 // 1 GiB
+	DefaultMaxUnpackedSize  int64 = 2 << 30 // 2 GiB
+	DefaultMaxUnpackedFiles       = 10000
 )
 
 // UnpackLimits bound what a .tar.gz artifact may unpack to.
@@ -68,7 +68,7 @@ func NewArtifacts(dir string, maxSize int64, limits UnpackLimits) (*Artifacts, e
 		limits.MaxBytes = DefaultMaxUnpackedSize
 	}
 	if limits.MaxFiles <= 0 {
-		limits.MaxFiles = DefaultMaxUnpackedFile
+		limits.MaxFiles = DefaultMaxUnpackedFiles
 	}
 	for _, d := range []string{dir, filepath.Join(dir, "sha256"), filepath.Join(dir, "unpacked"), filepath.Join(dir, "tmp")} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

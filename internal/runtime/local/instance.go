@@ -616,6 +616,9 @@ func (s *Supervisor) recover() error {
 				go s.run(in, p)
 				s.log.Info("instance adopted", attrs...)
 			default:
+				if ir.Digest != spec.Digest {
+					killRecorded(ir) // a process of other bytes must not linger
+				}
 				if ir.PID > 0 {
 					in.restarts++
 					in.lastExit = "unknown (exited while airlock was not running)"
