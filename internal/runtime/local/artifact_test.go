@@ -109,7 +109,7 @@ type tarEntry struct {
 	body       string
 }
 
-func tarGz(t *testing.T, entries []tarEntry) []byte {
+func tarGz(t testing.TB, entries []tarEntry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -227,4 +227,32 @@ func TestTarGzWithSeveralExecutablesNeedsEntrypoint(t *testing.T) {
 	if p, err := a.Executable(d, "b"); err != nil || readFile(t, p) != "2" {
 		t.Fatalf("Executable(b) = %s, %v", p, err)
 	}
+}
+
+// FuzzPut feeds arbitrary bytes (seeded with tarballs) to the store: Put
+// must never panic, and nothing may appear outside the store's directory.
+func FuzzPut(f *testing.F) {
+	f.Add(tarGz(f, []tarEntry{{name: "bin/app", typ: tar.TypeReg, mode: 0o755, body: "x"}}))
+	f.Add(tarGz(f, []tarEntry{{name: "../evil", typ: tar.TypeReg, body: "x"}}))
+	f.Add(tarGz(f, []tarEntry{{name: "d", typ: tar.TypeSymlink, link: "."}, {name: "d/x", typ: tar.TypeReg, body: "x"}}))
+	f.Add([]byte{0x1f, 0x8b, 0, 0})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		parent := t.TempDir()
+		a, err := NewArtifacts(filepath.Join(parent, "store"), 1<<20, UnpackLimits{MaxBytes: 1 << 20, MaxFiles: 50})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Put(bytes.NewReader(data), digestOf(data))
+		entries, err := os.ReadDir(parent)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) != 1 || entries[0].Name() != "store" {
+			t.Fatalf("files outside the store: %v", entries)
+		}
+		tmp, _ := os.ReadDir(filepath.Join(parent, "store", "tmp"))
+		if len(tmp) != 0 {
+			t.Fatalf("temporary files left behind: %v", tmp)
+		}
+	})
 }
