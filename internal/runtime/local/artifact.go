@@ -422,8 +422,13 @@ func (a *Artifacts) unpack(src, hx string) error {
 	if err := os.Chmod(root, 0o700); err != nil {
 		return err
 	}
-	os.RemoveAll(final) // a half-finished earlier attempt
-	return os.Rename(root, final)
+	if err := os.Rename(root, final); err != nil {
+		if _, merr := readManifest(final); merr == nil {
+			return nil // a concurrent Put of the same artifact finished first
+		}
+		return err
+	}
+	return nil
 }
 
 func cleanEntryName(n string) (string, error) {
