@@ -8,7 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// LatencyBounds are the upper bounds of the latency histogram buckets. A
+// latencyBounds are the upper bounds of the latency histogram buckets. A
 // last, unbounded bucket follows them.
 var latencyBounds = [...]time.Duration{
 	50 * time.Microsecond,

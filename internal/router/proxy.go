@@ -390,14 +390,15 @@ func cookieValue(lines []string, name string) (string, bool) {
 			} else {
 				part, line = line, ""
 			}
-			part = strings.TrimSpace(part)
-			if len(part) > len(name) && part[len(name)] == '=' && part[:len(name)] == name {
-				v := part[len(name)+1:]
-				if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
-					v = v[1 : len(v)-1]
-				}
-				return v, true
+			k, v, found := strings.Cut(part, "=")
+			if !found || strings.TrimSpace(k) != name {
+				continue
 			}
+			v = strings.TrimSpace(v)
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1]
+			}
+			return v, true
 		}
 	}
 	return "", false
