@@ -767,7 +767,12 @@ func (s *Supervisor) WaitHealthy(ctx context.Context, app, env, version string) 
 			return ErrClosed
 		}
 		var notHealthy []string
+		current := 0
 		for _, in := range u.instances {
+			if in.stopping {
+				continue // on its way out of a scale-down or a replacement
+			}
+			current++
 			switch in.state {
 			case StateHealthy:
 				continue
@@ -782,7 +787,7 @@ func (s *Supervisor) WaitHealthy(ctx context.Context, app, env, version string) 
 			}
 			notHealthy = append(notHealthy, d)
 		}
-		if len(notHealthy) == 0 && len(u.instances) == u.spec.Replicas {
+		if len(notHealthy) == 0 && current == u.spec.Replicas {
 			s.mu.Unlock()
 			return nil
 		}
@@ -792,7 +797,7 @@ func (s *Supervisor) WaitHealthy(ctx context.Context, app, env, version string) 
 		case <-ch:
 		case <-ctx.Done():
 			if len(notHealthy) == 0 {
-				notHealthy = []string{fmt.Sprintf("%d of %d instances exist", len(u.instances), u.spec.Replicas)}
+				notHealthy = []string{fmt.Sprintf("%d of %d instances exist", current, u.spec.Replicas)}
 			}
 			return fmt.Errorf("%s did not become healthy (%w): %s", k, ctx.Err(), strings.Join(notHealthy, "; "))
 		}
