@@ -9,6 +9,7 @@ package application
 import (
 	"fmt"
 	"net"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -46,8 +47,32 @@ type EnvSettings struct {
 	// Replicas is how many instances run; nil means DefaultReplicas and 0
 	// means none.
 	Replicas *int `json:"replicas,omitempty"`
-	// Listen is the host:port the application is served on, if any.
+	// Listen is the host:port the application is served on, if any: the
+	// built-in router's listener on the local runtime.
 	Listen string `json:"listen,omitempty"`
+	// Strategy is how a new version replaces the running one here.
+	Strategy *Strategy `json:"strategy,omitempty"`
+	// HealthPath is what the runtime requests on each instance to know it
+	// is healthy (default /healthz).
+	HealthPath string `json:"healthPath,omitempty"`
+	// Env is configuration given to each instance as environment
+	// variables. Values are stored in the object: no secrets here.
+	Env map[string]string `json:"env,omitempty"`
+	// SecretEnv maps an instance's environment variable to the variable of
+	// the airlock server that holds the secret value, which is read when an
+	// instance starts and never stored, logged or audited.
+	SecretEnv map[string]string `json:"secretEnv,omitempty"`
+}
+
+// DefaultHealthPath is the health path when an application sets none.
+const DefaultHealthPath = "/healthz"
+
+// StrategyOrDefault returns the environment's strategy with its defaults.
+func (e EnvSettings) StrategyOrDefault() Strategy {
+	if e.Strategy == nil {
+		return Strategy{}.Resolved()
+	}
+	return e.Strategy.Resolved()
 }
 
 // ReplicaCount returns Replicas with the default applied.
@@ -160,6 +185,41 @@ func Validate(a Spec) error {
 				return resource.Errorf(path+".listen", "%v", err)
 			}
 		}
+		if s.Strategy != nil {
+			if err := ValidateStrategy(path+".strategy", *s.Strategy); err != nil {
+				return err
+			}
+		}
+		if s.HealthPath != "" && !strings.HasPrefix(s.HealthPath, "/") {
+			return resource.Errorf(path+".healthPath", "healthPath %q must start with /", s.HealthPath)
+		}
+		if err := validateEnvVars(path+".env", s.Env, false); err != nil {
+			return err
+		}
+		if err := validateEnvVars(path+".secretEnv", s.SecretEnv, true); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validateEnvVars checks environment variable names (and, for secretEnv,
+// that the values name server variables).
+func validateEnvVars(path string, m map[string]string, refs bool) error {
+	if len(m) > 200 {
+		return resource.Errorf(path, "at most 200 variables, got %d", len(m))
+	}
+	for _, k := range sortedKeys(m) {
+		if !envName.MatchString(k) || k == "PORT" {
+			return resource.Errorf(path+"."+k, "%q is not a usable environment variable name (letters, digits and _, not starting with a digit; PORT is set by the runtime)", k)
+		}
+		v := m[k]
+		switch {
+		case refs && !envName.MatchString(v):
+			return resource.Errorf(path+"."+k, "secretEnv values name a variable of the airlock server holding the secret (e.g. SHOP_DB_PASSWORD), not the secret itself")
+		case len(v) > 4096:
+			return resource.Errorf(path+"."+k, "the value is %d bytes; at most 4096", len(v))
+		}
 	}
 	return nil
 }
@@ -178,6 +238,8 @@ func validateListen(addr string) error {
 	}
 	return nil
 }
+
+var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // Pipeline is what Check needs of a pipeline; pipeline.Spec has it. (The
 // application package does not import pipeline: pipeline imports gate,
