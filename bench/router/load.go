@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -123,10 +125,17 @@ func openLoop(ctx context.Context, urls []string, rate int, warmup, dur time.Dur
 			mu.Unlock()
 		})
 	}
+	// The pacer sleeps in the kernel (nanosleep on a locked thread): Go's
+	// timers round sub-millisecond sleeps up to the netpoller's 1 ms when
+	// the process is otherwise idle, which would release requests late and
+	// in bursts.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	for i := range total {
 		at := start.Add(time.Duration(i) * interval)
 		if d := time.Until(at); d > 0 {
-			time.Sleep(d)
+			ts := syscall.NsecToTimespec(int64(d))
+			syscall.Nanosleep(&ts, nil)
 		}
 		if ctx.Err() != nil {
 			break
