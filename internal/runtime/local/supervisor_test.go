@@ -596,6 +596,9 @@ func TestDeadInstancesAreStartedByTheNextSupervisor(t *testing.T) {
 	if !alive(ins[0].PID, 0) || !alive(ins[1].PID, 0) {
 		t.Fatal("Close stopped the processes")
 	}
+	if err := s1.Ensure(context.Background(), demoSpec(testDigest, "v1", 2)); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Ensure after Close = %v, want ErrClosed", err)
+	}
 	syscall.Kill(-ins[0].PID, syscall.SIGKILL)
 	eventually(t, "instance 0 is dead", func() bool { return !alive(ins[0].PID, 0) })
 
@@ -676,4 +679,25 @@ func TestRecoveryFinishesInterruptedChanges(t *testing.T) {
 	for _, in := range got {
 		eventually(t, fmt.Sprintf("pid %d is gone", in.PID), func() bool { return !alive(in.PID, 0) })
 	}
+}
+
+func TestStopCutShortFinishesInTheBackground(t *testing.T) {
+	t.Parallel()
+	s, _ := newSupervisor(t, nil)
+	spec := demoSpec(testDigest, "v1", 1)
+	spec.Vars = map[string]string{modeVar: "ignore-term"}
+	spec.StopGrace = 500 * time.Millisecond
+	in := ensureHealthy(t, s, spec)[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if err := s.Stop(ctx, "shop", "dev", "v1"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Stop = %v, want the context's deadline", err)
+	}
+	record := filepath.Join(s.opts.Dir, "units", "shop", "dev", "v1", "unit.json")
+	eventually(t, "the process is killed and the record removed", func() bool {
+		_, err := os.Stat(record)
+		return !alive(in.PID, 0) && os.IsNotExist(err)
+	})
+	// The unit can be deployed again afterwards.
+	ensureHealthy(t, s, spec)
 }
