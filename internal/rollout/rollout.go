@@ -1,0 +1,156 @@
+// Package rollout carries a release into an environment's runtime: it
+// starts the new version beside the running one and moves traffic to it by
+// a blue-green, canary or rolling strategy, and takes it back when the new
+// version fails or someone rolls back.
+//
+// A Rollout object's status holds all progress. Plan is pure: it reads the
+// spec, the status, what the runtime target observed and the time, and
+// returns the next status and the desired state of the runtime. The
+// reconciler loads, plans, applies the desired state through a Target and
+// persists the status with a revision check; a restarted server carries on
+// from the status.
+package rollout
+
+import (
+	"context"
+	"time"
+
+	"github.com/airlock-dev/airlock/internal/application"
+	"github.com/airlock-dev/airlock/internal/resource"
+)
+
+// Kind is the kind this package owns.
+const Kind = "Rollout"
+
+// Phase is where a rollout stands.
+type Phase string
+
+// Phases. Progressing and Paused are active; the others are final.
+// Succeeded: the new version serves all traffic. Failed: it did not become
+// healthy (traffic stayed on, or went back to, the stable version).
+// Aborted and RolledBack: someone stopped it or rolled it back.
+const (
+	Progressing Phase = "Progressing"
+	Paused      Phase = "Paused"
+	Succeeded   Phase = "Succeeded"
+	Failed      Phase = "Failed"
+	Aborted     Phase = "Aborted"
+	RolledBack  Phase = "RolledBack"
+)
+
+// Active reports whether the rollout is still moving.
+func (p Phase) Active() bool { return p == Progressing || p == Paused || p == "" }
+
+// Version names one version of an application: its version string,
+// release and artifact digest.
+type Version struct {
+	Version string `json:"version"`
+	Release string `json:"release"`
+	Digest  string `json:"digest"`
+}
+
+// Spec is what a rollout does: bring Candidate into the environment in
+// place of Stable, by Strategy.
+type Spec struct {
+	App         string               `json:"app"`
+	Environment string               `json:"environment"`
+	Candidate   Version              `json:"candidate"`
+	Stable      *Version             `json:"stable,omitempty"` // nil: first deploy, nothing serves yet
+	Replicas    int                  `json:"replicas"`
+	Strategy    application.Strategy `json:"strategy"` // resolved: every default filled in
+	Promotion   string               `json:"promotion,omitempty"`
+	// Rollback marks a rollout that restores Candidate, the version that
+	// served before Stable, at someone's request.
+	Rollback bool   `json:"rollback,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+}
+
+// Status is everything a rollout has done; a restarted server carries on
+// from it.
+type Status struct {
+	Phase   Phase  `json:"phase"`
+	Message string `json:"message,omitempty"`
+	// Step is the canary step (index into the strategy's steps), the
+	// instances a rolling update has replaced, or 0 / 1 before and after a
+	// blue-green switch.
+	Step int `json:"step"`
+	// Weight is the candidate's share of traffic in percent.
+	Weight            int        `json:"weight"`
+	CandidateReplicas int        `json:"candidateReplicas"`
+	StableReplicas    int        `json:"stableReplicas"`
+	StartedAt         time.Time  `json:"startedAt"`
+	StepStartedAt     *time.Time `json:"stepStartedAt,omitempty"` // when the current step's soak began (candidate healthy)
+	WaitingSince      time.Time  `json:"waitingSince"`            // when the candidate was last asked for more healthy instances
+	PausedAt          *time.Time `json:"pausedAt,omitempty"`
+	SwitchedAt        *time.Time `json:"switchedAt,omitempty"` // blue-green: when traffic moved
+	StableUntil       *time.Time `json:"stableUntil,omitempty"`
+	FinishedAt        *time.Time `json:"finishedAt,omitempty"`
+	// Requests from people, applied by the next Plan.
+	PauseRequested  bool `json:"pauseRequested,omitempty"`
+	ResumeRequested bool `json:"resumeRequested,omitempty"`
+	// Resumed is set when someone resumed the current step, so a manual
+	// pause lets the canary go on; it is cleared at the next step.
+	Resumed          bool    `json:"resumed,omitempty"`
+	PromoteRequested bool    `json:"promoteRequested,omitempty"`
+	AbortRequested   string  `json:"abortRequested,omitempty"`    // the reason
+	RollbackReason   string  `json:"rollbackRequested,omitempty"` // the reason
+	Events           []Event `json:"events,omitempty"`
+}
+
+// Event is one thing a rollout did, for people.
+type Event struct {
+	At      time.Time `json:"at"`
+	Message string    `json:"message"`
+}
+
+// maxEvents bounds the events a status keeps.
+const maxEvents = 50
+
+// Observation is what the runtime target saw of the two versions.
+type Observation struct {
+	Candidate VersionState
+	Stable    VersionState
+}
+
+// VersionState is one version's instances as the target sees them.
+type VersionState struct {
+	Running int // instances started and not given up on
+	Healthy int // instances passing their health check
+	// Failed is set when the version cannot run (its artifact does not
+	// match its digest, it crashes in a loop); Reason says why.
+	Failed bool
+	Reason string
+	// SmokeOK is the result of the smoke request against the version
+	// (nil: not tried yet).
+	SmokeOK *bool
+}
+
+// Desired is the state the runtime target is to reach for one application
+// in one environment. Versions not listed are stopped.
+type Desired struct {
+	App         string           `json:"app"`
+	Environment string           `json:"environment"`
+	Versions    []DesiredVersion `json:"versions"`
+}
+
+// DesiredVersion is one version to run, how many instances, and its share
+// of traffic (weights of all versions sum to 100, or are all 0 when
+// nothing is healthy yet).
+type DesiredVersion struct {
+	Version
+	Replicas int `json:"replicas"`
+	Weight   int `json:"weight"`
+}
+
+// Target is a runtime: it makes the running state of an application in an
+// environment match Desired, and reports what it sees.
+type Target interface {
+	Apply(ctx context.Context, d Desired) error
+	Observe(ctx context.Context, app, env string, candidate, stable *Version) (Observation, error)
+}
+
+// Register adds the Rollout kind to a scheme. Rollouts are started by
+// promotions and steered through their own endpoints.
+func Register(s *resource.Scheme) {
+	s.Register(resource.Kind{Name: Kind, Plural: "rollouts", Aliases: []string{"rollout", "ro"}, NewSpec: func() any { return &Spec{} }})
+}
