@@ -48,7 +48,11 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("demo-app", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&c.Port, "port", 0, "TCP port on 127.0.0.1 (default $PORT)")
-	fs.StringVar(&c.Version, "version", "dev", "version reported by /")
+	defVersion := os.Getenv("AIRLOCK_VERSION") // set by airlock's local runtime
+	if defVersion == "" {
+		defVersion = "dev"
+	}
+	fs.StringVar(&c.Version, "version", defVersion, "version reported by / (default: $AIRLOCK_VERSION, else dev)")
 	fs.Float64Var(&c.ErrorRate, "error-rate", 0, "fraction (0..1) of requests to / answered 500")
 	fs.DurationVar(&c.Latency, "latency", 0, "delay added to every request to /, e.g. 20ms")
 	fs.BoolVar(&c.FailHealth, "fail-health", false, "answer /healthz with 503")

@@ -35,6 +35,8 @@ func Plan(spec Spec, st Status, obs Observation, now time.Time) Result {
 	p.requests()
 	if p.st.Phase == Progressing {
 		switch {
+		case p.obs.Error != "":
+			p.finish(Failed, "the runtime could not run %s %s: %s", spec.App, spec.Candidate.Version, p.obs.Error)
 		case p.obs.Candidate.Failed:
 			p.finish(Failed, "%s %s failed: %s", spec.App, spec.Candidate.Version, p.obs.Candidate.Reason)
 		case spec.Stable == nil:
@@ -153,7 +155,7 @@ func (p *planner) set(candidate, stable, weight int) {
 		weight = 100
 	}
 	p.st.CandidateReplicas, p.st.StableReplicas, p.st.Weight = candidate, stable, weight
-	p.desired = Desired{App: p.spec.App, Environment: p.spec.Environment}
+	p.desired = Desired{App: p.spec.App, Environment: p.spec.Environment, Runtime: p.spec.Runtime}
 	if candidate > 0 {
 		p.desired.Versions = append(p.desired.Versions, DesiredVersion{Version: p.spec.Candidate, Replicas: candidate, Weight: weight})
 	}

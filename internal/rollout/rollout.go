@@ -58,11 +58,24 @@ type Spec struct {
 	Stable      *Version             `json:"stable,omitempty"` // nil: first deploy, nothing serves yet
 	Replicas    int                  `json:"replicas"`
 	Strategy    application.Strategy `json:"strategy"` // resolved: every default filled in
+	Runtime     Runtime              `json:"runtime"`
 	Promotion   string               `json:"promotion,omitempty"`
 	// Rollback marks a rollout that restores Candidate, the version that
 	// served before Stable, at someone's request.
 	Rollback bool   `json:"rollback,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+}
+
+// Runtime are the application's settings in the environment that the
+// runtime target needs, copied from the Application when the rollout
+// starts. SecretEnv names variables of the airlock server; their values
+// are read by the target when an instance starts, never stored.
+type Runtime struct {
+	Listen     string            `json:"listen,omitempty"`
+	HealthPath string            `json:"healthPath,omitempty"`
+	SmokePath  string            `json:"smokePath,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	SecretEnv  map[string]string `json:"secretEnv,omitempty"`
 }
 
 // Status is everything a rollout has done; a restarted server carries on
@@ -110,6 +123,9 @@ const maxEvents = 50
 type Observation struct {
 	Candidate VersionState
 	Stable    VersionState
+	// Error is why the target could not reach the last desired state (an
+	// artifact missing from the content store, a listen address taken).
+	Error string
 }
 
 // VersionState is one version's instances as the target sees them.
@@ -130,6 +146,7 @@ type VersionState struct {
 type Desired struct {
 	App         string           `json:"app"`
 	Environment string           `json:"environment"`
+	Runtime     Runtime          `json:"runtime"`
 	Versions    []DesiredVersion `json:"versions"`
 }
 
