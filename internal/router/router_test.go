@@ -767,3 +767,93 @@ func TestHistogramQuantile(t *testing.T) {
 		t.Errorf("Mean() = %v, want 505µs", h.Mean())
 	}
 }
+
+func TestInstanceChurnUnderLoadLosesNoRequest(t *testing.T) {
+	t.Parallel()
+	a, b, c := newBackend(t, "1.0.0"), newBackend(t, "1.0.0"), newBackend(t, "1.0.0")
+	r := New(Options{})
+	cfg := func(insts ...*backend) Config {
+		return Config{
+			Pools:       []Pool{{Version: "1.0.0", Weight: 100, Instances: addrs(insts...)}},
+			HealthCheck: HealthCheck{Path: "/healthz", Interval: 20 * time.Millisecond},
+		}
+	}
+	mustUpdate(t, r, cfg(a, b))
+	eventually(t, "a and b healthy", func() bool { return r.HealthyInstances()["1.0.0"] == 2 })
+	url := serve(t, r)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var updates atomic.Int64
+	// Like a rolling update: every 10 ms add the missing instance, or
+	// remove the oldest once another one that stays is available (a new
+	// instance gets traffic only after its first check passes).
+	go func() {
+		defer cancel()
+		tick := time.NewTicker(10 * time.Millisecond)
+		defer tick.Stop()
+		all := []*backend{a, b, c}
+		set := []*backend{a, b}
+		for next := 2; ; {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			if len(set) == 2 {
+				set = append(set, all[next%3])
+				next++
+			} else {
+				stays := map[string]bool{set[1].addr: true, set[2].addr: true}
+				ready := false
+				for _, h := range r.Health() {
+					ready = ready || (stays[h.Addr] && h.Available)
+				}
+				if !ready {
+					continue
+				}
+				set = set[1:]
+			}
+			if err := r.Update(cfg(set...)); err != nil {
+				t.Error(err)
+			}
+			if updates.Add(1) == 60 {
+				return
+			}
+		}
+	}()
+	var ok, failed atomic.Int64
+	var wg sync.WaitGroup
+	cl := newClient()
+	for w := range 6 {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				var resp *http.Response
+				var err error
+				if w%2 == 0 {
+					resp, err = cl.Get(url + "/")
+				} else {
+					resp, err = cl.Post(url+"/", "text/plain", strings.NewReader("x"))
+				}
+				if err != nil {
+					failed.Add(1)
+					continue
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 200 {
+					if failed.Add(1) <= 3 {
+						t.Logf("status %d", resp.StatusCode)
+					}
+					continue
+				}
+				ok.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	t.Logf("ok=%d failed=%d updates=%d", ok.Load(), failed.Load(), updates.Load())
+	if failed.Load() != 0 || ok.Load() < 100 {
+		t.Fatalf("ok=%d failed=%d; want no failure and ≥100 requests", ok.Load(), failed.Load())
+	}
+}
