@@ -32,8 +32,10 @@ type Options struct {
 	Environment string
 	// Logger receives health changes and ejections; nil discards them.
 	Logger *slog.Logger
-	// Transport carries proxied requests; nil means a transport tuned for
-	// many keep-alive connections to few local hosts (see NewTransport).
+	// Transport carries proxied requests that have a body or switch
+	// protocols; nil means a transport tuned for many keep-alive
+	// connections to few local hosts (see NewTransport). Bodyless GET,
+	// HEAD and OPTIONS requests use the router's own connections.
 	Transport *http.Transport
 	// Now is the clock of passive ejection; nil means time.Now.
 	Now func() time.Time
