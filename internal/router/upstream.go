@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"sync"
@@ -18,6 +19,7 @@ import (
 // other request (bodies, upgrades) goes through http.Transport.
 
 const (
+	maxResponseHead    = 1 << 20 // bytes of status line and header, like http.Transport's limit
 	maxIdlePerInstance = 512
 	maxIdleTime        = 30 * time.Second
 	dialTimeout        = 2 * time.Second
@@ -26,6 +28,7 @@ const (
 // upConn is one keep-alive connection to an instance.
 type upConn struct {
 	nc    net.Conn
+	lim   io.LimitedReader // under br: bounds the response head
 	br    *bufio.Reader
 	bw    *bufio.Writer
 	idle  time.Time       // when it was put back
@@ -120,7 +123,9 @@ func (r *Router) roundTrip(in *instance, req *http.Request) (*http.Response, *up
 			if err != nil {
 				return nil, nil, err
 			}
-			c = &upConn{nc: nc, br: bufio.NewReaderSize(nc, 16<<10), bw: bufio.NewWriterSize(nc, 8<<10)}
+			c = &upConn{nc: nc, bw: bufio.NewWriterSize(nc, 8<<10)}
+			c.lim.R = nc
+			c.br = bufio.NewReaderSize(&c.lim, 16<<10)
 		}
 		c.ctx = ctx
 		c.stop = context.AfterFunc(ctx, c.abort)
@@ -144,7 +149,9 @@ func writeAndRead(c *upConn, req *http.Request, addr string) (*http.Response, er
 		return nil, err
 	}
 	for {
+		c.lim.N = maxResponseHead
 		resp, err := http.ReadResponse(c.br, req)
+		c.lim.N = math.MaxInt64
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF

@@ -145,3 +145,33 @@ func TestClientGoneCancelsTheUpstreamRequest(t *testing.T) {
 		t.Fatal("the upstream request was not cancelled when the client went away")
 	}
 }
+
+func TestHugeResponseHeadIsRefused(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		http.ReadRequest(bufio.NewReader(c))
+		io.WriteString(c, "HTTP/1.1 200 OK\r\n")
+		line := "X-Big: " + strings.Repeat("x", 1000) + "\r\n"
+		for range 2000 { // 2 MB of header
+			if _, err := io.WriteString(c, line); err != nil {
+				return
+			}
+		}
+	}()
+	r := New(Options{})
+	mustUpdate(t, r, Config{Pools: []Pool{{Version: "1.0.0", Weight: 100, Instances: []string{ln.Addr().String()}}}})
+	url := serve(t, r)
+	if code, _, _ := get(t, newClient(), url+"/"); code != http.StatusBadGateway {
+		t.Fatalf("status %d, want 502 for a response head over 1 MB", code)
+	}
+}
