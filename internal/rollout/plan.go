@@ -164,7 +164,7 @@ func (p *planner) set(candidate, stable, weight int) {
 		if candidate == 0 {
 			w = 100
 		}
-		p.desired.Versions = append(p.desired.Versions, DesiredVersion{Version: *p.spec.Stable, Replicas: stable, Weight: w})
+		p.desired.Versions = append(p.desired.Versions, DesiredVersion{Version: *p.spec.Stable, Replicas: stable, Weight: w, Runtime: p.spec.StableRuntime})
 	}
 }
 

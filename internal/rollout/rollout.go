@@ -59,7 +59,10 @@ type Spec struct {
 	Replicas    int                  `json:"replicas"`
 	Strategy    application.Strategy `json:"strategy"` // resolved: every default filled in
 	Runtime     Runtime              `json:"runtime"`
-	Promotion   string               `json:"promotion,omitempty"`
+	// StableRuntime is what the stable version was deployed with: it keeps
+	// running with it (nil: the same as Runtime).
+	StableRuntime *Runtime `json:"stableRuntime,omitempty"`
+	Promotion     string   `json:"promotion,omitempty"`
 	// Rollback marks a rollout that restores Candidate, the version that
 	// served before Stable, at someone's request.
 	Rollback bool   `json:"rollback,omitempty"`
@@ -157,6 +160,9 @@ type DesiredVersion struct {
 	Version
 	Replicas int `json:"replicas"`
 	Weight   int `json:"weight"`
+	// Runtime, when set, is this version's own configuration (env,
+	// secrets, health path) in place of Desired.Runtime's.
+	Runtime *Runtime `json:"runtime,omitempty"`
 }
 
 // Target is a runtime: it makes the running state of an application in an

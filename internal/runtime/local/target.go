@@ -101,27 +101,38 @@ func (t *Target) Apply(ctx context.Context, d rollout.Desired) error {
 			return fmt.Errorf("the artifact %s of %s %s is not in airlock's content store; upload it with airlock release create %s %s --artifact FILE", v.Digest, d.App, v.Version.Version, d.App, v.Version.Version)
 		}
 	}
-	secrets := map[string]string{}
-	for _, name := range slices.Sorted(maps.Keys(d.Runtime.SecretEnv)) {
-		from := d.Runtime.SecretEnv[name]
-		val := t.getenv(from)
-		if val == "" {
-			return fmt.Errorf("secret %s of %s in %s: the airlock server's environment variable %s is not set", name, d.App, d.Environment, from)
-		}
-		secrets[name] = val
-	}
 	for _, v := range d.Versions {
-		vars := maps.Clone(d.Runtime.Env)
+		rt := d.Runtime
+		if v.Runtime != nil {
+			rt = *v.Runtime
+		}
+		secrets, err := t.secrets(d, rt)
+		if err != nil {
+			return err
+		}
+		vars := maps.Clone(rt.Env)
 		if vars == nil {
 			vars = map[string]string{}
 		}
 		// Each instance knows what it is.
 		vars["AIRLOCK_APP"], vars["AIRLOCK_ENVIRONMENT"], vars["AIRLOCK_VERSION"] = d.App, d.Environment, v.Version.Version
 		spec := Spec{App: d.App, Env: d.Environment, Version: v.Version.Version, Digest: v.Digest, Replicas: v.Replicas,
-			Vars: vars, Secrets: secrets, HealthPath: d.Runtime.HealthPath}
+			Vars: vars, Secrets: secrets, HealthPath: rt.HealthPath}
 		if err := t.sup.Ensure(ctx, spec); err != nil {
 			return fmt.Errorf("run %s %s in %s: %w", d.App, v.Version.Version, d.Environment, err)
 		}
+	}
+	// The router lets go of the versions d drops before they stop, so no
+	// new request goes to an instance that is shutting down.
+	t.mu.Lock()
+	s, err := t.serve(d)
+	if err == nil {
+		s.desired = d
+		err = t.point(s)
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return err
 	}
 	keep := map[string]bool{}
 	for _, v := range d.Versions {
@@ -134,14 +145,21 @@ func (t *Target) Apply(ctx context.Context, d rollout.Desired) error {
 			}
 		}
 	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	s, err := t.serve(d)
-	if err != nil {
-		return err
+	return nil
+}
+
+// secrets reads a version's secrets from the server's environment.
+func (t *Target) secrets(d rollout.Desired, rt rollout.Runtime) (map[string]string, error) {
+	secrets := map[string]string{}
+	for _, name := range slices.Sorted(maps.Keys(rt.SecretEnv)) {
+		from := rt.SecretEnv[name]
+		val := t.getenv(from)
+		if val == "" {
+			return nil, fmt.Errorf("secret %s of %s in %s: the airlock server's environment variable %s is not set", name, d.App, d.Environment, from)
+		}
+		secrets[name] = val
 	}
-	s.desired = d
-	return t.point(s)
+	return secrets, nil
 }
 
 // versions lists the versions of app in env the supervisor runs.
@@ -242,19 +260,28 @@ func (t *Target) Observe(ctx context.Context, app, env string, candidate, stable
 	var obs rollout.Observation
 	t.mu.Lock()
 	var rt rollout.Runtime
+	var routed map[string]int
 	if s := t.served[key(app, env)]; s != nil {
-		rt = s.desired.Runtime
+		rt, routed = s.desired.Runtime, s.router.HealthyInstances()
 	}
 	t.mu.Unlock()
+	// An instance counts as healthy once the router, too, found it
+	// healthy: only then does it get traffic.
+	routable := func(vs rollout.VersionState, version string) rollout.VersionState {
+		if routed != nil {
+			vs.Healthy = min(vs.Healthy, routed[version])
+		}
+		return vs
+	}
 	if candidate != nil {
-		obs.Candidate = t.state(app, env, candidate.Version)
+		obs.Candidate = routable(t.state(app, env, candidate.Version), candidate.Version)
 		if obs.Candidate.Healthy > 0 {
 			ok := t.smoke(ctx, app, env, candidate.Version, rt)
 			obs.Candidate.SmokeOK = &ok
 		}
 	}
 	if stable != nil {
-		obs.Stable = t.state(app, env, stable.Version)
+		obs.Stable = routable(t.state(app, env, stable.Version), stable.Version)
 	}
 	return obs, nil
 }
