@@ -35,10 +35,11 @@ const (
 	PromotionEmergency = "promotion.emergency"
 	ReviewDue          = "review.due"
 	ReviewOverdue      = "review.overdue"
+	Rollback           = "rollback" // a rollout failed or was rolled back: traffic went back to the previous version
 )
 
 // Events lists every event a sink may ask for.
-var Events = []string{ApprovalRequested, PromotionBlocked, PromotionEmergency, ReviewDue, ReviewOverdue}
+var Events = []string{ApprovalRequested, PromotionBlocked, PromotionEmergency, ReviewDue, ReviewOverdue, Rollback}
 
 // SinkSpec is where notifications go. The HMAC key is never stored in the
 // object (objects and the audit log are readable): SecretEnv names the

@@ -94,7 +94,7 @@ func (s *Service) vote(ctx context.Context, actor store.Actor, v Vote) (*resourc
 		if err := obj.DecodeStatus(&st); err != nil {
 			return err
 		}
-		if st.Phase.Finished() {
+		if st.Phase.judged() {
 			return &PolicyError{Msg: fmt.Sprintf("promotion %s already finished (%s); there is nothing left to %s", v.Promotion, st.Phase, v.Decision)}
 		}
 		rel, err := tx.Get(ctx, "Release", spec.Release)

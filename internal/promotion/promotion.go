@@ -74,15 +74,25 @@ const PhaseLabel = "phase"
 // final: the release is admitted to the environment. Rejected is final
 // too: a person with a required role said no, and only a new release can
 // answer that.
+//
+// Deploying: every gate passed and a rollout carries the release into the
+// environment's runtime; the promotion takes the rollout's outcome:
+// Succeeded, or Failed (final: the release did not enter the environment).
 const (
 	Pending   Phase = "Pending"
 	Blocked   Phase = "Blocked"
+	Deploying Phase = "Deploying"
 	Succeeded Phase = "Succeeded"
 	Rejected  Phase = "Rejected"
+	Failed    Phase = "Failed"
 )
 
 // Finished reports whether a phase is final.
-func (p Phase) Finished() bool { return p == Succeeded || p == Rejected }
+func (p Phase) Finished() bool { return p == Succeeded || p == Rejected || p == Failed }
+
+// judged reports whether the gates were judged for good: a promotion past
+// its gates is not re-evaluated.
+func (p Phase) judged() bool { return p.Finished() || p == Deploying }
 
 // Status records the latest evaluation.
 type Status struct {
@@ -93,7 +103,8 @@ type Status struct {
 	Evaluations    int           `json:"evaluations"`
 	EvaluatedAt    time.Time     `json:"evaluatedAt"`
 	CompletedAt    *time.Time    `json:"completedAt,omitempty"`
-	Review         string        `json:"review,omitempty"` // the post-emergency Review
+	Review         string        `json:"review,omitempty"`  // the post-emergency Review
+	Rollout        string        `json:"rollout,omitempty"` // the Rollout carrying the release into the runtime
 }
 
 // Register adds Promotion and Review to a scheme. Neither is declarative:
@@ -233,9 +244,15 @@ func (s *Service) Request(ctx context.Context, actor store.Actor, req Request) (
 			if err := obj.DecodeStatus(&st); err != nil {
 				return err
 			}
-			if st.Phase == Rejected {
+			switch st.Phase {
+			case Rejected:
 				return &PolicyError{Msg: fmt.Sprintf("promotion %s was rejected (%s); a rejection is final: build a new release that answers it and promote that", name, st.Message)}
+			case Deploying:
+				out = obj // its rollout is running; asking again changes nothing
+				return nil
 			}
+			// A Failed promotion (its rollout failed) is judged and deployed
+			// again: the cause may have been fixed.
 			if req.Emergency != nil {
 				spec.Emergency = req.Emergency
 				spec.RequestedBy = actor.Name
@@ -287,7 +304,7 @@ func (s *Service) Reevaluate(ctx context.Context, tx store.Tx, releaseName strin
 		if err := o.DecodeStatus(&st); err != nil {
 			return err
 		}
-		if st.Phase.Finished() {
+		if st.Phase.judged() {
 			continue
 		}
 		if _, err := s.evaluate(ctx, tx, o, false); err != nil {
@@ -316,7 +333,22 @@ func (s *Service) evaluate(ctx context.Context, tx store.Tx, obj *resource.Objec
 	now := tx.Now()
 	st := Status{PolicyRevision: pipeRev, Gates: results, Evaluations: prev.Evaluations + 1, EvaluatedAt: now, Review: prev.Review}
 	st.Phase, st.Message = phaseOf(results)
-	if !requested && prev.Phase == st.Phase && prev.PolicyRevision == st.PolicyRevision && sameResults(prev.Gates, results) {
+	passed := st.Phase == Succeeded
+	if passed {
+		// Past its gates, the release goes into the runtime when the
+		// application runs there.
+		ro, waiting, err := s.deploy(ctx, tx, spec, in, obj.Metadata.Name)
+		switch {
+		case err != nil:
+			return nil, err
+		case waiting != "":
+			passed, st.Phase, st.Message = false, Pending, waiting
+		case ro != "":
+			st.Phase, st.Rollout = Deploying, ro
+			st.Message = fmt.Sprintf("%s; rollout %s is deploying it (airlock rollout get %s --env %s)", st.Message, ro, spec.App, spec.To)
+		}
+	}
+	if !requested && prev.Phase == st.Phase && prev.PolicyRevision == st.PolicyRevision && prev.Message == st.Message && sameResults(prev.Gates, results) {
 		return obj, nil // nothing new to record
 	}
 	if st.Phase.Finished() {
@@ -326,13 +358,13 @@ func (s *Service) evaluate(ctx context.Context, tx store.Tx, obj *resource.Objec
 		if err := admit(ctx, tx, spec, obj.Metadata.Name, now); err != nil {
 			return nil, err
 		}
-		if spec.Emergency != nil {
-			rv, err := openReview(ctx, tx, obj.Metadata.Name, spec, results, reviewChain(gates, in), now)
-			if err != nil {
-				return nil, err
-			}
-			st.Review = rv
+	}
+	if passed && spec.Emergency != nil {
+		rv, err := openReview(ctx, tx, obj.Metadata.Name, spec, results, reviewChain(gates, in), now)
+		if err != nil {
+			return nil, err
 		}
+		st.Review = rv
 	}
 	if err := notifyTransition(ctx, tx, obj.Metadata.Name, spec, prev, st); err != nil {
 		return nil, err

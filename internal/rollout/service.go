@@ -33,6 +33,10 @@ type InvalidError struct{ Msg string }
 
 func (e *InvalidError) Error() string { return e.Msg }
 
+// ErrAlreadyServing is Start's answer when the version asked for already
+// serves: there is nothing to roll out.
+var ErrAlreadyServing = errors.New("already serves")
+
 // StartRequest starts a rollout of a release into an environment.
 type StartRequest struct {
 	App         string
@@ -109,7 +113,7 @@ func Start(ctx context.Context, tx store.Tx, req StartRequest) (*resource.Object
 		return nil, err
 	}
 	if stable != nil && stable.Digest == req.Candidate.Digest && stable.Version == req.Candidate.Version {
-		return nil, &PolicyError{Msg: fmt.Sprintf("%s %s already serves in %s", req.App, req.Candidate.Version, req.Environment)}
+		return nil, fmt.Errorf("%s %s in %s: %w", req.App, req.Candidate.Version, req.Environment, ErrAlreadyServing)
 	}
 	return create(ctx, tx, prev, Spec{
 		App: req.App, Environment: req.Environment, Candidate: req.Candidate, Stable: stable,
