@@ -22,6 +22,8 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/change"
+	"github.com/airlock-dev/airlock/internal/rollout"
+	"github.com/airlock-dev/airlock/internal/runtime/local"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/promotion"
@@ -53,6 +55,10 @@ type Deps struct {
 	Promotions   *promotion.Service
 	Incidents    *incident.Service
 	Changes      *change.Service
+	Rollouts     *rollout.Service
+	// Runtime is the local runtime; nil when the server runs none (the
+	// artifact upload then answers 503).
+	Runtime *local.Target
 	Checkpointer Checkpointer
 	Now          func() time.Time
 	Logger       *slog.Logger

@@ -162,20 +162,22 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"releases": "shop-1.0.0", "tokens": "victim", "rolebindings": "nobody",
 	}
 	bodies := map[string]string{
-		"POST /api/v1/releases":                  `{"app":"shop","version":"9.9.9","artifact":{"digest":"sha256:` + strings.Repeat("cd", 32) + `"},"commit":"abcdef1"}`,
-		"POST /api/v1/tokens":                    `{"name":"x","roles":["auditor"]}`,
-		"POST /api/v1/promotions":                `{"app":"shop","version":"1.0.0","to":"dev"}`,
-		"POST /api/v1/incidents":                 `{"severity":"sev3","summary":"matrix"}`,
-		"POST /api/v1/promotions/{name}/approve": `{"reason":"matrix"}`,
-		"POST /api/v1/promotions/{name}/reject":  `{"reason":"matrix"}`,
-		"POST /api/v1/incidents/{name}/close":    `{"resolution":"matrix"}`,
-		"POST /api/v1/reviews/{name}/complete":   `{"outcome":"accepted","reason":"matrix"}`,
-		"POST /api/v1/changes":                   `{"app":"shop","version":"1.0.0","environment":"dev","summary":"matrix","risk":"low","rollbackPlan":"redeploy 0.9"}`,
-		"POST /api/v1/changes/{name}/approve":    `{"reason":"matrix"}`,
-		"POST /api/v1/changes/{name}/reject":     `{"reason":"matrix"}`,
-		"POST /api/v1/changes/{name}/close":      `{"reason":"matrix"}`,
-		"POST /api/v1/keys":                      `{"name":"k","publicKey":"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n","identity":"ci"}`,
-		"POST /api/v1/apply":                     "apiVersion: airlock.dev/v1\nkind: Environment\nmetadata: {name: dev}\nspec: {tier: development, data: synthetic, isolation: {level: labels, network: dev-net, credentials: dev-vault}}\n",
+		"POST /api/v1/releases":                       `{"app":"shop","version":"9.9.9","artifact":{"digest":"sha256:` + strings.Repeat("cd", 32) + `"},"commit":"abcdef1"}`,
+		"POST /api/v1/tokens":                         `{"name":"x","roles":["auditor"]}`,
+		"POST /api/v1/promotions":                     `{"app":"shop","version":"1.0.0","to":"dev"}`,
+		"POST /api/v1/incidents":                      `{"severity":"sev3","summary":"matrix"}`,
+		"POST /api/v1/promotions/{name}/approve":      `{"reason":"matrix"}`,
+		"POST /api/v1/promotions/{name}/reject":       `{"reason":"matrix"}`,
+		"POST /api/v1/incidents/{name}/close":         `{"resolution":"matrix"}`,
+		"POST /api/v1/reviews/{name}/complete":        `{"outcome":"accepted","reason":"matrix"}`,
+		"POST /api/v1/changes":                        `{"app":"shop","version":"1.0.0","environment":"dev","summary":"matrix","risk":"low","rollbackPlan":"redeploy 0.9"}`,
+		"POST /api/v1/changes/{name}/approve":         `{"reason":"matrix"}`,
+		"POST /api/v1/changes/{name}/reject":          `{"reason":"matrix"}`,
+		"POST /api/v1/changes/{name}/close":           `{"reason":"matrix"}`,
+		"PUT /api/v1/releases/{name}/artifact":        `not the artifact`,
+		"POST /api/v1/rollouts/{app}/{env}/{command}": `{"reason":"matrix"}`,
+		"POST /api/v1/keys":                           `{"name":"k","publicKey":"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n","identity":"ci"}`,
+		"POST /api/v1/apply":                          "apiVersion: airlock.dev/v1\nkind: Environment\nmetadata: {name: dev}\nspec: {tier: development, data: synthetic, isolation: {level: labels, network: dev-net, credentials: dev-vault}}\n",
 	}
 	routes := e.api.Routes()
 	if len(routes) < 15 {
@@ -204,6 +206,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if strings.HasPrefix(rt.Path, "/api/v1/promotions/{name}/") {
 				name = "shop-1.0.0.to.prod" // absent: 404 once authorized
 			}
+			if rt.Path == "/api/v1/releases/{name}/artifact" {
+				name = "shop-1.0.0"
+			}
+			path = strings.NewReplacer("{app}", "shop", "{env}", "prod", "{command}", "pause").Replace(path)
 			path = strings.ReplaceAll(path, "{name}", name)
 			if strings.HasPrefix(rt.Path, "/api/v1/watch/") {
 				continue // streams; covered below with a deadline

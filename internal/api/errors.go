@@ -11,6 +11,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/change"
+	"github.com/airlock-dev/airlock/internal/rollout"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/promotion"
@@ -62,6 +63,9 @@ func problemFor(err error) Problem {
 		chgInvalid *change.InvalidError
 		chgPolicy  *change.PolicyError
 		chgConfirm *change.ConfirmError
+		roInvalid  *rollout.InvalidError
+		roPolicy   *rollout.PolicyError
+		unavail    *unavailable
 		bad        *badRequest
 		large      *tooLarge
 		maxBytes   *http.MaxBytesError
@@ -75,7 +79,7 @@ func problemFor(err error) Problem {
 			p.Errors = append(p.Errors, e.Error())
 		}
 	case errors.As(err, &fieldErr), errors.As(err, &invalid), errors.As(err, &tokInvalid), errors.As(err, &bad), errors.As(err, &unknown),
-		errors.As(err, &ingInvalid), errors.As(err, &proInvalid), errors.As(err, &incInvalid), errors.As(err, &chgInvalid):
+		errors.As(err, &ingInvalid), errors.As(err, &proInvalid), errors.As(err, &incInvalid), errors.As(err, &chgInvalid), errors.As(err, &roInvalid):
 		p.Status, p.Title = http.StatusBadRequest, "Invalid input"
 	case errors.As(err, &large):
 		p.Status, p.Title = http.StatusRequestEntityTooLarge, "Request too large"
@@ -87,8 +91,10 @@ func problemFor(err error) Problem {
 		p.Detail += "; send Authorization: Bearer <token> (airlock: --token or AIRLOCK_TOKEN)"
 	case errors.As(err, &forbidden):
 		p.Status, p.Title = http.StatusForbidden, "Forbidden"
-	case errors.As(err, &policy), errors.As(err, &mismatch), errors.As(err, &proPolicy), errors.As(err, &chgPolicy):
+	case errors.As(err, &policy), errors.As(err, &mismatch), errors.As(err, &proPolicy), errors.As(err, &chgPolicy), errors.As(err, &roPolicy):
 		p.Status, p.Title = http.StatusUnprocessableEntity, "Blocked by policy"
+	case errors.As(err, &unavail):
+		p.Status, p.Title = http.StatusServiceUnavailable, "Unavailable"
 	case errors.As(err, &chgConfirm):
 		p.Status, p.Title = http.StatusBadGateway, "Change system failed"
 	case errors.Is(err, store.ErrNotFound):

@@ -28,6 +28,7 @@ const (
 	ManageIncidents Action = "incidents.manage"   // open and close incidents
 	CompleteReview  Action = "reviews.complete"   // sign a post-emergency review (role-checked against its chain)
 	ManageChanges   Action = "changes.manage"     // raise, update and close change requests
+	ManageRollouts  Action = "rollouts.manage"    // pause, resume, promote, abort and roll back rollouts
 	Identify        Action = "whoami"             // who am I
 )
 
@@ -57,6 +58,7 @@ var permissions = map[Action]permission{
 	Approve:         {roles: []Role{Admin, TechLead, Security, SRE, BusinessOwner, EmergencyApprover}, scoped: true},
 	CompleteReview:  {roles: []Role{Admin, TechLead, Security, SRE, BusinessOwner}, scoped: true},
 	ManageChanges:   {roles: []Role{Admin, Deployer, CI, TechLead, SRE}, scoped: true},
+	ManageRollouts:  {roles: []Role{Admin, Deployer, TechLead, SRE}, scoped: true},
 	ManageKeys:      {roles: []Role{Admin}},
 	ManageIncidents: {roles: []Role{Admin, Deployer, SRE, TechLead, Security}, scoped: true},
 }

@@ -76,6 +76,12 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	io.WriteString(w, rt.body)
 }
 
+func (f *fakeAPI) all() []request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]request(nil), f.reqs...)
+}
+
 func (f *fakeAPI) last() request {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -491,7 +497,7 @@ func TestReleaseCreateHashesTheArtifact(t *testing.T) {
 	writeFiles(t, dir, map[string]string{"shop.tar.gz": content})
 	sum := sha256.Sum256([]byte(content))
 	digest := "sha256:" + hex.EncodeToString(sum[:])
-	f, url := newFake(t, map[string]route{"POST /api/v1/releases": {201, relShop}})
+	f, url := newFake(t, map[string]route{"POST /api/v1/releases": {201, relShop}, "PUT /api/v1/releases/shop-1.4.0/artifact": {200, `{"stored":"true"}`}})
 
 	code, stdout, stderr := runCLI(t, url, "", "release", "create", "shop", "1.4.0", "--artifact", filepath.Join(dir, "shop.tar.gz"), "--commit", "9f2c1e7")
 	if code != 0 {
@@ -504,7 +510,11 @@ func TestReleaseCreateHashesTheArtifact(t *testing.T) {
 			Size         int64
 		}
 	}
-	if err := json.Unmarshal([]byte(f.last().Body), &body); err != nil {
+	reqs := f.all()
+	if len(reqs) != 2 || reqs[1].Method != "PUT" || reqs[1].Body != content {
+		t.Fatalf("the artifact was not uploaded whole after the release: %d requests", len(reqs))
+	}
+	if err := json.Unmarshal([]byte(reqs[0].Body), &body); err != nil {
 		t.Fatal(err)
 	}
 	if body.App != "shop" || body.Version != "1.4.0" || body.Commit != "9f2c1e7" ||

@@ -112,7 +112,7 @@ waits for evidence, or --wait timed out); 1 error; 2 usage.`,
 			return err
 		}
 		timedOut := false
-		if wait && st.Phase == client.PhasePending {
+		if wait && (st.Phase == client.PhasePending || st.Phase == client.PhaseDeploying) {
 			obj, st, timedOut, err = a.waitPromotion(ctx, c, obj, timeout)
 			if err != nil {
 				return err
@@ -163,7 +163,7 @@ func (a *app) waitPromotion(ctx context.Context, c *client.Client, obj *resource
 			return nil, nil, false, err
 		}
 		obj, st = next, nst
-		if st.Phase != client.PhasePending {
+		if st.Phase != client.PhasePending && st.Phase != client.PhaseDeploying {
 			return obj, st, false, nil
 		}
 	}
@@ -195,6 +195,16 @@ func (a *app) reportPromotion(ctx context.Context, c *client.Client, output stri
 	case client.PhaseSucceeded:
 		fmt.Fprintf(notes, "promotion/%s succeeded: %s %s is promoted to %s\n", obj.Metadata.Name, spec.App, spec.Version, spec.To)
 		return nil
+	case client.PhaseDeploying:
+		fmt.Fprintf(notes, "promotion/%s passed its gates: %s\n", obj.Metadata.Name, msg)
+		if timedOut {
+			fmt.Fprintf(a.stderr, "timed out after %s waiting for the rollout of promotion/%s\n", timeout, obj.Metadata.Name)
+			return &exitError{ExitBlocked}
+		}
+		return nil
+	case client.PhaseFailed:
+		fmt.Fprintf(a.stderr, "failed: promotion/%s: %s (fix the cause and promote again)\n", obj.Metadata.Name, msg)
+		return &exitError{ExitError}
 	case client.PhaseBlocked:
 		fmt.Fprintf(a.stderr, "blocked: promotion/%s: %s\n", obj.Metadata.Name, orDefault(msg, "a gate failed"))
 	case client.PhasePending:

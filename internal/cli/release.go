@@ -3,8 +3,10 @@ package cli
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -13,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/airlock-dev/airlock/internal/client"
+	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/resource"
 )
 
@@ -32,7 +35,9 @@ func (a *app) releaseCreateCommand() *cobra.Command {
 digest of its artifact.
 
 --artifact takes the artifact file, whose digest, name and size are computed
-locally (the file is not uploaded), or a digest sha256:<64 hex digits>.`,
+locally and whose bytes are then stored in airlock's content store (the
+local runtime runs releases from there), or a digest sha256:<64 hex digits>
+for an artifact airlock does not run (an image in a registry).`,
 		Example: `  airlock release create shop 1.4.0 --artifact dist/shop.tar.gz --commit "$(git rev-parse HEAD)" --author alice`,
 		Args:    args(cobra.ExactArgs(2)),
 	}
@@ -56,8 +61,32 @@ locally (the file is not uploaded), or a digest sha256:<64 hex digits>.`,
 			return err
 		}
 		rel, err := c.CreateRelease(cmd.Context(), client.ReleaseRequest{App: argv[0], Version: argv[1], Artifact: art, Commit: commit, Authors: authors})
+		var ae *client.APIError
+		if errors.As(err, &ae) && ae.Status == http.StatusConflict && !strings.HasPrefix(artifact, "sha256:") {
+			// Registered before (a re-run job): store the bytes if they are
+			// this release's, which the server checks against its digest.
+			if f, ferr := os.Open(artifact); ferr == nil {
+				uerr := c.UploadArtifact(cmd.Context(), release.Name(argv[0], argv[1]), f)
+				f.Close()
+				if uerr == nil {
+					fmt.Fprintf(a.stderr, "release/%s already exists; its artifact is stored\n", release.Name(argv[0], argv[1]))
+				}
+			}
+		}
 		if err != nil {
 			return err
+		}
+		if !strings.HasPrefix(artifact, "sha256:") {
+			// The local runtime runs the release from airlock's content
+			// store: the bytes go there, checked against the digest.
+			f, err := os.Open(artifact)
+			if err != nil {
+				return fmt.Errorf("artifact %s: %w", artifact, unwrapPath(err))
+			}
+			defer f.Close()
+			if err := c.UploadArtifact(cmd.Context(), rel.Metadata.Name, f); err != nil {
+				return fmt.Errorf("release/%s created, but its artifact was not stored (run the command again to retry the upload): %w", rel.Metadata.Name, err)
+			}
 		}
 		if *output != "" {
 			return a.printObjects(*output, []*resource.Object{rel}, false)

@@ -123,6 +123,9 @@ const (
 	PhasePending   = "Pending"
 	PhaseBlocked   = "Blocked"
 	PhaseSucceeded = "Succeeded"
+	PhaseDeploying = "Deploying"
+	PhaseFailed    = "Failed"
+	PhaseRejected  = "Rejected"
 )
 
 // Gate statuses.

@@ -27,6 +27,8 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/change"
+	"github.com/airlock-dev/airlock/internal/rollout"
+	"github.com/airlock-dev/airlock/internal/runtime/local"
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
@@ -65,6 +67,7 @@ func NewScheme() *resource.Scheme {
 	approval.Register(s)
 	notify.Register(s)
 	change.Register(s)
+	rollout.Register(s)
 	return s
 }
 
@@ -119,6 +122,22 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	deps := NewDeps(st, signer, logger, reg)
+	// The local runtime: versions run as supervised processes behind one
+	// router per application and environment; instances outlive a restart
+	// of the server and are adopted by the next one.
+	sup, err := local.New(local.Options{Dir: filepath.Join(cfg.DataDir, "runtime"), Logger: logger})
+	if err != nil {
+		return fmt.Errorf("local runtime: %w", err)
+	}
+	defer sup.Close()
+	target := local.NewTarget(sup, local.TargetOptions{Getenv: os.Getenv, Logger: logger, Registerer: reg})
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		target.Close(ctx)
+	}()
+	rec := &rollout.Reconciler{Store: st, Target: target, Logger: logger, OnFinish: deps.Promotions.RolloutFinished}
+	deps.Runtime, deps.Rollouts = target, rollout.NewService(st, rec.Wake)
 	handler := api.New(deps)
 	cp, promotions := deps.Checkpointer.(*Checkpointer), deps.Promotions
 
@@ -131,7 +150,11 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(5)
+	go func() {
+		defer wg.Done()
+		rec.Loop(ctx)
+	}()
 	go func() {
 		defer wg.Done()
 		cp.Loop(ctx, cfg.CheckpointEvery, logger)
@@ -184,6 +207,7 @@ func NewDeps(st store.Store, signer *audit.Signer, logger *slog.Logger, reg *pro
 		Store: st, Scheme: scheme, Catalog: catalog.New(st, scheme), Tokens: auth.NewTokens(st),
 		Ingest: ingest.New(st, promotions.Reevaluate), Promotions: promotions, Incidents: incident.New(st),
 		Changes:      change.New(st, promotions.Reevaluate),
+		Rollouts:     rollout.NewService(st, nil),
 		Checkpointer: &Checkpointer{Store: st, Signer: signer, Now: time.Now},
 		Logger:       logger, Registry: reg, Version: Version,
 	}

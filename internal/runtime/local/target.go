@@ -335,6 +335,9 @@ func (t *Target) smoke(ctx context.Context, app, env, version string, rt rollout
 	return true
 }
 
+// Artifacts is the content store instances run from.
+func (t *Target) Artifacts() *Artifacts { return t.sup.Artifacts() }
+
 // Address returns where the router of app in env listens ("" when none).
 func (t *Target) Address(app, env string) string {
 	t.mu.Lock()
