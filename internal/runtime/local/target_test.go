@@ -79,8 +79,14 @@ func TestTargetRunsVersionsBehindTheRouter(t *testing.T) {
 	if err := tgt.Apply(ctx, desired("", dv("v2", 2, 50), dv("v1", 2, 50))); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "v2 healthy", func() bool { o, _ := tgt.Observe(ctx, "shop", "dev", v2, v1); return o.Candidate.Healthy == 2 && o.Stable.Healthy == 2 })
-	waitFor(t, "both versions served", func() bool { got := versionsServed(t, addr, 40, ""); return got["v1"] > 5 && got["v2"] > 5 && got["error"] == 0 })
+	waitFor(t, "v2 healthy", func() bool {
+		o, _ := tgt.Observe(ctx, "shop", "dev", v2, v1)
+		return o.Candidate.Healthy == 2 && o.Stable.Healthy == 2
+	})
+	waitFor(t, "both versions served", func() bool {
+		got := versionsServed(t, addr, 40, "")
+		return got["v1"] > 5 && got["v2"] > 5 && got["error"] == 0
+	})
 	if got := versionsServed(t, addr, 20, "v2"); got["v2"] != 20 {
 		t.Fatalf("the override header: %v", got)
 	}
