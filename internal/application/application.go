@@ -58,6 +58,8 @@ type EnvSettings struct {
 	// Env is configuration given to each instance as environment
 	// variables. Values are stored in the object: no secrets here.
 	Env map[string]string `json:"env,omitempty"`
+	// Args are the command line arguments each instance is started with.
+	Args []string `json:"args,omitempty"`
 	// SecretEnv maps an instance's environment variable to the variable of
 	// the airlock server that holds the secret value, which is read when an
 	// instance starts and never stored, logged or audited.
@@ -192,6 +194,14 @@ func Validate(a Spec) error {
 		}
 		if s.HealthPath != "" && !strings.HasPrefix(s.HealthPath, "/") {
 			return resource.Errorf(path+".healthPath", "healthPath %q must start with /", s.HealthPath)
+		}
+		if len(s.Args) > 100 {
+			return resource.Errorf(path+".args", "at most 100 arguments, got %d", len(s.Args))
+		}
+		for i, a := range s.Args {
+			if len(a) > 4096 || strings.ContainsRune(a, 0) {
+				return resource.Errorf(fmt.Sprintf("%s.args[%d]", path, i), "an argument must be at most 4096 bytes without NUL characters")
+			}
 		}
 		if err := validateEnvVars(path+".env", s.Env, false); err != nil {
 			return err

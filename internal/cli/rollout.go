@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/airlock-dev/airlock/internal/resource"
+	"github.com/airlock-dev/airlock/internal/rollout"
 )
 
 func (a *app) rolloutCommand() *cobra.Command {
@@ -103,8 +104,9 @@ func (a *app) steer(cmd *cobra.Command, app, env, verb, reason, output string) e
 
 func (a *app) rollbackCommand() *cobra.Command {
 	var reason, env string
+	var wait bool
 	cmd := &cobra.Command{
-		Use:   "rollback APP --env ENV --reason TEXT",
+		Use:   "rollback APP --env ENV --reason TEXT [--wait]",
 		Short: "Put the previous version back in an environment",
 		Long: `Restore the version that served before the current one. During a rollout,
 or after a blue-green switch while the old version still runs (its rollback
@@ -119,6 +121,7 @@ error; 2 usage.`,
 	}
 	cmd.Flags().StringVar(&env, "env", "", "the environment (required)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; recorded in the audit log)")
+	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the previous version serves again (at most 10m)")
 	output := outputFlag(cmd, "", formatJSON, formatYAML)
 	cmd.RunE = func(cmd *cobra.Command, argv []string) error {
 		switch {
@@ -127,9 +130,48 @@ error; 2 usage.`,
 		case strings.TrimSpace(reason) == "":
 			return usagef("--reason is required: say why you roll back")
 		}
-		return a.steer(cmd, argv[0], env, "rollback", reason, *output)
+		if err := a.steer(cmd, argv[0], env, "rollback", reason, *output); err != nil || !wait {
+			return err
+		}
+		return a.waitRollout(cmd, argv[0], env, 10*time.Minute)
 	}
 	return cmd
+}
+
+// waitRollout polls the current rollout of app in env until it ends, and
+// reports how: exit 0 when the version it brings serves, 1 otherwise.
+func (a *app) waitRollout(cmd *cobra.Command, app, env string, timeout time.Duration) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	deadline := time.Now().Add(timeout)
+	for {
+		obj, err := c.CurrentRollout(cmd.Context(), app, env)
+		if err != nil {
+			return err
+		}
+		var st struct{ Phase, Message string }
+		if err := obj.DecodeStatus(&st); err != nil {
+			return err
+		}
+		switch st.Phase {
+		case "Succeeded", "RolledBack":
+			fmt.Fprintf(a.stdout, "rollout/%s %s: %s\n", obj.Metadata.Name, st.Phase, st.Message)
+			return nil
+		case "Failed", "Aborted":
+			fmt.Fprintf(a.stderr, "rollout/%s %s: %s\n", obj.Metadata.Name, st.Phase, st.Message)
+			return &exitError{ExitError}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("rollout/%s is still %s after %s", obj.Metadata.Name, st.Phase, timeout)
+		}
+		select {
+		case <-cmd.Context().Done():
+			return cmd.Context().Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
 }
 
 func (a *app) statusCommand() *cobra.Command {
@@ -202,37 +244,15 @@ func sortedKeys(m map[string]int) []string {
 
 // printRollout writes a rollout for people.
 func printRollout(w io.Writer, obj *resource.Object, now time.Time) error {
-	var spec struct {
-		App, Environment string
-		Candidate        struct{ Version, Release, Digest string }
-		Stable           *struct{ Version string }
-		Replicas         int
-		Strategy         struct {
-			Type  string
-			Steps []struct{ Weight int }
-		}
-		Rollback bool
-		Reason   string
-	}
-	var st struct {
-		Phase, Message string
-		Step, Weight   int
-		Events         []struct {
-			At      time.Time
-			Message string
-		}
-	}
-	if err := obj.DecodeSpec(&spec); err != nil {
-		return err
-	}
-	if err := obj.DecodeStatus(&st); err != nil {
+	spec, st, err := rollout.Decode(obj)
+	if err != nil {
 		return err
 	}
 	stable := "none (first deploy)"
 	if spec.Stable != nil {
 		stable = spec.Stable.Version
 	}
-	fmt.Fprintf(w, "rollout/%s  %s  %s\n", obj.Metadata.Name, dash(st.Phase), spec.Strategy.Type)
+	fmt.Fprintf(w, "rollout/%s  %s  %s\n", obj.Metadata.Name, dash(string(st.Phase)), spec.Strategy.Type)
 	fmt.Fprintf(w, "  candidate  %s (%s)\n  stable     %s\n", spec.Candidate.Version, spec.Candidate.Digest, stable)
 	step := ""
 	if spec.Strategy.Type == "canary" && len(spec.Strategy.Steps) > 0 {
@@ -241,6 +261,9 @@ func printRollout(w io.Writer, obj *resource.Object, now time.Time) error {
 	fmt.Fprintf(w, "  weight     %d%% on %s%s, %d instances\n", st.Weight, spec.Candidate.Version, step, spec.Replicas)
 	if spec.Rollback {
 		fmt.Fprintf(w, "  rollback   %s\n", spec.Reason)
+	}
+	if spec.Promotion != "" {
+		fmt.Fprintf(w, "  promotion  %s\n", spec.Promotion)
 	}
 	if st.Message != "" {
 		fmt.Fprintf(w, "  message    %s\n", st.Message)

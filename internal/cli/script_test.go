@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,6 +70,8 @@ func TestScripts(t *testing.T) {
 			"replace":    cmdReplace,
 			"sleep":      cmdSleep,
 			"itsm":       cmdITSM,
+			"buildbin":   cmdBuildBin,
+			"httpget":    cmdHTTPGet,
 		},
 	})
 }
@@ -225,4 +228,59 @@ func cmdITSM(ts *testscript.TestScript, neg bool, args []string) {
 	}))
 	ts.Defer(srv.Close)
 	ts.Setenv(args[0], srv.URL)
+}
+
+var built struct {
+	once sync.Once
+	path string
+	err  error
+}
+
+// cmdBuildBin builds the airlock command once per test run and sets NAME
+// to the binary's path: buildbin NAME. Scripts deploy it as an artifact
+// (airlock demo-app serves HTTP on $PORT).
+func cmdBuildBin(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: buildbin NAME")
+	}
+	built.once.Do(func() {
+		dir, err := os.MkdirTemp("", "airlock-bin-")
+		if err != nil {
+			built.err = err
+			return
+		}
+		built.path = filepath.Join(dir, "airlock")
+		out, err := exec.Command("go", "build", "-o", built.path, "github.com/airlock-dev/airlock/cmd/airlock").CombinedOutput()
+		if err != nil {
+			built.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	ts.Check(built.err)
+	ts.Setenv(args[0], built.path)
+}
+
+// cmdHTTPGet requests URL until it answers 200 (up to 20 s) and writes the
+// body to stdout: httpget URL.
+func cmdHTTPGet(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: httpget URL")
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get(args[0])
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				ts.Stdout().Write(b)
+				return
+			}
+			err = fmt.Errorf("%s: %s", resp.Status, b)
+		}
+		if time.Now().After(deadline) {
+			ts.Fatalf("GET %s: %v", args[0], err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 }

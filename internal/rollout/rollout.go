@@ -79,6 +79,7 @@ type Runtime struct {
 	SmokePath  string            `json:"smokePath,omitempty"`
 	Env        map[string]string `json:"env,omitempty"`
 	SecretEnv  map[string]string `json:"secretEnv,omitempty"`
+	Args       []string          `json:"args,omitempty"`
 }
 
 // Status is everything a rollout has done; a restarted server carries on

@@ -123,7 +123,7 @@ func Start(ctx context.Context, tx store.Tx, req StartRequest) (*resource.Object
 }
 
 func runtimeOf(s application.EnvSettings) Runtime {
-	rt := Runtime{Listen: s.Listen, HealthPath: s.HealthPath, Env: s.Env, SecretEnv: s.SecretEnv}
+	rt := Runtime{Listen: s.Listen, HealthPath: s.HealthPath, Env: s.Env, SecretEnv: s.SecretEnv, Args: s.Args}
 	if rt.HealthPath == "" {
 		rt.HealthPath = application.DefaultHealthPath
 	}
@@ -229,7 +229,7 @@ func (s *Service) Do(ctx context.Context, actor store.Actor, app, env string, cm
 			strat.Type, strat.Steps = application.BlueGreen, nil
 			back := spec.Runtime // the router's settings stay; the version's own come back
 			if spec.StableRuntime != nil {
-				back.Env, back.SecretEnv, back.HealthPath = spec.StableRuntime.Env, spec.StableRuntime.SecretEnv, spec.StableRuntime.HealthPath
+				back.Env, back.SecretEnv, back.HealthPath, back.Args = spec.StableRuntime.Env, spec.StableRuntime.SecretEnv, spec.StableRuntime.HealthPath, spec.StableRuntime.Args
 			}
 			current := spec.Runtime
 			out, err = create(ctx, tx, cur, Spec{

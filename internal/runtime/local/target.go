@@ -117,7 +117,7 @@ func (t *Target) Apply(ctx context.Context, d rollout.Desired) error {
 		// Each instance knows what it is.
 		vars["AIRLOCK_APP"], vars["AIRLOCK_ENVIRONMENT"], vars["AIRLOCK_VERSION"] = d.App, d.Environment, v.Version.Version
 		spec := Spec{App: d.App, Env: d.Environment, Version: v.Version.Version, Digest: v.Digest, Replicas: v.Replicas,
-			Vars: vars, Secrets: secrets, HealthPath: rt.HealthPath}
+			Vars: vars, Secrets: secrets, HealthPath: rt.HealthPath, Args: rt.Args}
 		if err := t.sup.Ensure(ctx, spec); err != nil {
 			return fmt.Errorf("run %s %s in %s: %w", d.App, v.Version.Version, d.Environment, err)
 		}
