@@ -20,6 +20,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/airlock-dev/airlock/internal/runtime/local"
 	"github.com/airlock-dev/airlock/internal/server"
 )
 
@@ -105,6 +106,19 @@ func startServer(e *testscript.Env, data string) error {
 		if err := <-done; err != nil {
 			e.T().Log("server stopped with error: ", err)
 		}
+		// Instances outlive the server (the next one adopts them); a test
+		// leaves none behind.
+		sup, err := local.New(local.Options{Dir: filepath.Join(data, "runtime")})
+		if err != nil {
+			e.T().Log("stopping the instances: ", err)
+			return
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer scancel()
+		if err := sup.StopAll(sctx); err != nil {
+			e.T().Log("stopping the instances: ", err)
+		}
+		sup.Close()
 	})
 	token, err := os.ReadFile(filepath.Join(data, "admin.token"))
 	if err != nil {
