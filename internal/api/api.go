@@ -22,12 +22,12 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/change"
-	"github.com/airlock-dev/airlock/internal/rollout"
-	"github.com/airlock-dev/airlock/internal/runtime/local"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/promotion"
 	"github.com/airlock-dev/airlock/internal/resource"
+	"github.com/airlock-dev/airlock/internal/rollout"
+	"github.com/airlock-dev/airlock/internal/runtime/local"
 	"github.com/airlock-dev/airlock/internal/store"
 )
 
@@ -47,18 +47,18 @@ type Checkpointer interface {
 
 // Deps are what the API serves from.
 type Deps struct {
-	Store        store.Store
-	Scheme       *resource.Scheme
-	Catalog      *catalog.Service
-	Tokens       *auth.Tokens
-	Ingest       *ingest.Service
-	Promotions   *promotion.Service
-	Incidents    *incident.Service
-	Changes      *change.Service
-	Rollouts     *rollout.Service
+	Store      store.Store
+	Scheme     *resource.Scheme
+	Catalog    *catalog.Service
+	Tokens     *auth.Tokens
+	Ingest     *ingest.Service
+	Promotions *promotion.Service
+	Incidents  *incident.Service
+	Changes    *change.Service
+	Rollouts   *rollout.Service
 	// Runtime is the local runtime; nil when the server runs none (the
 	// artifact upload then answers 503).
-	Runtime *local.Target
+	Runtime      *local.Target
 	Checkpointer Checkpointer
 	Now          func() time.Time
 	Logger       *slog.Logger
