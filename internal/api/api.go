@@ -58,7 +58,9 @@ type Deps struct {
 	Rollouts   *rollout.Service
 	// Runtime is the local runtime; nil when the server runs none (the
 	// artifact upload then answers 503).
-	Runtime      *local.Target
+	Runtime *local.Target
+	// Rehearser runs rollback rehearsals; nil answers 503.
+	Rehearser    *rollout.Rehearser
 	Checkpointer Checkpointer
 	Now          func() time.Time
 	Logger       *slog.Logger

@@ -16,7 +16,7 @@ import (
 
 func (a *API) registerRolloutRoutes() {
 	a.handle("PUT", "/api/v1/releases/{name}/artifact", "Upload a release's artifact (body: its bytes, at most 1 GiB) into the local runtime's content store; bytes whose sha256 differs from the release's digest are refused.", rule{action: auth.CreateRelease}, a.uploadArtifact, bodyLimit(local.DefaultMaxArtifactSize))
-	a.handle("POST", "/api/v1/rollouts/{app}/{env}/{command}", "Steer the current rollout of an application in an environment: pause, resume, promote (skip the remaining steps), abort or rollback (body: {reason}; required for abort and rollback).", rule{action: auth.ManageRollouts, inHandler: true}, a.rolloutCommand)
+	a.handle("POST", "/api/v1/rollouts/{app}/{env}/{command}", "Steer the current rollout of an application in an environment: pause, resume, promote (skip the remaining steps), abort or rollback (body: {reason}; required for abort and rollback); rehearsal rolls the serving release back and forward in a non-production environment and records the result as rollback evidence on it (answers when done, with passed and the steps).", rule{action: auth.ManageRollouts, inHandler: true}, a.rolloutCommand)
 	a.handle("GET", "/api/v1/status", "What runs where: for every application (query: app) and environment with a rollout, the serving version, the candidate, the weights and the instances' health.", rule{action: auth.ReadResources}, a.status)
 }
 
@@ -50,6 +50,13 @@ func (a *API) uploadArtifact(w http.ResponseWriter, r *http.Request, c *call) er
 	return writeJSON(w, http.StatusOK, map[string]string{"release": name, "digest": spec.Artifact.Digest, "stored": "true"})
 }
 
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
 // unavailable is a capability this server does not have (503).
 type unavailable struct{ msg string }
 
@@ -67,12 +74,26 @@ func (a *API) rolloutCommand(w http.ResponseWriter, r *http.Request, c *call) er
 	}
 	app, env, cmd := r.PathValue("app"), r.PathValue("env"), rollout.Command(r.PathValue("command"))
 	switch cmd {
-	case rollout.Pause, rollout.Resume, rollout.Promote, rollout.Abort, rollout.Rollback:
+	case rollout.Pause, rollout.Resume, rollout.Promote, rollout.Abort, rollout.Rollback, "rehearsal":
 	default:
-		return badRequestf("unknown rollout command %q; use pause, resume, promote, abort or rollback", cmd)
+		return badRequestf("unknown rollout command %q; use pause, resume, promote, abort, rollback or rehearsal", cmd)
 	}
 	if err := auth.Authorize(c.principal, auth.ManageRollouts, env); err != nil {
 		return err
+	}
+	if cmd == "rehearsal" {
+		if a.Rehearser == nil {
+			return &unavailable{msg: "this server runs no rollback rehearsals"}
+		}
+		actor := c.actor(r)
+		actor.Reason = "rollback rehearsal: " + req.Reason
+		reh, err := a.Rehearser.Rehearse(r.Context(), actor, app, env)
+		if reh == nil {
+			return err
+		}
+		// The rehearsal ran and is recorded either way: 200, with passed
+		// and the error saying how it went.
+		return writeJSON(w, http.StatusOK, map[string]any{"rehearsal": reh, "error": errString(err)})
 	}
 	actor := c.actor(r)
 	actor.Reason = fmt.Sprintf("rollout %s: %s", cmd, req.Reason)

@@ -104,9 +104,9 @@ func (a *app) steer(cmd *cobra.Command, app, env, verb, reason, output string) e
 
 func (a *app) rollbackCommand() *cobra.Command {
 	var reason, env string
-	var wait bool
+	var wait, rehearsal bool
 	cmd := &cobra.Command{
-		Use:   "rollback APP --env ENV --reason TEXT [--wait]",
+		Use:   "rollback APP --env ENV --reason TEXT [--wait] | rollback APP --env ENV --rehearsal",
 		Short: "Put the previous version back in an environment",
 		Long: `Restore the version that served before the current one. During a rollout,
 or after a blue-green switch while the old version still runs (its rollback
@@ -114,19 +114,30 @@ window), traffic goes back at once. Later, a new rollout brings the previous
 version back beside the current one and switches to it. Audited with your
 reason.
 
-Exit codes: 0 done; 3 refused (nothing to roll back to, not allowed); 1
-error; 2 usage.`,
+--rehearsal rehearses instead, in a non-production environment: it rolls the
+release serving there back to the previous version, checks that version
+serves through the router, restores the release, and records the result as
+rollback evidence on the release, which the rollbackTested gate requires
+before production.
+
+Exit codes: 0 done (or the rehearsal passed); 3 refused (nothing to roll
+back to, not allowed, production); 1 error or a failed rehearsal; 2 usage.`,
 		Example: `  airlock rollback shop --env prod --reason "checkout error rate 8% since 1.5.0"`,
 		Args:    args(cobra.ExactArgs(1)),
 	}
 	cmd.Flags().StringVar(&env, "env", "", "the environment (required)")
 	cmd.Flags().StringVar(&reason, "reason", "", "why (required; recorded in the audit log)")
 	cmd.Flags().BoolVar(&wait, "wait", false, "wait until the previous version serves again (at most 10m)")
+	cmd.Flags().BoolVar(&rehearsal, "rehearsal", false, "rehearse: roll back, check, restore, and record the result on the release")
 	output := outputFlag(cmd, "", formatJSON, formatYAML)
 	cmd.RunE = func(cmd *cobra.Command, argv []string) error {
 		switch {
 		case env == "":
 			return usagef("--env is required")
+		case rehearsal && wait:
+			return usagef("--rehearsal always waits; leave out --wait")
+		case rehearsal:
+			return a.rehearse(cmd, argv[0], env, reason)
 		case strings.TrimSpace(reason) == "":
 			return usagef("--reason is required: say why you roll back")
 		}
@@ -136,6 +147,28 @@ error; 2 usage.`,
 		return a.waitRollout(cmd, argv[0], env, 10*time.Minute)
 	}
 	return cmd
+}
+
+func (a *app) rehearse(cmd *cobra.Command, app, env, reason string) error {
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "rehearsing the rollback of %s in %s (back to the previous version, then forward again)...\n", app, env)
+	reh, failure, err := c.Rehearse(cmd.Context(), app, env, reason)
+	if err != nil {
+		return err
+	}
+	for _, s := range reh.Steps {
+		fmt.Fprintf(a.stdout, "  %s\n", s)
+	}
+	if !reh.Passed {
+		fmt.Fprintf(a.stderr, "rollback rehearsal of %s %s in %s FAILED: %s (recorded on the release)\n", app, reh.Version, env, failure)
+		return &exitError{ExitError}
+	}
+	fmt.Fprintf(a.stdout, "rollback rehearsal of %s %s in %s passed: back to %s in %d ms, restored in %d ms (recorded on the release)\n",
+		app, reh.Version, env, reh.Previous, reh.RollbackMs, reh.RestoreMs)
+	return nil
 }
 
 // waitRollout polls the current rollout of app in env until it ends, and

@@ -65,3 +65,33 @@ func (c *Client) Status(ctx context.Context, app string) ([]StatusRow, error) {
 	}
 	return out.Items, nil
 }
+
+// Rehearsal is what a rollback rehearsal found.
+type Rehearsal struct {
+	App         string   `json:"app"`
+	Environment string   `json:"environment"`
+	Version     string   `json:"version"`
+	Previous    string   `json:"previous"`
+	Passed      bool     `json:"passed"`
+	Steps       []string `json:"steps"`
+	RollbackMs  int64    `json:"rollbackMs"`
+	RestoreMs   int64    `json:"restoreMs"`
+}
+
+// Rehearse rolls the release serving app in env back and forward again
+// and returns what happened (recorded as rollback evidence on the release)
+// and, when it failed, why.
+func (c *Client) Rehearse(ctx context.Context, app, env, reason string) (*Rehearsal, string, error) {
+	body, err := jsonBody(map[string]string{"reason": reason})
+	if err != nil {
+		return nil, "", err
+	}
+	var out struct {
+		Rehearsal *Rehearsal `json:"rehearsal"`
+		Error     string     `json:"error"`
+	}
+	if err := c.call(ctx, request{method: http.MethodPost, path: "/api/v1/rollouts/" + seg(app) + "/" + seg(env) + "/rehearsal", body: body, contentType: "application/json"}, &out); err != nil {
+		return nil, "", err
+	}
+	return out.Rehearsal, out.Error, nil
+}

@@ -32,6 +32,9 @@ const (
 	Signature     Type = "signature"
 	Changeset     Type = "changeset"
 	Signoff       Type = "signoff"
+	// Rollback is recorded by airlock itself, from a rollback rehearsal
+	// (airlock rollback --rehearsal); it cannot be uploaded.
+	Rollback Type = "rollback"
 )
 
 // Types lists every evidence type in documentation order.

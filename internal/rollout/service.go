@@ -216,26 +216,12 @@ func (s *Service) Do(ctx context.Context, actor store.Actor, app, env string, cm
 			return err
 		}
 		active := st.Phase.Active()
+		inWindow := st.Phase == Succeeded && st.StableUntil != nil && tx.Now().Before(*st.StableUntil)
 		switch {
-		case cmd == Rollback && !active && st.Phase != Succeeded:
-			return &PolicyError{Msg: fmt.Sprintf("rollout %s already ended %s; traffic is on %s", cur.Metadata.Name, st.Phase, versionName(spec.Stable))}
-		case cmd == Rollback && st.Phase == Succeeded && (st.StableUntil == nil || !tx.Now().Before(*st.StableUntil)):
-			if spec.Stable == nil {
-				return &PolicyError{Msg: fmt.Sprintf("%s %s is the first version deployed in %s: there is nothing to roll back to", app, spec.Candidate.Version, env)}
-			}
-			// The previous version stopped: bring it back beside the
-			// current one and switch, blue-green.
-			strat := spec.Strategy
-			strat.Type, strat.Steps = application.BlueGreen, nil
-			back := spec.Runtime // the router's settings stay; the version's own come back
-			if spec.StableRuntime != nil {
-				back.Env, back.SecretEnv, back.HealthPath, back.Args = spec.StableRuntime.Env, spec.StableRuntime.SecretEnv, spec.StableRuntime.HealthPath, spec.StableRuntime.Args
-			}
-			current := spec.Runtime
-			out, err = create(ctx, tx, cur, Spec{
-				App: app, Environment: env, Candidate: *spec.Stable, Stable: &spec.Candidate,
-				Replicas: spec.Replicas, Strategy: strat, Runtime: back, StableRuntime: &current, Rollback: true, Reason: reason,
-			})
+		case cmd == Rollback && !active && !inWindow:
+			// The previous version no longer runs: bring it back beside
+			// the serving one and switch, blue-green.
+			out, err = s.restorePrevious(ctx, tx, cur, spec, reason)
 			return err
 		case cmd != Rollback && !active:
 			return &PolicyError{Msg: fmt.Sprintf("rollout %s of %s %s in %s already ended (%s); nothing to %s", cur.Metadata.Name, app, spec.Candidate.Version, env, st.Phase, cmd)}
@@ -268,6 +254,53 @@ func (s *Service) Do(ctx context.Context, actor store.Actor, app, env string, cm
 		s.wake()
 	}
 	return out, err
+}
+
+// restorePrevious starts a rollout bringing back the version that served
+// before the one serving now: the stable version of the latest successful
+// rollout of the serving version.
+func (s *Service) restorePrevious(ctx context.Context, tx store.Tx, cur *resource.Object, spec Spec, reason string) (*resource.Object, error) {
+	serving, servingRT, _, err := Serving(ctx, tx, spec.App, spec.Environment)
+	if err != nil {
+		return nil, err
+	}
+	if serving == nil {
+		return nil, &PolicyError{Msg: fmt.Sprintf("nothing serves %s in %s: there is nothing to roll back", spec.App, spec.Environment)}
+	}
+	all, err := tx.List(ctx, Kind, resource.Selector{
+		{Key: "app", Op: resource.Equals, Values: []string{spec.App}},
+		{Key: "environment", Op: resource.Equals, Values: []string{spec.Environment}},
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(all, func(a, b *resource.Object) int { return cmp.Compare(b.Metadata.Revision, a.Metadata.Revision) })
+	var prev *Version
+	var prevRT *Runtime
+	for _, o := range all {
+		os, ost, err := Decode(o)
+		if err != nil {
+			return nil, err
+		}
+		if ost.Phase == Succeeded && os.Candidate == *serving && os.Stable != nil {
+			prev, prevRT = os.Stable, os.StableRuntime
+			if prevRT == nil {
+				prevRT = &os.Runtime
+			}
+			break
+		}
+	}
+	if prev == nil {
+		return nil, &PolicyError{Msg: fmt.Sprintf("%s %s is the first version deployed in %s: there is nothing to roll back to", spec.App, serving.Version, spec.Environment)}
+	}
+	strat := spec.Strategy
+	strat.Type, strat.Steps = application.BlueGreen, nil
+	back := spec.Runtime // the router's settings stay; the version's own come back
+	back.Env, back.SecretEnv, back.HealthPath, back.Args = prevRT.Env, prevRT.SecretEnv, prevRT.HealthPath, prevRT.Args
+	return create(ctx, tx, cur, Spec{
+		App: spec.App, Environment: spec.Environment, Candidate: *prev, Stable: serving,
+		Replicas: spec.Replicas, Strategy: strat, Runtime: back, StableRuntime: servingRT, Rollback: true, Reason: reason,
+	})
 }
 
 func versionName(v *Version) string {

@@ -138,6 +138,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 	rec := &rollout.Reconciler{Store: st, Target: target, Logger: logger, OnFinish: deps.Promotions.RolloutFinished}
 	deps.Runtime, deps.Rollouts = target, rollout.NewService(st, rec.Wake)
+	deps.Rehearser = &rollout.Rehearser{Store: st, Service: deps.Rollouts, Probe: probe(target)}
 	handler := api.New(deps)
 	cp, promotions := deps.Checkpointer.(*Checkpointer), deps.Promotions
 
@@ -317,6 +318,30 @@ func reviewLoop(ctx context.Context, p *promotion.Service, every time.Duration, 
 			return
 		case <-t.C:
 		}
+	}
+}
+
+// probe requests an application through its router and wants a 2xx.
+func probe(t *local.Target) func(ctx context.Context, app, env string) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	return func(ctx context.Context, app, env string) error {
+		addr := t.Address(app, env)
+		if addr == "" {
+			return fmt.Errorf("%s has no router in %s", app, env)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/", nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return fmt.Errorf("GET http://%s/ answered %s", addr, resp.Status)
+		}
+		return nil
 	}
 }
 
