@@ -58,6 +58,10 @@ type EnvSettings struct {
 	// Env is configuration given to each instance as environment
 	// variables. Values are stored in the object: no secrets here.
 	Env map[string]string `json:"env,omitempty"`
+	// RollbackPlan is the written plan for undoing a deployment here;
+	// every promotion into the environment carries it (a promotion may
+	// bring its own). Default: the airlock rollback command.
+	RollbackPlan string `json:"rollbackPlan,omitempty"`
 	// Args are the command line arguments each instance is started with.
 	Args []string `json:"args,omitempty"`
 	// SecretEnv maps an instance's environment variable to the variable of
@@ -194,6 +198,9 @@ func Validate(a Spec) error {
 		}
 		if s.HealthPath != "" && !strings.HasPrefix(s.HealthPath, "/") {
 			return resource.Errorf(path+".healthPath", "healthPath %q must start with /", s.HealthPath)
+		}
+		if len(s.RollbackPlan) > 4000 {
+			return resource.Errorf(path+".rollbackPlan", "the rollback plan is %d characters; at most 4000", len(s.RollbackPlan))
 		}
 		if len(s.Args) > 100 {
 			return resource.Errorf(path+".args", "at most 100 arguments, got %d", len(s.Args))

@@ -28,6 +28,7 @@ func (a *app) promoteCommand() *cobra.Command {
 	var (
 		to, timeoutArg, incident, reason string
 		wait, emergency                  bool
+		rollbackPlan                     string
 	)
 	cmd := &cobra.Command{
 		Use:   "promote APP VERSION --to ENV [--wait [--timeout DURATION]] [--emergency --incident ID --reason TEXT]",
@@ -65,11 +66,12 @@ waits for evidence, or --wait timed out); 1 error; 2 usage.`,
 	f.BoolVar(&emergency, "emergency", false, "emergency promotion: reduced approvals, security gates still block; needs --incident and --reason")
 	f.StringVar(&incident, "incident", "", "with --emergency: the incident reference (e.g. INC-4711)")
 	f.StringVar(&reason, "reason", "", "with --emergency: why this cannot wait")
+	f.StringVar(&rollbackPlan, "rollback-plan", "", "this deployment's written rollback plan (default: the application's for the environment, or airlock rollback)")
 	cmd.RunE = func(cmd *cobra.Command, argv []string) error {
 		if to == "" {
 			return usagef("--to is required: the environment to promote into")
 		}
-		req := client.PromotionRequest{App: argv[0], Version: argv[1], To: to}
+		req := client.PromotionRequest{App: argv[0], Version: argv[1], To: to, RollbackPlan: rollbackPlan}
 		switch {
 		case emergency && (strings.TrimSpace(incident) == "" || strings.TrimSpace(reason) == ""):
 			return usagef("--emergency needs --incident ID and --reason TEXT: an emergency promotion must be accountable")
@@ -189,6 +191,9 @@ func (a *app) reportPromotion(ctx context.Context, c *client.Client, output stri
 	}
 	if st.Review != "" {
 		a.printReviewNotice(ctx, c, notes, st.Review)
+	}
+	if spec.RollbackPlan != "" && (st.Phase == client.PhaseDeploying || st.Phase == client.PhaseSucceeded) {
+		fmt.Fprintf(notes, "rollback plan: %s\n", spec.RollbackPlan)
 	}
 	msg := st.Message
 	switch st.Phase {

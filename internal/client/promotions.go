@@ -90,6 +90,9 @@ type PromotionRequest struct {
 	Version   string     `json:"version"`
 	To        string     `json:"to"`
 	Emergency *Emergency `json:"emergency,omitempty"`
+	// RollbackPlan is this deployment's written rollback plan (default:
+	// the application's for the environment, or airlock's rollback command).
+	RollbackPlan string `json:"rollbackPlan,omitempty"`
 }
 
 // PromotionName is the name of the Promotion of app@version into env.
@@ -139,14 +142,15 @@ const (
 
 // PromotionSpec is what was asked of a Promotion.
 type PromotionSpec struct {
-	App         string     `json:"app"`
-	Version     string     `json:"version"`
-	Release     string     `json:"release"`
-	Pipeline    string     `json:"pipeline"`
-	From        string     `json:"from,omitempty"`
-	To          string     `json:"to"`
-	Emergency   *Emergency `json:"emergency,omitempty"`
-	RequestedBy string     `json:"requestedBy"`
+	App          string     `json:"app"`
+	Version      string     `json:"version"`
+	Release      string     `json:"release"`
+	Pipeline     string     `json:"pipeline"`
+	From         string     `json:"from,omitempty"`
+	To           string     `json:"to"`
+	Emergency    *Emergency `json:"emergency,omitempty"`
+	RequestedBy  string     `json:"requestedBy"`
+	RollbackPlan string     `json:"rollbackPlan,omitempty"`
 }
 
 // PromotionStatus is the outcome of a Promotion's last evaluation.

@@ -55,6 +55,9 @@ type Spec struct {
 	To          string     `json:"to"`
 	Emergency   *Emergency `json:"emergency,omitempty"`
 	RequestedBy string     `json:"requestedBy"`
+	// RollbackPlan is how this deployment is undone: the request's, the
+	// application's for the environment, or airlock's rollback command.
+	RollbackPlan string `json:"rollbackPlan,omitempty"`
 }
 
 // Emergency is the accountable reason for an emergency promotion.
@@ -127,10 +130,11 @@ func (e *InvalidError) Error() string { return e.Msg }
 
 // Request asks to promote a release.
 type Request struct {
-	App       string     `json:"app"`
-	Version   string     `json:"version"`
-	To        string     `json:"to"`
-	Emergency *Emergency `json:"emergency,omitempty"`
+	App          string     `json:"app"`
+	Version      string     `json:"version"`
+	To           string     `json:"to"`
+	Emergency    *Emergency `json:"emergency,omitempty"`
+	RollbackPlan string     `json:"rollbackPlan,omitempty"`
 }
 
 // Service runs promotions through the store.
@@ -227,7 +231,8 @@ func (s *Service) Request(ctx context.Context, actor store.Actor, req Request) (
 			obj = &resource.Object{APIVersion: resource.APIVersion, Kind: Kind, Metadata: resource.Metadata{Name: name, Labels: map[string]string{
 				"app": req.App, "release": rel.Metadata.Name, "environment": req.To,
 			}}}
-			spec := Spec{App: req.App, Version: req.Version, Release: rel.Metadata.Name, Pipeline: appSpec.Pipeline, From: from, To: req.To, Emergency: req.Emergency, RequestedBy: actor.Name}
+			spec := Spec{App: req.App, Version: req.Version, Release: rel.Metadata.Name, Pipeline: appSpec.Pipeline, From: from, To: req.To, Emergency: req.Emergency, RequestedBy: actor.Name,
+				RollbackPlan: rollbackPlan(req, appSpec)}
 			if err := obj.SetSpec(spec); err != nil {
 				return err
 			}
@@ -253,9 +258,14 @@ func (s *Service) Request(ctx context.Context, actor store.Actor, req Request) (
 			}
 			// A Failed promotion (its rollout failed) is judged and deployed
 			// again: the cause may have been fixed.
-			if req.Emergency != nil {
-				spec.Emergency = req.Emergency
-				spec.RequestedBy = actor.Name
+			if req.Emergency != nil || (req.RollbackPlan != "" && req.RollbackPlan != spec.RollbackPlan) {
+				if req.Emergency != nil {
+					spec.Emergency = req.Emergency
+					spec.RequestedBy = actor.Name
+				}
+				if req.RollbackPlan != "" {
+					spec.RollbackPlan = req.RollbackPlan
+				}
 				if err := obj.SetSpec(spec); err != nil {
 					return err
 				}
@@ -267,7 +277,22 @@ func (s *Service) Request(ctx context.Context, actor store.Actor, req Request) (
 	return out, err
 }
 
+// rollbackPlan is a new promotion's written rollback plan.
+func rollbackPlan(req Request, app application.Spec) string {
+	switch {
+	case req.RollbackPlan != "":
+		return req.RollbackPlan
+	case app.Environments[req.To].RollbackPlan != "":
+		return app.Environments[req.To].RollbackPlan
+	}
+	return fmt.Sprintf("airlock rollback %s --env %s --reason TEXT puts the previous version back (traffic at once while it still runs; otherwise it is started again and switched to)", req.App, req.To)
+}
+
 func validateRequest(req *Request) error {
+	req.RollbackPlan = strings.TrimSpace(req.RollbackPlan)
+	if len(req.RollbackPlan) > 4000 {
+		return &InvalidError{Msg: fmt.Sprintf("the rollback plan is %d characters; at most 4000", len(req.RollbackPlan))}
+	}
 	if err := resource.ValidateName(req.App); err != nil {
 		return &InvalidError{Msg: "app: " + err.Error()}
 	}
