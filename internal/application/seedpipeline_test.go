@@ -8,6 +8,7 @@ import (
 
 	_ "github.com/airlock-dev/airlock/internal/approval" // the approvals gate type the seed pipeline uses
 	_ "github.com/airlock-dev/airlock/internal/change"   // the changeRequest gate type
+	_ "github.com/airlock-dev/airlock/internal/rollout"  // the rollbackTested gate type
 	_ "github.com/airlock-dev/airlock/internal/window"   // the window gate type
 
 	"github.com/airlock-dev/airlock/internal/application"
@@ -83,7 +84,7 @@ func TestSeedPipeline(t *testing.T) {
 		"staging": "tests-integration,tests-contract,tests-e2e",
 		"uat":     "dast[<=medium],perf[p95<=500,p99<=1000,err<=0.01],containerScan[<=medium],signature",
 		"preprod": `signoff-uat[business-owner],signoff-accessibility[tech-lead]?app.declares("accessibility"),signoff-compliance[security]?app.declares("compliance")`,
-		"prod":    `tests-smoke,skipped-tests,approvals,business-approval?app.userFacing,changeRequest,window`,
+		"prod":    `tests-smoke,skipped-tests,approvals,business-approval?app.userFacing,changeRequest,window,rollbackTested`,
 	}
 	var cumulative []string
 	for i, st := range p.Stages {
@@ -116,7 +117,7 @@ func TestSeedPipeline(t *testing.T) {
 		}
 	}
 	prodGates, _ := p.GatesFor("prod")
-	if len(prodGates) != 22 {
-		t.Errorf("the prod transition has %d gates, want 22 (6 + 3 + 4 + 3 + 6)", len(prodGates))
+	if len(prodGates) != 23 {
+		t.Errorf("the prod transition has %d gates, want 23 (6 + 3 + 4 + 3 + 7)", len(prodGates))
 	}
 }

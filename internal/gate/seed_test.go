@@ -16,7 +16,8 @@ import (
 	"github.com/airlock-dev/airlock/internal/pipeline"
 	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/resource"
-	_ "github.com/airlock-dev/airlock/internal/window" // the window gate type the seed pipeline uses
+	_ "github.com/airlock-dev/airlock/internal/rollout" // the rollbackTested gate type
+	_ "github.com/airlock-dev/airlock/internal/window"  // the window gate type the seed pipeline uses
 )
 
 var now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -61,7 +62,7 @@ func seedProdGates(tb testing.TB) ([]gate.Gate, application.Spec) {
 	return gs, app
 }
 
-// seedEvidence is 30 pieces of trusted evidence that satisfy every gate of
+// seedEvidence is 31 pieces of trusted evidence that satisfy every gate of
 // the seed pipeline's prod transition, one of them superseded by a later
 // report of the same name.
 func seedEvidence() []gate.Evidence {
@@ -118,6 +119,7 @@ func seedEvidence() []gate.Evidence {
 	add(evidence.SBOM, "", "sbom", map[string]any{"sbom.format": "cyclonedx-1.5", "sbom.components": 212.0}, nil)
 	add(evidence.Perf, "", "k6", map[string]any{"perf.p95_ms": 210.0, "perf.p99_ms": 480.0, "perf.error_rate": 0.002}, nil)
 	add(evidence.Signature, "", "bundle", map[string]any{"signature.verified": true}, nil)
+	add(evidence.Rollback, "", "rehearsal-preprod", map[string]any{"rollback.passed": true, "rollback.environment": "preprod", "rollback.tier": "preproduction", "rollback.previous": "1.3.9", "rollback.ms": 41.0}, nil)
 	for _, s := range []struct{ kind, role, by string }{
 		{"uat", "business-owner", "bob"}, {"accessibility", "tech-lead", "ana"}, {"compliance", "security", "carl"},
 	} {
@@ -161,8 +163,8 @@ func TestSeedProdTransition(t *testing.T) {
 	t.Parallel()
 	gs, app := seedProdGates(t)
 	in := seedInput(app)
-	if len(in.Evidence) != 30 {
-		t.Fatalf("%d pieces of evidence, want 30", len(in.Evidence))
+	if len(in.Evidence) != 31 {
+		t.Fatalf("%d pieces of evidence, want 31", len(in.Evidence))
 	}
 	rs := gate.Evaluate(gs, in)
 	for _, r := range rs {
