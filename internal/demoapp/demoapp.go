@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -39,6 +40,47 @@ type Config struct {
 	Latency    time.Duration
 	FailHealth bool
 	ExitAfter  time.Duration
+	// FailHealthAfter makes /healthz fail once the service has run this
+	// long (a version that breaks under way).
+	FailHealthAfter time.Duration
+	// MisbehaveIn limits --error-rate, --fail-health and
+	// --fail-health-after to one environment ($AIRLOCK_ENVIRONMENT): a
+	// version that breaks only with production's configuration.
+	MisbehaveIn string
+}
+
+// TrailerPrefix starts a line at the end of the demo service's executable
+// that carries more flags: a copy of the airlock binary with
+// "\n#airlock-demo-args: --fail-health-after 3s\n" appended is a demo
+// artifact with a bug of its own (and a digest of its own).
+const TrailerPrefix = "#airlock-demo-args: "
+
+// trailerArgs reads the flags appended to the running executable.
+func trailerArgs() []string {
+	self, err := os.Executable()
+	if err != nil {
+		return nil
+	}
+	f, err := os.Open(self)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil || fi.Size() < 2 {
+		return nil
+	}
+	n := min(fi.Size(), 512)
+	buf := make([]byte, n)
+	if _, err := f.ReadAt(buf, fi.Size()-n); err != nil {
+		return nil
+	}
+	i := strings.LastIndex(string(buf), "\n"+TrailerPrefix)
+	if i < 0 {
+		return nil
+	}
+	line := strings.TrimSpace(strings.TrimPrefix(string(buf[i+1:]), TrailerPrefix))
+	return strings.Fields(line)
 }
 
 // ParseArgs parses the demo service's flags. The port defaults to $PORT.
@@ -57,8 +99,13 @@ func ParseArgs(args []string, stderr io.Writer) (Config, error) {
 	fs.DurationVar(&c.Latency, "latency", 0, "delay added to every request to /, e.g. 20ms")
 	fs.BoolVar(&c.FailHealth, "fail-health", false, "answer /healthz with 503")
 	fs.DurationVar(&c.ExitAfter, "exit-after", 0, "exit with status 1 after this long (0: never)")
-	if err := fs.Parse(args); err != nil {
+	fs.DurationVar(&c.FailHealthAfter, "fail-health-after", 0, "answer /healthz with 503 once this long has passed (0: never)")
+	fs.StringVar(&c.MisbehaveIn, "misbehave-in", "", "misbehave (error rate, failing health) only when $AIRLOCK_ENVIRONMENT is this")
+	if err := fs.Parse(append(args, trailerArgs()...)); err != nil {
 		return c, err
+	}
+	if c.MisbehaveIn != "" && os.Getenv("AIRLOCK_ENVIRONMENT") != c.MisbehaveIn {
+		c.ErrorRate, c.FailHealth, c.FailHealthAfter = 0, false, 0
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("demo-app: unexpected argument %q", fs.Arg(0))
@@ -139,9 +186,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 // and every failed health check is logged as one line to lg.
 func handler(cfg Config, lg *logger) http.Handler {
 	var seq atomic.Int64
+	started := time.Now()
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		if cfg.FailHealth {
+		if cfg.FailHealth || (cfg.FailHealthAfter > 0 && time.Since(started) > cfg.FailHealthAfter) {
 			http.Error(w, "unhealthy (--fail-health)", http.StatusServiceUnavailable)
 			lg.printf("level=warn msg=%q method=%s path=%s status=503 version=%q", "health check failed", r.Method, r.URL.Path, cfg.Version)
 			return
