@@ -180,6 +180,7 @@ Exit codes: 0 ok, 1 error, 2 usage, 3 blocked by a role, gate or policy.`,
 		a.auditCommand(),
 		a.versionCommand(),
 		a.demoAppCommand(),
+		a.demoCommand(),
 	)
 	return root
 }

@@ -184,15 +184,17 @@ func (a *app) waitRollout(cmd *cobra.Command, app, env string, timeout time.Dura
 		if err != nil {
 			return err
 		}
-		var st struct{ Phase, Message string }
-		if err := obj.DecodeStatus(&st); err != nil {
+		_, st, err := rollout.Decode(obj)
+		if err != nil {
 			return err
 		}
-		switch st.Phase {
-		case "Succeeded", "RolledBack":
+		pending := st.RollbackReason != "" || st.AbortRequested != "" || st.Phase == ""
+		switch {
+		case pending:
+		case st.Phase == rollout.Succeeded, st.Phase == rollout.RolledBack:
 			fmt.Fprintf(a.stdout, "rollout/%s %s: %s\n", obj.Metadata.Name, st.Phase, st.Message)
 			return nil
-		case "Failed", "Aborted":
+		case st.Phase == rollout.Failed, st.Phase == rollout.Aborted:
 			fmt.Fprintf(a.stderr, "rollout/%s %s: %s\n", obj.Metadata.Name, st.Phase, st.Message)
 			return &exitError{ExitError}
 		}

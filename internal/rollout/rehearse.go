@@ -105,7 +105,7 @@ func (r *Rehearser) run(ctx context.Context, actor store.Actor, reh *Rehearsal, 
 	reh.RollbackMs = time.Since(t0).Milliseconds()
 	step("rolled back to %s in %d ms; it serves through the router", spec.Stable.Version, reh.RollbackMs)
 	t1 := time.Now()
-	if _, err := r.Service.Do(ctx, actor, spec.App, spec.Environment, Rollback, "rollback rehearsal: restore "+spec.Candidate.Version); err != nil {
+	if _, err := r.Service.Restore(ctx, actor, spec, "rollback rehearsal: restore "+spec.Candidate.Version); err != nil {
 		step("restore refused: %v", err)
 		return err
 	}

@@ -303,6 +303,30 @@ func (s *Service) restorePrevious(ctx context.Context, tx store.Tx, cur *resourc
 	})
 }
 
+// Restore brings version (with the runtime it was deployed with) back into
+// env beside what serves there, blue-green: a rollback rehearsal's way
+// forward again.
+func (s *Service) Restore(ctx context.Context, actor store.Actor, from Spec, reason string) (*resource.Object, error) {
+	var out *resource.Object
+	err := s.store.Write(ctx, actor, func(tx store.Tx) error {
+		serving, servingRT, cur, err := Serving(ctx, tx, from.App, from.Environment)
+		if err != nil {
+			return err
+		}
+		strat := from.Strategy
+		strat.Type, strat.Steps = application.BlueGreen, nil
+		out, err = create(ctx, tx, cur, Spec{
+			App: from.App, Environment: from.Environment, Candidate: from.Candidate, Stable: serving,
+			Replicas: from.Replicas, Strategy: strat, Runtime: from.Runtime, StableRuntime: servingRT, Reason: reason,
+		})
+		return err
+	})
+	if err == nil {
+		s.wake()
+	}
+	return out, err
+}
+
 func versionName(v *Version) string {
 	if v == nil {
 		return "nothing (no version serves)"
