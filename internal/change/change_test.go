@@ -18,34 +18,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/store"
 )
 
-const world = `apiVersion: airlock.dev/v1
-kind: Environment
-metadata: {name: dev}
-spec: {tier: development, data: synthetic, isolation: {level: labels, network: dev-net, credentials: dev-vault}}
----
-apiVersion: airlock.dev/v1
-kind: Environment
-metadata: {name: prod}
-spec:
-  tier: production
-  data: production
-  isolation: {level: labels, network: prod-net, credentials: prod-vault, waiver: {reason: "one machine: the local runtime"}}
----
-apiVersion: airlock.dev/v1
-kind: Pipeline
-metadata: {name: default}
-spec:
-  stages:
-  - environment: dev
-  - environment: prod
-    gates:
-    - {type: changeRequest, require: {business-owner: 1}}
----
-apiVersion: airlock.dev/v1
-kind: Application
-metadata: {name: shop}
-spec: {owners: [team-shop], pipeline: default}
-`
+var world = promotiontest.DevProd("- {type: changeRequest, require: {business-owner: 1}}")
 
 const prod = "shop-1.4.0.to.prod"
 

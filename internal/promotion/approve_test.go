@@ -17,34 +17,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/store"
 )
 
-const approvalWorld = `apiVersion: airlock.dev/v1
-kind: Environment
-metadata: {name: dev}
-spec: {tier: development, data: synthetic, isolation: {level: labels, network: dev-net, credentials: dev-vault}}
----
-apiVersion: airlock.dev/v1
-kind: Environment
-metadata: {name: prod}
-spec:
-  tier: production
-  data: production
-  isolation: {level: labels, network: prod-net, credentials: prod-vault, waiver: {reason: "one machine: the local runtime"}}
----
-apiVersion: airlock.dev/v1
-kind: Pipeline
-metadata: {name: default}
-spec:
-  stages:
-  - environment: dev
-  - environment: prod
-    gates:
-    - {type: approvals, require: {tech-lead: 1, sre: 1}}
----
-apiVersion: airlock.dev/v1
-kind: Application
-metadata: {name: shop}
-spec: {owners: [team-shop], pipeline: default}
-`
+var approvalWorld = promotiontest.DevProd("- {type: approvals, require: {tech-lead: 1, sre: 1}}")
 
 // newApprovalEnv has shop 1.4.0 (created by "ci") in dev and a pending
 // promotion to prod requested by "deployer".

@@ -17,34 +17,7 @@ import (
 
 // world has a prod stage gated only by the deployment windows, and a
 // freeze around the clock's start (Friday 2026-11-27 11:00 in Stockholm).
-const world = `apiVersion: airlock.dev/v1
-kind: Environment
-metadata: {name: dev}
-spec: {tier: development, data: synthetic, isolation: {level: labels, network: dev-net, credentials: dev-vault}}
----
-apiVersion: airlock.dev/v1
-kind: Environment
-metadata: {name: prod}
-spec:
-  tier: production
-  data: production
-  isolation: {level: labels, network: prod-net, credentials: prod-vault, waiver: {reason: "one machine: the local runtime"}}
----
-apiVersion: airlock.dev/v1
-kind: Pipeline
-metadata: {name: default}
-spec:
-  stages:
-  - environment: dev
-  - environment: prod
-    gates:
-    - {type: window}
----
-apiVersion: airlock.dev/v1
-kind: Application
-metadata: {name: shop}
-spec: {owners: [team-shop], pipeline: default}
----
+var world = promotiontest.DevProd("- {type: window}") + `---
 apiVersion: airlock.dev/v1
 kind: Window
 metadata: {name: black-friday}

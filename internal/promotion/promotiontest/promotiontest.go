@@ -96,3 +96,42 @@ func ApproveEmergency(t testing.TB, p *promotion.Service, promo string) promotio
 	}
 	return st
 }
+
+// DevProd is a world for New: environments dev and prod (prod isolated by
+// labels under a waiver), pipeline default from dev to prod with gates (the
+// YAML lines of prod's gate list, each "- {...}"), and application shop.
+func DevProd(gates ...string) string {
+	var g string
+	if len(gates) > 0 {
+		g = "    gates:\n"
+		for _, line := range gates {
+			g += "    " + line + "\n"
+		}
+	}
+	return `apiVersion: airlock.dev/v1
+kind: Environment
+metadata: {name: dev}
+spec: {tier: development, data: synthetic, isolation: {level: labels, network: dev-net, credentials: dev-vault}}
+---
+apiVersion: airlock.dev/v1
+kind: Environment
+metadata: {name: prod}
+spec:
+  tier: production
+  data: production
+  isolation: {level: labels, network: prod-net, credentials: prod-vault, waiver: {reason: "one machine: the local runtime"}}
+---
+apiVersion: airlock.dev/v1
+kind: Pipeline
+metadata: {name: default}
+spec:
+  stages:
+  - environment: dev
+  - environment: prod
+` + g + `---
+apiVersion: airlock.dev/v1
+kind: Application
+metadata: {name: shop}
+spec: {owners: [team-shop], pipeline: default}
+`
+}
