@@ -510,13 +510,15 @@ type instanceRecord struct {
 	Stopping   bool      `json:"stopping,omitempty"`
 }
 
-// persistLocked writes the unit's record (mode 0600: it holds the secrets).
-// s.mu is held. A failure is logged: the processes run regardless.
+// persistLocked writes the unit's record (mode 0600). It names the secrets
+// but never holds their values: those live only in memory, and after a
+// restart the next Ensure supplies them again. s.mu is held. A failure is
+// logged: the processes run regardless.
 func (s *Supervisor) persistLocked(u *unit) {
 	if s.closed {
 		return
 	}
-	rec := unitRecord{Spec: u.spec, Stopping: u.stopping}
+	rec := unitRecord{Spec: withoutSecretValues(u.spec), Stopping: u.stopping}
 	for _, in := range u.instances {
 		rec.Instances = append(rec.Instances, instanceRecord{
 			Index: in.index, PID: in.pid, StartTicks: in.ticks, Port: in.port, Digest: in.digest,
@@ -589,7 +591,7 @@ func (s *Supervisor) recover() error {
 			s.log.Info("finished the stop of a deployment", slog.String("unit", k.String()))
 			continue
 		}
-		u := &unit{key: k, dir: filepath.Dir(f), spec: spec}
+		u := &unit{key: k, dir: filepath.Dir(f), spec: spec, needSecrets: len(spec.Secrets) > 0, secretsReady: make(chan struct{})}
 		s.mu.Lock()
 		s.units[k] = u
 		for _, ir := range rec.Instances {
@@ -624,6 +626,12 @@ func (s *Supervisor) recover() error {
 					in.lastExit = "unknown (exited while airlock was not running)"
 				}
 				s.wg.Add(1)
+				if u.needSecrets {
+					in.state, in.reason = StateBackoff, "waiting for airlock to supply its secrets (they are never written to disk)"
+					go s.awaitSecrets(in, u.secretsReady)
+					s.log.Info("instance was not running; it starts when its secrets are supplied", attrs...)
+					continue
+				}
 				go s.run(in, nil)
 				s.log.Info("instance was not running, starting it", attrs...)
 			}
@@ -634,12 +642,37 @@ func (s *Supervisor) recover() error {
 			in := s.newInstanceLocked(u, i)
 			u.instances = append(u.instances, in)
 			s.wg.Add(1)
+			if u.needSecrets {
+				in.state, in.reason = StateBackoff, "waiting for airlock to supply its secrets (they are never written to disk)"
+				go s.awaitSecrets(in, u.secretsReady)
+				continue
+			}
 			go s.run(in, nil)
 		}
 		s.persistLocked(u)
 		s.mu.Unlock()
 	}
 	return nil
+}
+
+// awaitSecrets holds a recovered instance whose secrets are not known
+// until an Ensure supplies them (ready closes), then runs it; a stop
+// request or the supervisor closing ends it first. s.wg was added to.
+func (s *Supervisor) awaitSecrets(in *instance, ready <-chan struct{}) {
+	select {
+	case <-ready:
+		s.run(in, nil)
+	case <-in.stop:
+		s.mu.Lock()
+		in.state, in.reason = StateStopped, ""
+		s.notifyLocked()
+		s.mu.Unlock()
+		close(in.done)
+		s.wg.Done()
+	case <-s.ctx.Done():
+		close(in.done)
+		s.wg.Done()
+	}
 }
 
 // killRecorded kills the process group of a recorded process if it is still

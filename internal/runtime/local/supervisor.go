@@ -228,6 +228,20 @@ func (sp Spec) normalize() (Spec, error) {
 	return sp, nil
 }
 
+// withoutSecretValues keeps a spec's secret names and drops their values:
+// what the supervisor writes to disk.
+func withoutSecretValues(sp Spec) Spec {
+	if len(sp.Secrets) == 0 {
+		return sp
+	}
+	names := make(map[string]string, len(sp.Secrets))
+	for k := range sp.Secrets {
+		names[k] = ""
+	}
+	sp.Secrets = names
+	return sp
+}
+
 // sameRun reports whether two specs run the same processes (everything but
 // the replica count is equal).
 func sameRun(a, b Spec) bool {
@@ -285,6 +299,11 @@ type unit struct {
 	spec      Spec
 	instances []*instance // by index
 	stopping  bool
+	// needSecrets is set on a unit recovered from its record, which names
+	// its secrets but never holds their values: its dead instances wait
+	// until the Ensure that supplies them closes secretsReady.
+	needSecrets  bool
+	secretsReady chan struct{}
 }
 
 // instance is the supervisor's view of one instance. Fields below mu are
@@ -468,6 +487,19 @@ func (s *Supervisor) Ensure(ctx context.Context, spec Spec) error {
 	case u == nil:
 		u = &unit{key: k, dir: s.unitDir(k), spec: spec}
 		s.units[k] = u
+	case u.needSecrets && sameRun(withoutSecretValues(u.spec), withoutSecretValues(spec)):
+		// Recovered after a restart: the same deployment, its secrets
+		// supplied again. Adopted instances keep running; the ones that
+		// waited for the secrets start now.
+		u.spec, u.needSecrets = spec, false
+		close(u.secretsReady)
+		u.spec.Replicas = spec.Replicas
+		if len(u.instances) > spec.Replicas {
+			for _, in := range u.instances[spec.Replicas:] {
+				in.stopping = true
+				surplus = append(surplus, in)
+			}
+		}
 	case !sameRun(u.spec, spec):
 		surplus = u.instances
 		u.spec = spec

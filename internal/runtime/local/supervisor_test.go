@@ -701,3 +701,75 @@ func TestStopCutShortFinishesInTheBackground(t *testing.T) {
 	// The unit can be deployed again afterwards.
 	ensureHealthy(t, s, spec)
 }
+
+// TestSecretsAreNeverWrittenToDisk: the unit's record names its secrets
+// but holds no value. After a restart of airlock, a live instance is
+// adopted; a dead one waits until an Ensure supplies the secrets again,
+// then starts with them.
+func TestSecretsAreNeverWrittenToDisk(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	first, err := New(fastOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	putTestBinary(t, first)
+	spec := demoSpec(testDigest, "v1", 2)
+	spec.Vars = map[string]string{modeVar: "env"}
+	spec.Secrets = map[string]string{"DB_PASSWORD": "hunter2-s3cret"}
+	ins := ensureHealthy(t, first, spec)
+	err = filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.Contains(path, "artifacts") || strings.HasSuffix(path, ".log") || strings.Contains(path, "stdout") || strings.Contains(path, "stderr") {
+			return err
+		}
+		if b, _ := os.ReadFile(path); strings.Contains(string(b), "hunter2-s3cret") {
+			t.Errorf("%s holds the secret", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// airlock goes away; one instance dies meanwhile.
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Kill(-ins[1].PID, syscall.SIGKILL)
+	waitGone(t, ins[1].PID)
+
+	second, err := New(fastOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { closeSupervisor(t, second) })
+	var waiting Instance
+	for _, in := range second.Instances("shop", "dev", "v1") {
+		if in.Index == 1 {
+			waiting = in
+		}
+	}
+	if waiting.State != StateBackoff || !strings.Contains(waiting.Reason, "waiting for airlock to supply its secrets") {
+		t.Fatalf("the dead instance without its secrets: %+v", waiting)
+	}
+	after := ensureHealthy(t, second, spec)
+	if after[0].PID != ins[0].PID {
+		t.Fatalf("the live instance was restarted (pid %d → %d) when its secrets came back", ins[0].PID, after[0].PID)
+	}
+	if !strings.Contains(readFile(t, after[1].Logs.Stdout), "ENV DB_PASSWORD=hunter2-s3cret") {
+		t.Fatal("the restarted instance did not get its secret")
+	}
+}
+
+func waitGone(t *testing.T, pid int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for syscall.Kill(pid, 0) == nil {
+		if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err != nil || strings.Contains(string(b), ") Z ") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("process %d did not die", pid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
