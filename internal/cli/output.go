@@ -197,6 +197,25 @@ func columnsFor(kind string) []column {
 			{"DUE", reviewDue},
 			{"OVERDUE", reviewOverdue},
 		},
+		"Rollout": {
+			{"APP", field("spec.app")},
+			{"ENV", field("spec.environment")},
+			{"CANDIDATE", field("spec.candidate.version")},
+			{"STABLE", func(m map[string]any, _ time.Time) string {
+				if v := str(lookup(m, "spec.stable.version")); v != "" {
+					return v
+				}
+				return "-"
+			}},
+			{"STRATEGY", field("spec.strategy.type")},
+			{"PHASE", field("status.phase")},
+			{"WEIGHT", func(m map[string]any, _ time.Time) string {
+				if w, ok := lookup(m, "status.weight").(float64); ok {
+					return fmt.Sprintf("%.0f%%", w)
+				}
+				return "0%"
+			}},
+		},
 		"ChangeRequest": {
 			{"APP", field("spec.app")},
 			{"VERSION", field("spec.version")},
