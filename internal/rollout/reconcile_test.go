@@ -356,3 +356,48 @@ func TestCommandsAreChecked(t *testing.T) {
 	}
 	w.wait(second, rollout.Succeeded)
 }
+
+// TestRollingLosesNoRequest replaces instances one at a time while POST
+// requests (which the router does not retry) keep arriving: none fails.
+func TestRollingLosesNoRequest(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	w := newWorld(t)
+	first := w.deploy("1.0.0", application.Strategy{Type: application.Rolling})
+	w.wait(first, rollout.Succeeded)
+
+	stop := make(chan struct{})
+	done := make(chan map[string]int)
+	go func() {
+		got := map[string]int{}
+		client := &http.Client{Timeout: 5 * time.Second}
+		for {
+			select {
+			case <-stop:
+				done <- got
+				return
+			default:
+			}
+			resp, err := client.Post("http://"+w.listen+"/", "text/plain", strings.NewReader("order"))
+			if err != nil {
+				got["error"]++
+				continue
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			got[fmt.Sprint(resp.StatusCode)]++
+		}
+	}()
+	second := w.deploy("1.1.0", application.Strategy{Type: application.Rolling})
+	w.wait(second, rollout.Succeeded)
+	time.Sleep(200 * time.Millisecond)
+	close(stop)
+	got := <-done
+	if got["200"] == 0 || len(got) != 1 {
+		t.Fatalf("POST requests during a rolling update: %v", got)
+	}
+	if served := w.served(10); served["1.1.0"] != 10 {
+		t.Fatalf("after the rolling update: %v", served)
+	}
+}

@@ -101,6 +101,18 @@ func (t *Target) Apply(ctx context.Context, d rollout.Desired) error {
 			return fmt.Errorf("the artifact %s of %s %s is not in airlock's content store; upload it with airlock release create %s %s --artifact FILE", v.Digest, d.App, v.Version.Version, d.App, v.Version.Version)
 		}
 	}
+	// The router lets go of instances about to be stopped (a version that
+	// shrinks stops its highest indexes) before they get SIGTERM.
+	t.mu.Lock()
+	s, err := t.serve(d)
+	if err == nil {
+		s.desired = d
+		err = t.point(s)
+	}
+	t.mu.Unlock()
+	if err != nil {
+		return err
+	}
 	for _, v := range d.Versions {
 		rt := d.Runtime
 		if v.Runtime != nil {
@@ -122,14 +134,10 @@ func (t *Target) Apply(ctx context.Context, d rollout.Desired) error {
 			return fmt.Errorf("run %s %s in %s: %w", d.App, v.Version.Version, d.Environment, err)
 		}
 	}
-	// The router lets go of the versions d drops before they stop, so no
-	// new request goes to an instance that is shutting down.
+	// New instances join the router; the versions d drops left it above,
+	// so no new request goes to an instance that is shutting down.
 	t.mu.Lock()
-	s, err := t.serve(d)
-	if err == nil {
-		s.desired = d
-		err = t.point(s)
-	}
+	err = t.point(s)
 	t.mu.Unlock()
 	if err != nil {
 		return err
@@ -222,7 +230,7 @@ func (t *Target) point(s *served) error {
 	for _, v := range d.Versions {
 		p := router.Pool{Version: v.Version.Version, Weight: v.Weight}
 		for _, in := range t.sup.Instances(d.App, d.Environment, v.Version.Version) {
-			if in.Address != "" && (in.State == StateHealthy || in.State == StateStarting || in.State == StateUnhealthy) {
+			if in.Index < v.Replicas && in.Address != "" && (in.State == StateHealthy || in.State == StateStarting || in.State == StateUnhealthy) {
 				p.Instances = append(p.Instances, in.Address)
 			}
 		}
