@@ -29,7 +29,9 @@ func attrs(kv ...any) map[string]any {
 func TestOperators(t *testing.T) {
 	t.Parallel()
 	c := func(attr, op string, v any) flag.Condition { return flag.Condition{Attribute: attr, Op: op, Value: v} }
-	in := func(attr, op string, vs ...any) flag.Condition { return flag.Condition{Attribute: attr, Op: op, Values: vs} }
+	in := func(attr, op string, vs ...any) flag.Condition {
+		return flag.Condition{Attribute: attr, Op: op, Values: vs}
+	}
 	tests := []struct {
 		name string
 		when flag.Condition
