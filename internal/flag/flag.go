@@ -239,7 +239,8 @@ func validateHeader(s Spec) error {
 	if len(s.Variants) > MaxVariants {
 		return resource.Errorf("spec.variants", "%d variants; the limit is %d", len(s.Variants), MaxVariants)
 	}
-	for name, v := range s.Variants {
+	for _, name := range sortedKeys(s.Variants) {
+		v := s.Variants[name]
 		path := "spec.variants." + name
 		if len(name) > MaxKeyLength || !keyRE.MatchString(name) {
 			return resource.Errorf(path, "variant name %q must be 1 to %d lower-case letters, digits, '-' or '_'", name, MaxKeyLength)
@@ -318,14 +319,18 @@ func describeValue(v any) string {
 	return fmt.Sprintf("%v", v)
 }
 
-func variantList(vs map[string]any) string {
+func sortedKeys(vs map[string]any) []string {
 	names := make([]string, 0, len(vs))
 	for n := range vs {
 		names = append(names, n)
 	}
 	sortStrings(names)
+	return names
+}
+
+func variantList(vs map[string]any) string {
 	out := ""
-	for i, n := range names {
+	for i, n := range sortedKeys(vs) {
 		if i > 0 {
 			out += ", "
 		}

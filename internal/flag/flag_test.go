@@ -338,3 +338,66 @@ spec:
     - variant: "off"
       weight: 75
 `
+
+// TestDocExample decodes and evaluates the example in docs/flags.md, so the
+// documentation cannot drift from what apply accepts.
+func TestDocExample(t *testing.T) {
+	t.Parallel()
+	doc, err := os.ReadFile("../../docs/flags.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	if !ok {
+		t.Fatal("no yaml block in docs/flags.md")
+	}
+	block, _, _ := strings.Cut(rest, "```")
+	sch := resource.NewScheme()
+	flag.Register(sch)
+	objs, err := sch.Decode("docs/flags.md", []byte(block))
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := map[string]flag.SegmentSpec{}
+	flags := map[string]*flag.Evaluator{}
+	for _, o := range objs {
+		switch o.Kind {
+		case flag.SegmentKindName:
+			var g flag.SegmentSpec
+			if err := o.DecodeSpec(&g); err != nil {
+				t.Fatal(err)
+			}
+			segs[o.Metadata.Name] = g
+		case flag.KindName:
+			var s flag.Spec
+			if err := o.DecodeSpec(&s); err != nil {
+				t.Fatal(err)
+			}
+			e, err := flag.Compile(s, segs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			flags[o.Metadata.Name] = e
+		}
+	}
+	prod, staging := flags["shop.new-checkout.prod"], flags["shop.new-checkout.staging"]
+	if prod == nil || staging == nil {
+		t.Fatalf("got flags %v", flags)
+	}
+	on := 0
+	for i := 0; i < 100000; i++ {
+		c := flag.Context{TargetingKey: "user-" + itoa(i)}
+		if prod.Evaluate(c).Value == true {
+			on++
+		}
+		if r := staging.Evaluate(c); r.Value != true || r.Reason != flag.ReasonStatic {
+			t.Fatalf("staging: %+v", r)
+		}
+	}
+	if on < 24000 || on > 26000 {
+		t.Errorf("prod: %d of 100000 on, want about 25%%", on)
+	}
+	if r := prod.Evaluate(flag.Context{TargetingKey: "x", Attributes: map[string]any{"email": "a@shop.example"}}); r.Value != true || r.Reason != flag.ReasonTargetingMatch {
+		t.Errorf("prod, staff: %+v", r)
+	}
+}
