@@ -158,3 +158,13 @@ func TestClassifyHealthyFalsePositives(t *testing.T) {
 		t.Errorf("healthy runs flagged %.3f of the time, want at most about 0.02", rate)
 	}
 }
+
+func BenchmarkClassify1000x1000(b *testing.B) {
+	x, y := benchSamples(1000, false)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Classify(x, y, ClassifierConfig{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -1,10 +1,11 @@
 package stats
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
-	"sort"
+	"slices"
 )
 
 // Alternative is the alternative hypothesis of a test.
@@ -198,7 +199,7 @@ func rankSum(x, y []float64) (r1, tieSum float64) {
 	for _, v := range y {
 		all = append(all, obs{v, false})
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].v < all[j].v })
+	slices.SortFunc(all, func(a, b obs) int { return cmp.Compare(a.v, b.v) })
 	for i := 0; i < len(all); {
 		j := i + 1
 		for j < len(all) && all[j].v == all[i].v {

@@ -201,3 +201,14 @@ func TestErrorRateTestBadInput(t *testing.T) {
 		t.Errorf("state changed by rejected updates: %v", err)
 	}
 }
+
+func BenchmarkErrorRateTestUpdate(b *testing.B) {
+	test, _ := NewErrorRateTest(SequentialConfig{})
+	var n int64
+	for b.Loop() {
+		n += 50
+		if _, err := test.Update(n/100, n, n/120, n); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
