@@ -168,3 +168,36 @@ func BenchmarkClassify1000x1000(b *testing.B) {
 		}
 	}
 }
+
+func FuzzClassify(f *testing.F) {
+	f.Add([]byte{1, 2, 3}, []byte{4, 5}, uint8(0))
+	f.Add([]byte{7, 7, 7}, []byte{7}, uint8(1))
+	f.Add([]byte{}, []byte{7}, uint8(2))
+	f.Fuzz(func(t *testing.T, a, b []byte, mode uint8) {
+		c, base := bytesToFloats(a), bytesToFloats(b)
+		for i := range c {
+			if math.IsInf(c[i], 0) || c[i] == math.MaxFloat64 {
+				c[i] = 1e6
+			}
+		}
+		for i := range base {
+			if math.IsInf(base[i], 0) || base[i] == math.MaxFloat64 {
+				base[i] = -1e6
+			}
+		}
+		cfg := ClassifierConfig{Direction: Direction(mode % 3), Band: Band(mode / 3 % 2)}
+		r, err := Classify(c, base, cfg)
+		if err != nil {
+			t.Fatalf("Classify: %v", err)
+		}
+		if (len(c) == 0 || len(base) == 0) != (r.Class == NoData) {
+			t.Fatalf("%d and %d values classified %v", len(c), len(base), r.Class)
+		}
+		if r.Class == NoData {
+			return
+		}
+		if !(r.Lower <= r.Shift && r.Shift <= r.Upper) || r.P < 0 || r.P > 1 {
+			t.Fatalf("shift %g, interval [%g, %g], p %g", r.Shift, r.Lower, r.Upper, r.P)
+		}
+	})
+}

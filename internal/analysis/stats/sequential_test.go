@@ -212,3 +212,33 @@ func BenchmarkErrorRateTestUpdate(b *testing.B) {
 		}
 	}
 }
+
+// TestNaiveRepeatedTestInflates is the reason ErrorRateTest exists: a
+// fixed-sample one-sided two-proportion z-test at 1%, checked every second,
+// rejects healthy canaries far more often than 1%.
+func TestNaiveRepeatedTestInflates(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(17, 18))
+	const runs = 500
+	zCrit := normalQuantile(0.99)
+	rejected := 0
+	for range runs {
+		var ce, be, n int64
+		for range 1000 {
+			ce += binomial(rng, 50, 0.01)
+			be += binomial(rng, 50, 0.01)
+			n += 50
+			pc, pb := float64(ce)/float64(n), float64(be)/float64(n)
+			pool := (pc + pb) / 2
+			if se := math.Sqrt(2 * pool * (1 - pool) / float64(n)); se > 0 && (pc-pb)/se > zCrit {
+				rejected++
+				break
+			}
+		}
+	}
+	rate := float64(rejected) / runs
+	t.Logf("naive z-test at 1%% checked every second for 1,000 s: false rejection rate %.3f", rate)
+	if rate < 0.03 {
+		t.Errorf("naive repeated test rejected only %.3f of healthy runs; the simulation no longer shows the peeking problem", rate)
+	}
+}
