@@ -295,13 +295,11 @@ func parsePair(b []byte) (Sample, error) {
 	if len(pair) != 2 {
 		return Sample{}, fmt.Errorf("sample has %d elements, want [time, \"value\"]", len(pair))
 	}
-	var ts json.Number
-	dec := json.NewDecoder(bytes.NewReader(pair[0]))
-	dec.UseNumber()
-	if err := dec.Decode(&ts); err != nil {
-		return Sample{}, fmt.Errorf("sample time %s is not a number", pair[0])
+	// A JSON number, not a string holding one (json.Number would take both).
+	if len(pair[0]) == 0 || pair[0][0] < '0' || pair[0][0] > '9' {
+		return Sample{}, fmt.Errorf("sample time %s is not a non-negative number", pair[0])
 	}
-	sec, err := strconv.ParseFloat(string(ts), 64)
+	sec, err := strconv.ParseFloat(string(pair[0]), 64)
 	if err != nil || math.IsInf(sec, 0) || math.IsNaN(sec) || sec < 0 || sec > 1e11 {
 		return Sample{}, fmt.Errorf("sample time %s is out of range", pair[0])
 	}

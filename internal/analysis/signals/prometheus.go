@@ -237,12 +237,14 @@ func transportError(ctx context.Context, err error, timeout time.Duration) *Erro
 	var dns *net.DNSError
 	var ne net.Error
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
-		return &Error{Kind: KindTimeout, Err: fmt.Errorf("no answer within %s: %w", timeout, err)}
 	case errors.Is(ctx.Err(), context.Canceled):
 		return &Error{Kind: KindCanceled, Err: err}
 	case errors.As(err, &dns):
+		// Before the timeout case: a lookup that timed out is still a
+		// name that did not resolve, and the reason says so.
 		return &Error{Kind: KindDNS, Err: fmt.Errorf("host %q does not resolve: %w", dns.Name, err)}
+	case errors.Is(ctx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout():
+		return &Error{Kind: KindTimeout, Err: fmt.Errorf("no answer within %s: %w", timeout, err)}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return &Error{Kind: KindRefused, Err: fmt.Errorf("connection refused: %w", err)}
 	}
