@@ -136,8 +136,10 @@ type ClassifyResult struct {
 //
 // It returns ErrNaN or ErrNonFinite for NaN or ±Inf values and an error for
 // an invalid config; the caller should count those as errors, not passes.
-// It does not modify its arguments. It costs O((n1+n2)·log) time per
-// bisection step and O(n1+n2) memory, so large samples are fine.
+// It does not modify its arguments. It sorts copies of both samples and
+// finds order statistics of the pairwise differences by bisection, each
+// step O(n1+n2) (about 60 steps for samples of one magnitude), so memory
+// stays O(n1+n2) however large the samples are.
 func Classify(candidate, baseline []float64, cfg ClassifierConfig) (ClassifyResult, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
@@ -160,19 +162,18 @@ func Classify(candidate, baseline []float64, cfg ClassifierConfig) (ClassifyResu
 	c, b := slices.Clone(candidate), slices.Clone(baseline)
 	slices.Sort(c)
 	slices.Sort(b)
-	ratio := mean(c) / mean(b)
 	if slices.Equal(c, b) {
-		return ClassifyResult{Class: Pass, Reason: "candidate and baseline values are identical", Ratio: ratio, P: 1}, nil
+		return ClassifyResult{Class: Pass, Reason: "candidate and baseline values are identical", Ratio: 1, P: 1}, nil
 	}
 	if c[0] == c[len(c)-1] && b[0] == b[len(b)-1] && c[0] == b[0] {
-		return ClassifyResult{Class: Pass, Reason: "every value is equal", Ratio: ratio, P: 1}, nil
+		return ClassifyResult{Class: Pass, Reason: "every value is equal", Ratio: 1, P: 1}, nil
 	}
 
 	mw, err := MannWhitney(c, b, MannWhitneyOptions{Method: Asymptotic})
 	if err != nil {
 		return ClassifyResult{}, fmt.Errorf("classify: %w", err)
 	}
-	res := ClassifyResult{Ratio: ratio, P: mw.P}
+	res := ClassifyResult{Ratio: mean(c) / mean(b), P: mw.P}
 	res.Shift, res.Lower, res.Upper = shiftInterval(c, b, cfg.Confidence)
 	switch cfg.Band {
 	case BandEstimate:
@@ -234,37 +235,51 @@ func shiftInterval(c, b []float64, confidence float64) (est, lo, hi float64) {
 
 // kthDiff returns the k-th smallest (0-based) of the differences c[i] − b[j]
 // of two sorted samples without building them: it bisects on the value,
-// counting differences at or below it in O(n1+n2).
+// counting differences at or below it in O(n1+n2), and keeps both ends of
+// the search on actual differences so it stops as soon as one distinct
+// difference is left in (lo, hi].
 func kthDiff(c, b []float64, k int) float64 {
 	lo := c[0] - b[len(b)-1] // the smallest difference
 	hi := c[len(c)-1] - b[0] // the largest difference
-	if countAtMost(c, b, lo) > k {
+	if n, _, _ := countAtMost(c, b, lo); n > k {
 		return lo
 	}
-	// Invariant: countAtMost(lo) <= k < countAtMost(hi).
+	// Invariant: countAtMost(lo) <= k < countAtMost(hi), hi a difference.
 	for {
 		mid := lo + (hi-lo)/2
 		if mid <= lo || mid >= hi {
 			return hi
 		}
-		if countAtMost(c, b, mid) > k {
-			hi = mid
+		n, below, above := countAtMost(c, b, mid)
+		if n > k {
+			hi = below
 		} else {
 			lo = mid
+			if above == hi {
+				return hi
+			}
 		}
 	}
 }
 
-// countAtMost counts pairs with c[i] − b[j] <= d. Floating-point
-// subtraction is monotone, so for each i the qualifying j form a suffix
-// whose start only moves right as i grows.
-func countAtMost(c, b []float64, d float64) int {
-	count, j := 0, 0
+// countAtMost counts pairs with c[i] − b[j] <= d, and returns the largest
+// difference <= d and the smallest difference > d (±Inf when there is
+// none). Floating-point subtraction is monotone, so for each i the
+// qualifying j form a suffix whose start only moves right as i grows.
+func countAtMost(c, b []float64, d float64) (count int, below, above float64) {
+	below, above = math.Inf(-1), math.Inf(1)
+	j := 0
 	for _, ci := range c {
 		for j < len(b) && ci-b[j] > d {
 			j++
 		}
 		count += len(b) - j
+		if j < len(b) {
+			below = math.Max(below, ci-b[j])
+		}
+		if j > 0 {
+			above = math.Min(above, ci-b[j-1])
+		}
 	}
-	return count
+	return count, below, above
 }

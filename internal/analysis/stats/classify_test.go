@@ -85,6 +85,9 @@ func TestClassify(t *testing.T) {
 			if got.Class != tt.want || !strings.Contains(got.Reason, tt.reasonHas) {
 				t.Fatalf("got %v (%s), want %v containing %q", got.Class, got.Reason, tt.want, tt.reasonHas)
 			}
+			if tt.want == Pass && tt.reasonHas != "" && tt.reasonHas != "no difference" && got.Ratio != 1 {
+				t.Errorf("ratio %g for identical or equal values, want 1 as Kayenta reports", got.Ratio)
+			}
 			if got.Class == High || got.Class == Low {
 				if !(got.Lower <= got.Shift && got.Shift <= got.Upper) {
 					t.Errorf("shift %g outside its interval [%g, %g]", got.Shift, got.Lower, got.Upper)
