@@ -46,12 +46,12 @@ func TestParseTemplate(t *testing.T) {
 func TestEscapePromQL(t *testing.T) {
 	t.Parallel()
 	for in, want := range map[string]string{
-		`v1`:                        `v1`,
+		`v1`:                         `v1`,
 		`v1"} or vector(1) or x{a="`: `v1\"} or vector(1) or x{a=\"`,
-		`a\b`:                       `a\\b`,
-		"line\nbreak\ttab\x00":      `line\nbreak\ttab\x00`,
-		"bad\xffutf8":               "bad\uFFFDutf8",
-		"ünïcode":                   "ünïcode",
+		`a\b`:                        `a\\b`,
+		"line\nbreak\ttab\x00":       `line\nbreak\ttab\x00`,
+		"bad\xffutf8":                "bad\uFFFDutf8",
+		"ünïcode":                    "ünïcode",
 	} {
 		if got := EscapePromQL(in); got != want {
 			t.Errorf("EscapePromQL(%q) = %q, want %q", in, got, want)
