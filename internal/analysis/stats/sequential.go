@@ -89,6 +89,7 @@ type ErrorRateTest struct {
 	logW      float64   // log of each ratio's weight
 	last      [4]int64
 	errors    int64
+	curLogLR  float64 // log mixture LR after the last update
 	maxLogLR  float64
 	rejected  bool
 }
@@ -143,9 +144,9 @@ func (t *ErrorRateTest) Update(candErrors, candTotal, baseErrors, baseTotal int6
 			t.logLR[i] += float64(xc)*t.logRatios[i] - k*math.Log1p(pi0*(r-1))
 		}
 		t.errors += xc + xb
+		t.curLogLR = t.mixture()
 	}
-	lr := t.mixture()
-	t.maxLogLR = math.Max(t.maxLogLR, lr)
+	t.maxLogLR = math.Max(t.maxLogLR, t.curLogLR)
 	if t.maxLogLR >= -math.Log(t.alpha) {
 		t.rejected = true
 	}
@@ -168,7 +169,7 @@ func (t *ErrorRateTest) mixture() float64 {
 func (t *ErrorRateTest) result() SequentialResult {
 	r := SequentialResult{
 		PValue: math.Min(1, math.Exp(-t.maxLogLR)),
-		LogLR:  t.mixture(),
+		LogLR:  t.curLogLR,
 		Errors: t.errors,
 	}
 	if t.rejected {
