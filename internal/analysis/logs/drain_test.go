@@ -134,7 +134,7 @@ func TestMinerExamplesFollowHighestLevel(t *testing.T) {
 func TestMinerMemoryBound(t *testing.T) {
 	t.Parallel()
 	const maxClusters = 50
-	o := Options{MaxClusters: maxClusters, MaxChildren: 4}
+	o := Options{MaxClusters: maxClusters}
 	m := mustMiner(t, o)
 	rng := rand.New(rand.NewPCG(1, 2))
 	word := func() string {
@@ -201,8 +201,14 @@ func countNodes(n *node) int {
 func TestMinerMaxChildren(t *testing.T) {
 	t.Parallel()
 	m := mustMiner(t, Options{MaxChildren: 3, MaxClusters: 1000})
+	// Every token differs from line to line, so no line joins a template
+	// and each one walks the tree to create its own.
+	w := func(prefix byte, i int) string { return string([]byte{prefix, 'a' + byte(i%26), 'a' + byte(i/26)}) }
 	for i := range 100 {
-		m.Add(fmt.Sprintf("w%c%c alpha beta gamma", 'a'+i%26, 'a'+i/26))
+		m.Add(w('p', i) + " " + w('q', i) + " " + w('r', i) + " " + w('s', i))
+	}
+	if m.Len() != 100 {
+		t.Fatalf("Len() = %d, want 100 distinct templates", m.Len())
 	}
 	var walk func(n *node)
 	walk = func(n *node) {

@@ -78,6 +78,7 @@ func TestMask(t *testing.T) {
 		{"clock 19:20:37.5 x", "clock <*> x"},
 		{`user "bob smith" can't open 'a b'`, `user <*> can't open <*>`},
 		{`unterminated "quote here`, `unterminated "quote here`},
+		{`glued "quote"s and 'it'll`, `glued "quote"s and 'it'll`},
 		{"temp -5 and id42 and 42id", "temp -<*> and id42 and 42id"},
 		{"", ""},
 		{"<*> literal", "<*> literal"},
