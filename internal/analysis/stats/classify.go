@@ -211,11 +211,16 @@ func median(s []float64) float64 {
 	return (s[n/2-1] + s[n/2]) / 2
 }
 
-// shiftInterval returns the Hodges–Lehmann estimate of c − b and its
-// distribution-free confidence interval (Lehmann 1963): the k-th smallest
-// and k-th largest of the n1·n2 pairwise differences, where
-// k = floor(n1·n2/2 − z·σ_U) + 1, z the (1+confidence)/2 normal quantile and
-// σ_U the tie-corrected standard deviation of U. Both c and b are sorted.
+// shiftInterval returns the Hodges–Lehmann estimate of c − b (the median
+// of the pairwise differences) and the confidence interval Kayenta computes
+// by porting R's asymptotic wilcox.test(conf.int = TRUE): the shifts μ at
+// which the continuity-corrected statistic of (c − μ) against b equals ±z,
+// z the (1+confidence)/2 normal quantile. That statistic only changes at
+// pairwise differences, so the roots are order statistics of them: with
+// x = n1·n2/2 − 0.5 − z·σ, the ⌊x⌋-th smallest and ⌊x⌋-th largest
+// difference (0-based). σ is the standard deviation of U with the tie
+// correction for ties inside each sample, which is what R sees at a
+// shift μ that creates no tie across the samples. Both c and b are sorted.
 func shiftInterval(c, b []float64, confidence float64) (est, lo, hi float64) {
 	n1, n2 := len(c), len(b)
 	nn := n1 * n2
@@ -224,13 +229,29 @@ func shiftInterval(c, b []float64, confidence float64) (est, lo, hi float64) {
 	} else {
 		est = kthDiff(c, b, nn/2-1)/2 + kthDiff(c, b, nn/2)/2
 	}
-	_, tieSum := rankSum(c, b)
 	n := float64(n1 + n2)
+	tieSum := sortedTieSum(c) + sortedTieSum(b)
 	sigma := math.Sqrt(float64(nn) / 12 * ((n + 1) - tieSum/(n*(n-1))))
 	z := normalQuantile((1 + confidence) / 2)
-	k := int(math.Floor(float64(nn)/2 - z*sigma)) // 0-based index of the lower end
+	k := int(math.Floor(float64(nn)/2 - 0.5 - z*sigma))
 	k = max(0, min(k, (nn-1)/2))
 	return est, kthDiff(c, b, k), kthDiff(c, b, nn-1-k)
+}
+
+// sortedTieSum returns Σ(t³ − t) over runs of t equal values in a sorted
+// slice.
+func sortedTieSum(s []float64) float64 {
+	var sum float64
+	for i := 0; i < len(s); {
+		j := i + 1
+		for j < len(s) && s[j] == s[i] {
+			j++
+		}
+		t := float64(j - i)
+		sum += t*t*t - t
+		i = j
+	}
+	return sum
 }
 
 // kthDiff returns the k-th smallest (0-based) of the differences c[i] − b[j]

@@ -204,3 +204,88 @@ func FuzzClassify(f *testing.F) {
 		}
 	})
 }
+
+// kayentaStatistic is Kayenta's wilcoxonDiff (a port of R's asymptotic
+// wilcox.test interval code), written independently from the ranks: the
+// continuity-corrected standardised rank statistic of (c − mu) against b,
+// minus the quantile. It decreases in mu.
+func kayentaStatistic(c, b []float64, mu, quantile float64) float64 {
+	x := make([]float64, len(c))
+	for i, v := range c {
+		x[i] = v - mu
+	}
+	r1, tieSum := rankSum(x, b)
+	n1, n2 := float64(len(c)), float64(len(b))
+	dz := r1 - n1*(n1+1)/2 - n1*n2/2
+	corr := 0.0
+	if dz > 0 {
+		corr = 0.5
+	} else if dz < 0 {
+		corr = -0.5
+	}
+	n := n1 + n2
+	sigma := math.Sqrt(n1 * n2 / 12 * ((n + 1) - tieSum/(n*(n-1))))
+	return (dz-corr)/sigma - quantile
+}
+
+// TestShiftIntervalMatchesKayentaRoots: each end of the interval is the
+// pairwise difference at which Kayenta's statistic changes sign, which is
+// where its root finder converges.
+func TestShiftIntervalMatchesKayentaRoots(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(19, 20))
+	checked := 0
+	for range 300 {
+		n1, n2 := 5+rng.IntN(30), 5+rng.IntN(30)
+		c, b := make([]float64, n1), make([]float64, n2)
+		shift := float64(rng.IntN(3))
+		for i := range c {
+			c[i] = math.Round(rng.NormFloat64()*4) + shift
+		}
+		for i := range b {
+			b[i] = math.Round(rng.NormFloat64() * 4)
+		}
+		slices.Sort(c)
+		slices.Sort(b)
+		conf := []float64{0.9, 0.95, 0.98}[rng.IntN(3)]
+		z := normalQuantile((1 + conf) / 2)
+		var diffs []float64
+		for _, x := range c {
+			for _, y := range b {
+				diffs = append(diffs, x-y)
+			}
+		}
+		slices.Sort(diffs)
+		diffs = slices.Compact(diffs)
+		// root returns the difference d with f > 0 just below it and f <= 0
+		// just above it, or NaN when f does not change sign inside.
+		root := func(q float64) float64 {
+			for i, d := range diffs {
+				below := d - 0.5
+				if i > 0 {
+					below = (diffs[i-1] + d) / 2
+				}
+				above := d + 0.5
+				if i+1 < len(diffs) {
+					above = (d + diffs[i+1]) / 2
+				}
+				if kayentaStatistic(c, b, below, q) > 0 && kayentaStatistic(c, b, above, q) <= 0 {
+					return d
+				}
+			}
+			return math.NaN()
+		}
+		wantLo, wantHi := root(z), root(-z)
+		if math.IsNaN(wantLo) || math.IsNaN(wantHi) {
+			continue // Kayenta clamps to the extreme difference; not compared here
+		}
+		_, lo, hi := shiftInterval(c, b, conf)
+		if lo != wantLo || hi != wantHi {
+			t.Fatalf("n1=%d n2=%d conf=%g: interval [%g, %g], Kayenta's roots [%g, %g]\nc=%v\nb=%v", n1, n2, conf, lo, hi, wantLo, wantHi, c, b)
+		}
+		checked++
+	}
+	if checked < 200 {
+		t.Fatalf("only %d of 300 cases compared", checked)
+	}
+}
