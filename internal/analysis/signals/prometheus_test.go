@@ -208,13 +208,12 @@ func TestClientAPIErrorType(t *testing.T) {
 func TestClientCallerCancel(t *testing.T) {
 	t.Parallel()
 	p := newFake(t)
-	p.Answer("slow", signalstest.Answer{Body: signalstest.Vector(1795773600, "1"), Delay: 5 * time.Second})
+	started := make(chan struct{}, 1)
+	p.Answer("slow", signalstest.Answer{Body: signalstest.Vector(1795773600, "1"), Delay: 5 * time.Second, Started: started})
 	c := newClient(t, PrometheusConfig{URL: p.URL, Timeout: 5 * time.Second})
 	ctx, cancel := context.WithCancel(context.Background())
 	go func() {
-		for len(p.Requests()) == 0 {
-			time.Sleep(time.Millisecond)
-		}
+		<-started
 		cancel()
 	}()
 	_, err := c.Query(ctx, "slow", t0)

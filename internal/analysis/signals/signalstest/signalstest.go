@@ -98,6 +98,9 @@ type Answer struct {
 	// Delay holds the answer back; the fake gives up early when the
 	// client goes away.
 	Delay time.Duration
+	// Started, when set, receives a value (without blocking) as the
+	// request arrives: the test signal that a query is in flight.
+	Started chan<- struct{}
 }
 
 // Prometheus is a fake Prometheus HTTP API: an httptest.Server that
@@ -169,6 +172,12 @@ func (p *Prometheus) serve(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		writeError(w, http.StatusBadRequest, "bad_data", fmt.Sprintf("fake prometheus has no answer for query %q", q))
 		return
+	}
+	if a.Started != nil {
+		select {
+		case a.Started <- struct{}{}:
+		default:
+		}
 	}
 	if a.Delay > 0 {
 		select {
