@@ -279,7 +279,9 @@ func (m *Miner) create(tokens []string) *cluster {
 	if m.lru.Len() >= m.opts.MaxClusters {
 		m.evict(m.lru.Back().Value.(*cluster))
 	}
-	c := &cluster{id: m.nextID, tokens: slices.Clone(tokens)}
+	// The tokens are substrings of the caller's line; copy them into one
+	// fresh string so a template never pins a line it was mined from.
+	c := &cluster{id: m.nextID, tokens: strings.Fields(strings.Clone(strings.Join(tokens, " ")))}
 	m.nextID++
 	n := m.child(m.root, strconv.Itoa(len(tokens)))
 	for _, t := range tokens[:min(len(tokens), m.opts.Depth-2)] {
