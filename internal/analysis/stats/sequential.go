@@ -32,11 +32,12 @@ func (d Decision) String() string {
 // rejects a candidate whose error rate is not higher than the baseline's.
 const DefaultAlpha = 0.01
 
-// DefaultRatios are the error-rate ratios (candidate / baseline) the
+// defaultRatios are the error-rate ratios (candidate / baseline) the
 // default test mixes, with equal weight.
 var defaultRatios = []float64{1.5, 2, 3, 4, 6, 8}
 
-// DefaultRatios returns a copy of the default mixture grid.
+// DefaultRatios returns a copy of the default mixture grid: the ratios of
+// candidate to baseline error rate the test is most sensitive to.
 func DefaultRatios() []float64 { return append([]float64(nil), defaultRatios...) }
 
 // ErrCounts means the counts passed to Update were inconsistent: negative,
