@@ -88,3 +88,27 @@ func checkResult(t *testing.T, s flag.Spec, r flag.Result) {
 		t.Fatalf("unknown reason %q", r.Reason)
 	}
 }
+
+// FuzzParseVersion checks that what ParseVersion accepts prints back as
+// the same text and compares equal to itself, and that it never panics.
+func FuzzParseVersion(f *testing.F) {
+	for _, s := range []string{"1.2.3", "0.0.0-rc.1+b.2", "01.0.0", "1.0.0-", "18446744073709551616.0.0", "1.0.0-a.01"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := flag.ParseVersion(s)
+		if err != nil {
+			return
+		}
+		if v.String() != s {
+			t.Fatalf("ParseVersion(%q).String() = %q", s, v.String())
+		}
+		if v.Compare(v) != 0 {
+			t.Fatalf("%q does not compare equal to itself", s)
+		}
+		w, err := flag.ParseVersion("1.0.0-" + "a")
+		if err == nil && v.Compare(w) != -w.Compare(v) {
+			t.Fatalf("Compare is not antisymmetric for %q and %q", s, w)
+		}
+	})
+}
