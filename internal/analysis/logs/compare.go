@@ -101,8 +101,15 @@ func (f Finding) String() string {
 // Compare only reads the miners. A miner with no lines yields rates of 0:
 // with an empty baseline every error template of the candidate is new,
 // and an empty candidate yields no findings; a judge must treat missing
-// data as inconclusive itself (see Miner.Lines).
+// data as inconclusive itself (see Miner.Lines). A nil miner counts as
+// an empty one.
 func Compare(baseline, candidate *Miner, opts CompareOptions) []Finding {
+	if candidate == nil {
+		return nil
+	}
+	if baseline == nil {
+		baseline, _ = NewMiner(Options{})
+	}
 	o := opts.withDefaults()
 	perRequest := o.BaselineRequests > 0 && o.CandidateRequests > 0
 	rate := func(count, lines, requests int) float64 {

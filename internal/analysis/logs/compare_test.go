@@ -192,6 +192,13 @@ func TestCompareFindingFields(t *testing.T) {
 		t.Errorf("against an empty baseline = %+v, want one new finding", newOnly)
 	}
 
+	if got := Compare(nil, cand, CompareOptions{}); !reflect.DeepEqual(got, newOnly) {
+		t.Errorf("a nil baseline = %+v, want as an empty one %+v", got, newOnly)
+	}
+	if got := Compare(base, nil, CompareOptions{}); got != nil {
+		t.Errorf("a nil candidate = %+v, want none", got)
+	}
+
 	fewer := Compare(cand, base, CompareOptions{})
 	if len(fewer) != 0 {
 		t.Errorf("a falling rate was reported: %+v", fewer)

@@ -82,10 +82,15 @@ func quoted(s string) int {
 // 0. The caller checks the boundary after it; each matcher is tried in
 // turn and the first one that ends at a boundary wins.
 func variable(s string) int {
-	if !isHex(s[0]) && s[0] != ':' {
+	ms := matchers[:]
+	switch c := s[0]; {
+	case isDigit(c):
+	case isHex(c) || c == ':':
+		ms = letterMatchers[:] // a span that starts with a-f or ':' is one of these
+	default:
 		return 0
 	}
-	for _, m := range matchers {
+	for _, m := range ms {
 		if n := m(s); n > 0 && (n == len(s) || !isWord(s[n])) {
 			return n
 		}
@@ -93,7 +98,10 @@ func variable(s string) int {
 	return 0
 }
 
-var matchers = [...]func(string) int{uuid, timestamp, clock, ipv4, ipv6, hex0x, hexRun, duration, number}
+var (
+	matchers       = [...]func(string) int{uuid, timestamp, clock, ipv4, ipv6, hex0x, hexRun, duration, number}
+	letterMatchers = [...]func(string) int{uuid, ipv6, hexRun}
+)
 
 // digits returns the length of the run of decimal digits at the start of s.
 func digits(s string) int {
