@@ -152,9 +152,9 @@ type dataEnvelope struct {
 }
 
 type rawSeries struct {
-	Metric map[string]string `json:"metric"`
-	Value  json.RawMessage   `json:"value"`
-	Values []json.RawMessage `json:"values"`
+	Metric map[string]string   `json:"metric"`
+	Value  []json.RawMessage   `json:"value"`
+	Values [][]json.RawMessage `json:"values"`
 }
 
 // ReadResponse reads at most l.MaxBytes from r and parses it with
@@ -205,7 +205,11 @@ func ParseResponse(body []byte, l Limits) (*Result, error) {
 	res := &Result{Type: ResultType(data.ResultType), Warnings: env.Warnings}
 	switch res.Type {
 	case ResultScalar:
-		smp, err := parsePair(data.Result)
+		var pair []json.RawMessage
+		if err := decodeStrict(data.Result, &pair); err != nil {
+			return nil, malformed("scalar result: %v", err)
+		}
+		smp, err := parsePair(pair)
 		if err != nil {
 			return nil, malformed("scalar result: %v", err)
 		}
@@ -237,7 +241,7 @@ func ParseResponse(body []byte, l Limits) (*Result, error) {
 		}
 		s := Series{Labels: rs.Metric}
 		if res.Type == ResultVector {
-			if rs.Values != nil || len(rs.Value) == 0 {
+			if rs.Values != nil || rs.Value == nil {
 				return nil, malformed(`vector series %d needs "value" and no "values"`, i)
 			}
 			smp, err := parsePair(rs.Value)
@@ -246,7 +250,7 @@ func ParseResponse(body []byte, l Limits) (*Result, error) {
 			}
 			s.Samples = []Sample{smp}
 		} else {
-			if len(rs.Value) != 0 || rs.Values == nil {
+			if rs.Value != nil || rs.Values == nil {
 				return nil, malformed(`matrix series %d needs "values" and no "value"`, i)
 			}
 			if total+len(rs.Values) > l.MaxSamples {
@@ -286,12 +290,8 @@ func decodeStrict(b []byte, v any) error {
 	return nil
 }
 
-// parsePair parses [<unix seconds>, "<value>"].
-func parsePair(b []byte) (Sample, error) {
-	var pair []json.RawMessage
-	if err := decodeStrict(b, &pair); err != nil {
-		return Sample{}, fmt.Errorf("sample: %v", err)
-	}
+// parsePair parses the elements of [<unix seconds>, "<value>"].
+func parsePair(pair []json.RawMessage) (Sample, error) {
 	if len(pair) != 2 {
 		return Sample{}, fmt.Errorf("sample has %d elements, want [time, \"value\"]", len(pair))
 	}
@@ -304,8 +304,10 @@ func parsePair(b []byte) (Sample, error) {
 		return Sample{}, fmt.Errorf("sample time %s is out of range", pair[0])
 	}
 	var vs string
-	if err := json.Unmarshal(pair[1], &vs); err != nil {
-		return Sample{}, fmt.Errorf("sample value %s is not a string", pair[1])
+	if raw := pair[1]; len(raw) >= 2 && raw[0] == '"' && raw[len(raw)-1] == '"' && bytes.IndexByte(raw[1:len(raw)-1], '\\') < 0 {
+		vs = string(raw[1 : len(raw)-1]) // the common case: no escapes
+	} else if err := json.Unmarshal(raw, &vs); err != nil {
+		return Sample{}, fmt.Errorf("sample value %s is not a string", raw)
 	}
 	v, err := ParseValue(vs)
 	if err != nil {

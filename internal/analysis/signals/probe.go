@@ -111,6 +111,8 @@ func compileProbe(p ProbeConfig, path string) (*Probe, error) {
 			errs = append(errs, fmt.Errorf("%s.url: scheme %q is not http or https", path, u.Scheme))
 		case u.Host == "":
 			errs = append(errs, fmt.Errorf("%s.url: no host", path))
+		case u.User != nil:
+			errs = append(errs, fmt.Errorf("%s.url: credentials in the URL are not allowed (they would be logged and kept in the results)", path))
 		}
 	}
 	statuses := p.ExpectStatus

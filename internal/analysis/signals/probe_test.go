@@ -98,6 +98,7 @@ func TestProbeConfigValidate(t *testing.T) {
 		{ProbeConfig{Name: "p", URL: "http://x/{{app"}, `analysis.probes[0].url: unclosed "{{"`},
 		{ProbeConfig{Name: "p", URL: "ftp://x/"}, `analysis.probes[0].url: scheme "ftp"`},
 		{ProbeConfig{Name: "p", URL: "/health"}, `analysis.probes[0].url: scheme ""`},
+		{ProbeConfig{Name: "p", URL: "http://user:pw@x/"}, `analysis.probes[0].url: credentials in the URL are not allowed`},
 		{ProbeConfig{Name: "p", URL: "http://x/", Method: "GE T"}, "analysis.probes[0].method"},
 		{ProbeConfig{Name: "p", URL: "http://x/", ExpectStatus: []string{"299-200"}}, "analysis.probes[0].expectStatus[0]"},
 		{ProbeConfig{Name: "p", URL: "http://x/", ExpectStatus: []string{"2xx"}}, "analysis.probes[0].expectStatus[0]"},
