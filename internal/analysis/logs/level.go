@@ -156,8 +156,14 @@ func parseJSON(ln *Line, s string, extraKeys []string) bool {
 	if err := json.Unmarshal([]byte(s), &obj); err != nil {
 		return false
 	}
+	// text decodes a JSON string; other values stay raw JSON. Invalid
+	// UTF-8 stays as written: decoding would turn each bad byte into a
+	// three-byte U+FFFD and make the content longer than the line.
 	text := func(v json.RawMessage) string {
 		var str string
+		if len(v) >= 2 && v[0] == '"' && !utf8.Valid(v) {
+			return string(v[1 : len(v)-1])
+		}
 		if json.Unmarshal(v, &str) == nil {
 			return str
 		}
