@@ -79,7 +79,7 @@ type Line struct {
 // DefaultMaxLineBytes is the line length Options.MaxLineBytes defaults to.
 const DefaultMaxLineBytes = 2048
 
-// DefaultExtraKeys are the structured keys whose values are appended to
+// defaultExtraKeys are the structured keys whose values are appended to
 // the message, because errors differ in them rather than in the message.
 var defaultExtraKeys = []string{"err", "error"}
 
