@@ -27,6 +27,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/change"
+	"github.com/airlock-dev/airlock/internal/flag"
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
@@ -68,6 +69,7 @@ func NewScheme() *resource.Scheme {
 	notify.Register(s)
 	change.Register(s)
 	rollout.Register(s)
+	flag.Register(s)
 	return s
 }
 
