@@ -12,6 +12,7 @@ import (
 	"io/fs"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
@@ -61,14 +62,27 @@ func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.St
 	db.SetMaxOpenConns(8)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxLifetime(0)
-	if err := db.PingContext(ctx); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	// Two processes opening a new file at once race to switch it to WAL
+	// and to migrate it; SQLite answers the loser SQLITE_BUSY at once
+	// (the busy handler does not cover the journal mode change), so the
+	// open is tried again for a while.
+	var st *sqlstore.Store
+	deadline := time.Now().Add(10 * time.Second)
+	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
+		if err = db.PingContext(ctx); err == nil {
+			if st, err = sqlstore.New(ctx, db, Dialect(), opts); err == nil {
+				return st, nil
+			}
+		}
+		if !isBusy(err) || ctx.Err() != nil || time.Now().After(deadline) {
+			db.Close()
+			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+		}
+		time.Sleep(delay)
 	}
-	st, err := sqlstore.New(ctx, db, Dialect(), opts)
-	if err != nil {
-		db.Close()
-		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
-	}
-	return st, nil
+}
+
+// isBusy reports whether err is SQLite's "database is locked".
+func isBusy(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "SQLITE_BUSY") || strings.Contains(err.Error(), "database is locked"))
 }
