@@ -60,7 +60,11 @@ func newEnv(t *testing.T) *env {
 	t.Cleanup(srv.Close)
 	e := &env{t: t, api: a, srv: srv, store: st, admin: strings.TrimSpace(string(admin)), tokens: map[auth.Role]string{}}
 	for _, r := range auth.Roles {
-		issued, err := tokens.Create(ctx, store.Actor{Name: "test"}, auth.CreateRequest{Name: "as-" + string(r), Roles: []auth.Role{r}})
+		req := auth.CreateRequest{Name: "as-" + string(r), Roles: []auth.Role{r}}
+		if r == auth.Evaluator {
+			req.Environments = []string{"dev"} // an evaluation key belongs to one environment
+		}
+		issued, err := tokens.Create(ctx, store.Actor{Name: "test"}, req)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -66,6 +66,7 @@ func problemFor(err error) Problem {
 		roInvalid  *rollout.InvalidError
 		roPolicy   *rollout.PolicyError
 		unavail    *unavailable
+		keyScope   *keyScopeError
 		bad        *badRequest
 		large      *tooLarge
 		maxBytes   *http.MaxBytesError
@@ -89,7 +90,7 @@ func problemFor(err error) Problem {
 	case errors.Is(err, auth.ErrUnauthenticated):
 		p.Status, p.Title = http.StatusUnauthorized, "Unauthenticated"
 		p.Detail += "; send Authorization: Bearer <token> (airlock: --token or AIRLOCK_TOKEN)"
-	case errors.As(err, &forbidden):
+	case errors.As(err, &forbidden), errors.As(err, &keyScope):
 		p.Status, p.Title = http.StatusForbidden, "Forbidden"
 	case errors.As(err, &policy), errors.As(err, &mismatch), errors.As(err, &proPolicy), errors.As(err, &chgPolicy), errors.As(err, &roPolicy):
 		p.Status, p.Title = http.StatusUnprocessableEntity, "Blocked by policy"

@@ -37,10 +37,14 @@ const (
 	// EmergencyApprover may give the single approval an emergency
 	// promotion needs (never for their own request).
 	EmergencyApprover Role = "emergency-approver"
+	// Evaluator is an application's flag evaluation key: it evaluates the
+	// flags of the one environment its grant names, over OFREP, and
+	// nothing else.
+	Evaluator Role = "evaluator"
 )
 
 // Roles lists every role, in the order help texts show them.
-var Roles = []Role{Admin, Deployer, CI, TechLead, Security, SRE, BusinessOwner, EmergencyApprover, Auditor}
+var Roles = []Role{Admin, Deployer, CI, TechLead, Security, SRE, BusinessOwner, EmergencyApprover, Auditor, Evaluator}
 
 // ParseRole checks that s names a role.
 func ParseRole(s string) (Role, error) {

@@ -29,6 +29,7 @@ const (
 	CompleteReview  Action = "reviews.complete"   // sign a post-emergency review (role-checked against its chain)
 	ManageChanges   Action = "changes.manage"     // raise, update and close change requests
 	ManageRollouts  Action = "rollouts.manage"    // pause, resume, promote, abort and roll back rollouts
+	EvaluateFlags   Action = "flags.evaluate"     // evaluate an environment's flags over OFREP
 	Identify        Action = "whoami"             // who am I
 )
 
@@ -40,7 +41,9 @@ type permission struct {
 	scoped bool
 }
 
-var everyone = Roles
+// everyone is every role of a person or a pipeline: an evaluation key
+// (Evaluator) evaluates flags and reads nothing else.
+var everyone = []Role{Admin, Deployer, CI, TechLead, Security, SRE, BusinessOwner, EmergencyApprover, Auditor}
 
 var permissions = map[Action]permission{
 	ReadResources:   {roles: everyone, scoped: true},
@@ -59,6 +62,7 @@ var permissions = map[Action]permission{
 	CompleteReview:  {roles: []Role{Admin, TechLead, Security, SRE, BusinessOwner}, scoped: true},
 	ManageChanges:   {roles: []Role{Admin, Deployer, CI, TechLead, SRE}, scoped: true},
 	ManageRollouts:  {roles: []Role{Admin, Deployer, TechLead, SRE}, scoped: true},
+	EvaluateFlags:   {roles: []Role{Admin, Evaluator}, scoped: true},
 	ManageKeys:      {roles: []Role{Admin}},
 	ManageIncidents: {roles: []Role{Admin, Deployer, SRE, TechLead, Security}, scoped: true},
 }

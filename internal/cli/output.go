@@ -197,6 +197,14 @@ func columnsFor(kind string) []column {
 			{"DUE", reviewDue},
 			{"OVERDUE", reviewOverdue},
 		},
+		"Flag": {
+			{"APP", field("spec.app")},
+			{"ENV", field("spec.environment")},
+			{"KEY", field("spec.key")},
+			{"TYPE", field("spec.type")},
+			{"ENABLED", func(m map[string]any, _ time.Time) string { return fmt.Sprint(lookup(m, "spec.enabled") == true) }},
+			{"DEFAULT", field("spec.defaultVariant")},
+		},
 		"Rollout": {
 			{"APP", field("spec.app")},
 			{"ENV", field("spec.environment")},

@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	t.Parallel()
 	examples := map[string][]byte{}
-	for _, name := range []string{"quickstart.yaml", "seed-pipeline.yaml"} {
+	for _, name := range []string{"quickstart.yaml", "seed-pipeline.yaml", "flags.yaml"} {
 		b, err := os.ReadFile(filepath.Join("..", "..", "examples", name))
 		if err != nil {
 			t.Fatal(err)
