@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/flag"
@@ -22,6 +23,72 @@ func (a *API) registerOFREPRoutes() {
 	a.handle("POST", "/ofrep/v1/evaluate/flags/{key}", "OFREP: evaluate one flag of the evaluation key's environment (body: {context}).", rule{action: auth.EvaluateFlags, inHandler: true}, a.ofrepOne, bodyLimit(64<<10))
 	a.handle("POST", "/ofrep/v1/evaluate/flags", "OFREP: evaluate every flag of the evaluation key's environment (body: {context}; ETag / If-None-Match → 304).", rule{action: auth.EvaluateFlags, inHandler: true}, a.ofrepBulk, bodyLimit(64<<10))
 	a.handle("GET", "/ofrep/v1/configuration", "OFREP: the provider configuration (capabilities).", rule{action: auth.EvaluateFlags, inHandler: true}, a.ofrepConfiguration)
+	a.handle("GET", "/ofrep/v1/changes", "Flag changes of the evaluation key's environment as server-sent events (event: flags-changed, data: {keys, revision}), so clients refresh at once.", rule{action: auth.EvaluateFlags, inHandler: true}, a.ofrepChanges)
+}
+
+// ofrepChanges streams, as server-sent events, that the flags of the
+// key's environment changed: a flag of it was created, updated or
+// deleted, or any segment changed (segments serve every environment).
+func (a *API) ofrepChanges(w http.ResponseWriter, r *http.Request, c *call) error {
+	env, err := evaluationEnv(r, c.principal)
+	if err != nil {
+		return err
+	}
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return errors.New("streaming unsupported by this connection")
+	}
+	seq, _, err := a.Store.Audit().Head(r.Context())
+	if err != nil {
+		return err
+	}
+	events, err := a.Store.Watch(r.Context(), "", seq)
+	if err != nil {
+		return err
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	flusher.Flush()
+	heartbeat := time.NewTicker(15 * time.Second)
+	defer heartbeat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-heartbeat.C:
+			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
+				return nil
+			}
+			flusher.Flush()
+		case ev, ok := <-events:
+			if !ok {
+				return nil
+			}
+			var keys []string
+			switch ev.Kind {
+			case flag.SegmentKindName:
+			case flag.KindName:
+				if ev.Object != nil {
+					var s flag.Spec
+					if err := ev.Object.DecodeSpec(&s); err != nil || s.Environment != env {
+						continue
+					}
+					keys = []string{s.Key}
+				}
+			default:
+				continue
+			}
+			data, err := json.Marshal(map[string]any{"keys": keys, "revision": ev.Revision})
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: flags-changed\ndata: %s\n\n", ev.Revision, data); err != nil {
+				return nil
+			}
+			flusher.Flush()
+		}
+	}
 }
 
 // keyScopeError is an evaluation key not limited to exactly one

@@ -1,11 +1,13 @@
 package api_test
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/open-feature/go-sdk-contrib/providers/ofrep"
 	"github.com/open-feature/go-sdk/openfeature"
@@ -204,4 +206,63 @@ func TestOFREPProtocol(t *testing.T) {
 // compact drops the indentation of a JSON answer.
 func compact(b []byte) string {
 	return strings.Join(strings.Fields(string(b)), "")
+}
+
+// TestOFREPChangeStream: a client holding an evaluation key hears within a
+// second that a flag of its environment changed, and nothing of others.
+func TestOFREPChangeStream(t *testing.T) {
+	e := newEnv(t)
+	apply := func(doc string) {
+		t.Helper()
+		if code, body := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", doc); code != 200 {
+			t.Fatalf("apply: %d %s", code, body)
+		}
+	}
+	apply(strings.Replace(flagsYAML, "ENABLED", "true", 1))
+	issued, err := auth.NewTokens(e.store).Create(context.Background(), store.Actor{Name: "admin"}, auth.CreateRequest{Name: "shop-prod", Roles: []auth.Role{auth.Evaluator}, Environments: []string{"prod"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", e.srv.URL+"/ofrep/v1/changes", nil)
+	req.Header.Set("Authorization", "Bearer "+issued.Token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "text/event-stream" {
+		t.Fatalf("stream: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			if strings.HasPrefix(sc.Text(), "data: ") {
+				lines <- sc.Text()
+			}
+		}
+		close(lines)
+	}()
+	// A staging change is not prod's business.
+	apply(strings.Replace(strings.Replace(flagsYAML, "ENABLED", "true", 1), `defaultVariant: "plain"`, `defaultVariant: "beta"`, 1))
+	select {
+	case l := <-lines:
+		t.Fatalf("a prod key heard of a staging change: %s", l)
+	case <-time.After(300 * time.Millisecond):
+	}
+	start := time.Now()
+	apply(strings.Replace(flagsYAML, "ENABLED", "false", 1)) // the kill switch in prod
+	select {
+	case l := <-lines:
+		if !strings.Contains(l, `"keys":["new-checkout"]`) {
+			t.Fatalf("event %s", l)
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Fatalf("the change arrived after %s", d)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("no change event within a second of the kill switch")
+	}
 }
