@@ -59,6 +59,9 @@ type Deps struct {
 	// Runtime is the local runtime; nil when the server runs none (the
 	// artifact upload then answers 503).
 	Runtime *local.Target
+	// OFREPRate is the OFREP requests per second one evaluation key may
+	// make (bursts of twice that); 0 means DefaultOFREPRate.
+	OFREPRate float64
 	// Rehearser runs rollback rehearsals; nil answers 503.
 	Rehearser    *rollout.Rehearser
 	Checkpointer Checkpointer
@@ -71,11 +74,12 @@ type Deps struct {
 // API is the HTTP handler set.
 type API struct {
 	Deps
-	logger   *slog.Logger
-	routes   []route
-	mux      *http.ServeMux
-	requests *prometheus.CounterVec
-	latency  *prometheus.HistogramVec
+	ofrepLimit *keyLimiter
+	logger     *slog.Logger
+	routes     []route
+	mux        *http.ServeMux
+	requests   *prometheus.CounterVec
+	latency    *prometheus.HistogramVec
 }
 
 // New builds the handler. It registers its metrics in deps.Registry.
@@ -89,7 +93,10 @@ func New(d Deps) *API {
 	if d.Registry == nil {
 		d.Registry = prometheus.NewRegistry()
 	}
-	a := &API{Deps: d, logger: d.Logger, mux: http.NewServeMux()}
+	if d.OFREPRate <= 0 {
+		d.OFREPRate = DefaultOFREPRate
+	}
+	a := &API{Deps: d, logger: d.Logger, mux: http.NewServeMux(), ofrepLimit: newKeyLimiter(d.OFREPRate, d.Now)}
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airlock_http_requests_total", Help: "HTTP requests by route and status code.",
 	}, []string{"route", "code"})

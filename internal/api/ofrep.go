@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"sort"
 	"strconv"
@@ -227,10 +228,27 @@ func (a *API) ofrepContext(r *http.Request) (flag.Context, *flag.EvalError, erro
 	return c, nil, err
 }
 
+// limited answers 429 with Retry-After when the caller's key is over its
+// rate; it reports whether it did.
+func (a *API) limited(w http.ResponseWriter, c *call) bool {
+	ok, wait := a.ofrepLimit.allow(c.principal.Name)
+	if ok {
+		return false
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusTooManyRequests)
+	fmt.Fprintf(w, "{\"errorCode\":\"GENERAL\",\"errorDetails\":\"evaluation key %s is over its rate of %g requests per second\"}\n", c.principal.Name, a.OFREPRate)
+	return true
+}
+
 func (a *API) ofrepOne(w http.ResponseWriter, r *http.Request, c *call) error {
 	env, err := evaluationEnv(r, c.principal)
 	if err != nil {
 		return err
+	}
+	if a.limited(w, c) {
+		return nil
 	}
 	key := r.PathValue("key")
 	ctx, ee, err := a.ofrepContext(r)
@@ -252,6 +270,9 @@ func (a *API) ofrepBulk(w http.ResponseWriter, r *http.Request, c *call) error {
 	env, err := evaluationEnv(r, c.principal)
 	if err != nil {
 		return err
+	}
+	if a.limited(w, c) {
+		return nil
 	}
 	body, err := io.ReadAll(r.Body)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,9 @@ import (
 	"github.com/open-feature/go-sdk-contrib/providers/ofrep"
 	"github.com/open-feature/go-sdk/openfeature"
 
+	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
 )
 
@@ -264,5 +267,48 @@ func TestOFREPChangeStream(t *testing.T) {
 		}
 	case <-time.After(time.Second):
 		t.Fatal("no change event within a second of the kill switch")
+	}
+}
+
+// TestOFREPRateLimit: an evaluation key over its rate gets 429 with
+// Retry-After; another key is not affected.
+func TestOFREPRateLimit(t *testing.T) {
+	e := newEnv(t)
+	if code, body := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", strings.Replace(flagsYAML, "ENABLED", "true", 1)); code != 200 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	d := server.NewDeps(e.store, nil, nil, nil)
+	d.OFREPRate = 1 // bursts of 2
+	srv := httptest.NewServer(api.New(d))
+	defer srv.Close()
+	key := func(name string) string {
+		issued, err := auth.NewTokens(e.store).Create(context.Background(), store.Actor{Name: "admin"}, auth.CreateRequest{Name: name, Roles: []auth.Role{auth.Evaluator}, Environments: []string{"prod"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return issued.Token
+	}
+	eval := func(k string) *http.Response {
+		req, _ := http.NewRequest("POST", srv.URL+"/ofrep/v1/evaluate/flags/new-checkout", strings.NewReader(`{"context":{"targetingKey":"u1"}}`))
+		req.Header.Set("Authorization", "Bearer "+k)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp
+	}
+	a, b := key("app-a"), key("app-b")
+	for i := range 2 {
+		if resp := eval(a); resp.StatusCode != 200 {
+			t.Fatalf("request %d within the burst: %d", i+1, resp.StatusCode)
+		}
+	}
+	resp := eval(a)
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") != "1" {
+		t.Fatalf("over the rate: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if resp := eval(b); resp.StatusCode != 200 {
+		t.Fatalf("another key: %d", resp.StatusCode)
 	}
 }
