@@ -86,19 +86,8 @@ func (g approvalsGate) Spec() gate.Spec { return g.spec }
 
 func (g approvalsGate) Evaluate(in *gate.Input) (r gate.Result) {
 	r = gate.Result{Gate: g.spec.Name, Type: GateType, Security: true}
-	if g.when != nil {
-		ok, err := g.when.Holds(in)
-		if err != nil {
-			r.Status = gate.StatusFail
-			r.Reasons = []string{fmt.Sprintf("condition %s could not be evaluated: %v", g.when, err)}
-			r.Fix = "fix the gate's when condition in the pipeline"
-			return r
-		}
-		if !ok {
-			r.Status = gate.StatusSkipped
-			r.Reasons = []string{fmt.Sprintf("not required: condition %s is false for %s", g.when, in.App)}
-			return r
-		}
+	if !g.when.Applies(in, &r) {
+		return r
 	}
 	votes, ok := in.Extra[GateType].([]Approval)
 	if in.Extra[GateType] != nil && !ok {

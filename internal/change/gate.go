@@ -236,16 +236,8 @@ func (g *crGate) Spec() gate.Spec { return g.spec }
 // emergency waives it; the review lists it.
 func (g *crGate) Evaluate(in *gate.Input) gate.Result {
 	r := gate.Result{Gate: g.spec.Name, Type: GateType}
-	if g.when != nil {
-		ok, err := g.when.Holds(in)
-		if err != nil {
-			r.Status, r.Reasons, r.Fix = gate.StatusFail, []string{fmt.Sprintf("condition %s could not be evaluated: %v", g.when, err)}, "fix the gate's when condition in the pipeline"
-			return r
-		}
-		if !ok {
-			r.Status, r.Reasons = gate.StatusSkipped, []string{fmt.Sprintf("not required: condition %s is false for %s", g.when, in.App)}
-			return r
-		}
+	if !g.when.Applies(in, &r) {
+		return r
 	}
 	crs, ok := in.Extra[GateType].([]Request)
 	if in.Extra[GateType] != nil && !ok {

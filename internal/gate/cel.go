@@ -325,3 +325,21 @@ func (c *Condition) String() string { return c.text }
 func (c *Condition) Holds(in *Input) (bool, error) {
 	return c.p.evalBool(in, in.Evidence, nil)
 }
+
+// Applies decides whether a registered gate applies to a promotion. With
+// no condition (c nil) or one that holds it returns true. Otherwise it
+// fills r, skipped, or failed when the condition cannot be evaluated, and
+// returns false: the gate is judged by its when condition alone.
+func (c *Condition) Applies(in *Input, r *Result) bool {
+	if c == nil {
+		return true
+	}
+	ok, err := c.Holds(in)
+	switch {
+	case err != nil:
+		r.Status, r.Reasons, r.Fix = StatusFail, []string{fmt.Sprintf("condition %s could not be evaluated: %v", c, err)}, "fix the gate's when condition in the pipeline"
+	case !ok:
+		r.Status, r.Reasons = StatusSkipped, []string{fmt.Sprintf("not required: condition %s is false for %s", c, in.App)}
+	}
+	return err == nil && ok
+}

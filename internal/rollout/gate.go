@@ -44,15 +44,8 @@ func (g *rollbackGate) Spec() gate.Spec { return g.spec }
 
 func (g *rollbackGate) Evaluate(in *gate.Input) gate.Result {
 	r := gate.Result{Gate: g.spec.Name, Type: RollbackTestedGate}
-	if g.when != nil {
-		if ok, err := g.when.Holds(in); err != nil || !ok {
-			if err != nil {
-				r.Status, r.Reasons, r.Fix = gate.StatusFail, []string{fmt.Sprintf("condition %s could not be evaluated: %v", g.when, err)}, "fix the gate's when condition"
-				return r
-			}
-			r.Status, r.Reasons = gate.StatusSkipped, []string{fmt.Sprintf("not required: condition %s is false for %s", g.when, in.App)}
-			return r
-		}
+	if !g.when.Applies(in, &r) {
+		return r
 	}
 	fix := fmt.Sprintf("rehearse it in a non-production environment where %s %s serves: airlock rollback %s --env staging --rehearsal", in.App, in.Release.Version, in.App)
 	var failed []string
