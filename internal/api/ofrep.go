@@ -11,10 +11,10 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
-	"time"
 
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/flag"
+	"github.com/airlock-dev/airlock/internal/store"
 )
 
 // OFREP, the OpenFeature Remote Evaluation Protocol: applications evaluate
@@ -35,10 +35,6 @@ func (a *API) ofrepChanges(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		return errors.New("streaming unsupported by this connection")
-	}
 	seq, _, err := a.Store.Audit().Head(r.Context())
 	if err != nil {
 		return err
@@ -47,49 +43,23 @@ func (a *API) ofrepChanges(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	w.WriteHeader(http.StatusOK)
-	flusher.Flush()
-	heartbeat := time.NewTicker(15 * time.Second)
-	defer heartbeat.Stop()
-	for {
-		select {
-		case <-r.Context().Done():
-			return nil
-		case <-heartbeat.C:
-			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
-				return nil
-			}
-			flusher.Flush()
-		case ev, ok := <-events:
-			if !ok {
-				return nil
-			}
-			var keys []string
-			switch ev.Kind {
-			case flag.SegmentKindName:
-			case flag.KindName:
-				if ev.Object != nil {
-					var s flag.Spec
-					if err := ev.Object.DecodeSpec(&s); err != nil || s.Environment != env {
-						continue
-					}
-					keys = []string{s.Key}
+	return streamEvents(w, r, events, func(ev store.Event) (string, any, bool) {
+		var keys []string
+		switch ev.Kind {
+		case flag.SegmentKindName:
+		case flag.KindName:
+			if ev.Object != nil {
+				var s flag.Spec
+				if err := ev.Object.DecodeSpec(&s); err != nil || s.Environment != env {
+					return "", nil, false
 				}
-			default:
-				continue
+				keys = []string{s.Key}
 			}
-			data, err := json.Marshal(map[string]any{"keys": keys, "revision": ev.Revision})
-			if err != nil {
-				return err
-			}
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: flags-changed\ndata: %s\n\n", ev.Revision, data); err != nil {
-				return nil
-			}
-			flusher.Flush()
+		default:
+			return "", nil, false
 		}
-	}
+		return "flags-changed", map[string]any{"keys": keys, "revision": ev.Revision}, true
+	})
 }
 
 // keyScopeError is an evaluation key not limited to exactly one

@@ -373,13 +373,26 @@ func (a *API) watch(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	flusher, ok := w.(http.Flusher)
-	if !ok {
-		return errors.New("streaming unsupported by this connection")
-	}
 	events, err := a.Store.Watch(r.Context(), c.kind.Name, after)
 	if err != nil {
 		return err
+	}
+	return streamEvents(w, r, events, func(ev store.Event) (string, any, bool) {
+		if ev.Object != nil {
+			ev.Object = auth.Redact(ev.Object)
+		}
+		return string(ev.Type), ev, true
+	})
+}
+
+// streamEvents writes the store events that pass translate as server-sent
+// events (id: the revision; event and data: what translate returns, data
+// as JSON), with a keep-alive comment every 15 seconds, until the client
+// goes or the watch ends.
+func streamEvents(w http.ResponseWriter, r *http.Request, events <-chan store.Event, translate func(store.Event) (name string, data any, ok bool)) error {
+	flusher, ok := w.(http.Flusher)
+	if !ok {
+		return errors.New("streaming unsupported by this connection")
 	}
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
@@ -400,14 +413,15 @@ func (a *API) watch(w http.ResponseWriter, r *http.Request, c *call) error {
 			if !ok {
 				return nil
 			}
-			if ev.Object != nil {
-				ev.Object = auth.Redact(ev.Object)
+			name, v, send := translate(ev)
+			if !send {
+				continue
 			}
-			data, err := json.Marshal(ev)
+			data, err := json.Marshal(v)
 			if err != nil {
 				return err
 			}
-			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Revision, ev.Type, data); err != nil {
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: %s\ndata: %s\n\n", ev.Revision, name, data); err != nil {
 				return nil
 			}
 			flusher.Flush()
