@@ -281,3 +281,20 @@ func Match(require map[string]int, holders []Holder) (have []string, missing map
 	}
 	return have, missing
 }
+
+// Describe renders roles and counts for people, in role order:
+// "1 sre, 1 tech-lead". Roles with a count of 0 are left out.
+func Describe(m map[string]int) string {
+	roles := make([]string, 0, len(m))
+	for r, n := range m {
+		if n > 0 {
+			roles = append(roles, r)
+		}
+	}
+	sort.Strings(roles)
+	parts := make([]string, len(roles))
+	for i, r := range roles {
+		parts[i] = fmt.Sprintf("%d %s", m[r], r)
+	}
+	return strings.Join(parts, ", ")
+}

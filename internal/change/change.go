@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
@@ -402,7 +403,7 @@ func (s *Service) vote(ctx context.Context, actor store.Actor, v VoteRequest) (*
 		}
 		sort.Strings(roles)
 		if len(roles) == 0 {
-			return &PolicyError{Msg: fmt.Sprintf("%s holds none of the roles the change request needs (%s) for environment %s", actor.Name, describe(pol.Require), spec.Environment)}
+			return &PolicyError{Msg: fmt.Sprintf("%s holds none of the roles the change request needs (%s) for environment %s", actor.Name, approval.Describe(pol.Require), spec.Environment)}
 		}
 		now := tx.Now()
 		st.Votes = append(st.Votes, Vote{Approver: actor.Name, Roles: roles, Decision: v.Decision, Reason: v.Reason, At: now})

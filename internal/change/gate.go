@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -145,7 +144,7 @@ func Judge(p Policy, cr Request, parties Parties, now time.Time) Verdict {
 			}
 		}
 		if len(held) == 0 {
-			v.Ignored = append(v.Ignored, fmt.Sprintf("%s holds none of the required roles (%s)", who, describe(p.Require)))
+			v.Ignored = append(v.Ignored, fmt.Sprintf("%s holds none of the required roles (%s)", who, approval.Describe(p.Require)))
 			continue
 		}
 		if vote.Decision == Reject {
@@ -170,20 +169,6 @@ func Judge(p Policy, cr Request, parties Parties, now time.Time) Verdict {
 		v.Phase = Open
 	}
 	return v
-}
-
-// describe renders roles and counts: "1 sre, 1 tech-lead".
-func describe(m map[string]int) string {
-	roles := make([]string, 0, len(m))
-	for r := range m {
-		roles = append(roles, r)
-	}
-	sort.Strings(roles)
-	parts := make([]string, len(roles))
-	for i, r := range roles {
-		parts[i] = fmt.Sprintf("%d %s", m[r], r)
-	}
-	return strings.Join(parts, ", ")
 }
 
 type crGate struct {
@@ -273,7 +258,7 @@ func (g *crGate) Evaluate(in *gate.Input) gate.Result {
 		r.Status = gate.StatusPending
 		r.Reasons = append(r.Reasons, open...)
 		r.Reasons = append(r.Reasons, rejected...)
-		r.Fix = "airlock change approve <change-request> --reason TEXT (by " + describe(g.policy.Require) + "), or for an external one: airlock change confirm <change-request>"
+		r.Fix = "airlock change approve <change-request> --reason TEXT (by " + approval.Describe(g.policy.Require) + "), or for an external one: airlock change confirm <change-request>"
 	case len(rejected) > 0:
 		r.Status = gate.StatusFail
 		r.Reasons = append(r.Reasons, rejected...)

@@ -3,7 +3,8 @@ package cli
 import (
 	"fmt"
 	"io"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -262,19 +263,10 @@ func healthCell(h map[string]int, replicas int) string {
 		return "-"
 	}
 	var parts []string
-	for _, v := range sortedKeys(h) {
+	for _, v := range slices.Sorted(maps.Keys(h)) {
 		parts = append(parts, fmt.Sprintf("%s %d/%d", v, h[v], replicas))
 	}
 	return strings.Join(parts, ", ")
-}
-
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // printRollout writes a rollout for people.

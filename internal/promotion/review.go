@@ -148,7 +148,7 @@ func openReview(ctx context.Context, tx store.Tx, promo string, spec Spec, resul
 	if err := obj.SetSpec(rs); err != nil {
 		return "", err
 	}
-	if err := obj.SetStatus(ReviewStatus{Phase: ReviewOpen, Missing: describeMissing(chain)}); err != nil {
+	if err := obj.SetStatus(ReviewStatus{Phase: ReviewOpen, Missing: approval.Describe(chain)}); err != nil {
 		return "", err
 	}
 	if _, err := tx.Create(ctx, obj); err != nil {
@@ -158,25 +158,13 @@ func openReview(ctx context.Context, tx store.Tx, promo string, spec Spec, resul
 		Type:    notify.ReviewDue,
 		Subject: fmt.Sprintf("review of emergency promotion %s due by %s", promo, rs.DueAt.UTC().Format(time.RFC3339)),
 		Message: fmt.Sprintf("%s %s went to %s as an emergency (incident %s: %s); the approval chain (%s) must review it: airlock review complete %s --outcome accepted|follow-up|reverted --reason TEXT",
-			spec.App, spec.Version, spec.To, rs.Incident, rs.Reason, describeMissing(chain), obj.Metadata.Name),
+			spec.App, spec.Version, spec.To, rs.Incident, rs.Reason, approval.Describe(chain), obj.Metadata.Name),
 		Data: map[string]string{"review": obj.Metadata.Name, "promotion": promo, "app": spec.App, "environment": spec.To,
-			"incident": rs.Incident, "dueAt": rs.DueAt.UTC().Format(time.RFC3339), "chain": describeMissing(chain)},
+			"incident": rs.Incident, "dueAt": rs.DueAt.UTC().Format(time.RFC3339), "chain": approval.Describe(chain)},
 	}); err != nil {
 		return "", fmt.Errorf("notify review due for %s: %w", promo, err)
 	}
 	return obj.Metadata.Name, nil
-}
-
-// describeMissing renders roles and counts: "1 sre, 1 tech-lead".
-func describeMissing(m map[string]int) string {
-	roles := slices.Sorted(maps.Keys(m))
-	parts := make([]string, 0, len(roles))
-	for _, r := range roles {
-		if m[r] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s", m[r], r))
-		}
-	}
-	return strings.Join(parts, ", ")
 }
 
 func labelValue(s string) string {
@@ -259,9 +247,9 @@ func (s *Service) complete(ctx context.Context, actor store.Actor, c Completion)
 		case st.Phase == ReviewCompleted:
 			return &PolicyError{Msg: fmt.Sprintf("review %s is already complete (outcome %s)", c.Review, st.Outcome)}
 		case actor.Name == spec.RequestedBy:
-			return &PolicyError{Msg: fmt.Sprintf("%s requested the emergency promotion %s and may not review it; the approval chain (%s) must", actor.Name, spec.Promotion, describeMissing(spec.Chain))}
+			return &PolicyError{Msg: fmt.Sprintf("%s requested the emergency promotion %s and may not review it; the approval chain (%s) must", actor.Name, spec.Promotion, approval.Describe(spec.Chain))}
 		case slices.Contains(spec.ApprovedBy, actor.Name):
-			return &PolicyError{Msg: fmt.Sprintf("%s approved the emergency promotion %s and may not review their own decision; the approval chain (%s) must", actor.Name, spec.Promotion, describeMissing(spec.Chain))}
+			return &PolicyError{Msg: fmt.Sprintf("%s approved the emergency promotion %s and may not review their own decision; the approval chain (%s) must", actor.Name, spec.Promotion, approval.Describe(spec.Chain))}
 		case slices.ContainsFunc(st.Signoffs, func(so ReviewSignoff) bool { return so.Reviewer == actor.Name }):
 			return fmt.Errorf("%s already signed off review %s: %w", actor.Name, c.Review, store.ErrConflict)
 		}
@@ -273,7 +261,7 @@ func (s *Service) complete(ctx context.Context, actor store.Actor, c Completion)
 		}
 		sort.Strings(roles)
 		if len(roles) == 0 {
-			return &PolicyError{Msg: fmt.Sprintf("%s holds none of the roles of the review's chain (%s) for environment %s", actor.Name, describeMissing(spec.Chain), spec.Environment)}
+			return &PolicyError{Msg: fmt.Sprintf("%s holds none of the roles of the review's chain (%s) for environment %s", actor.Name, approval.Describe(spec.Chain), spec.Environment)}
 		}
 		// A sign-off must be able to fill a slot still open: otherwise it
 		// adds a name without adding a reviewer the chain lacks.
@@ -282,9 +270,9 @@ func (s *Service) complete(ctx context.Context, actor store.Actor, c Completion)
 		st.Signoffs = append(st.Signoffs, ReviewSignoff{Reviewer: actor.Name, Roles: roles, Outcome: c.Outcome, Reason: c.Reason, At: now})
 		after := coverage(spec.Chain, st.Signoffs)
 		if total(after) == total(before) {
-			return &PolicyError{Msg: fmt.Sprintf("the chain's slots for %s are already signed off (still missing: %s); another reviewer must", strings.Join(roles, ", "), describeMissing(before))}
+			return &PolicyError{Msg: fmt.Sprintf("the chain's slots for %s are already signed off (still missing: %s); another reviewer must", strings.Join(roles, ", "), approval.Describe(before))}
 		}
-		st.Missing = describeMissing(after)
+		st.Missing = approval.Describe(after)
 		st.Outcome = gravest(st.Signoffs)
 		if total(after) == 0 {
 			st.Phase, st.CompletedAt = ReviewCompleted, &now

@@ -327,13 +327,6 @@ func (s *Service) Restore(ctx context.Context, actor store.Actor, from Spec, rea
 	return out, err
 }
 
-func versionName(v *Version) string {
-	if v == nil {
-		return "nothing (no version serves)"
-	}
-	return v.Version
-}
-
 // sameStatus reports whether two statuses are equal as stored.
 func sameStatus(a, b Status) bool {
 	x, _ := json.Marshal(a)
