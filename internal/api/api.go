@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -75,6 +76,8 @@ type Deps struct {
 type API struct {
 	Deps
 	ofrepLimit *keyLimiter
+	flagMu     sync.Mutex
+	flagCache  map[string]compiledFlags // by environment
 	logger     *slog.Logger
 	routes     []route
 	mux        *http.ServeMux
@@ -96,7 +99,7 @@ func New(d Deps) *API {
 	if d.OFREPRate <= 0 {
 		d.OFREPRate = DefaultOFREPRate
 	}
-	a := &API{Deps: d, logger: d.Logger, mux: http.NewServeMux(), ofrepLimit: newKeyLimiter(d.OFREPRate, d.Now)}
+	a := &API{Deps: d, logger: d.Logger, mux: http.NewServeMux(), ofrepLimit: newKeyLimiter(d.OFREPRate, d.Now), flagCache: map[string]compiledFlags{}}
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airlock_http_requests_total", Help: "HTTP requests by route and status code.",
 	}, []string{"route", "code"})

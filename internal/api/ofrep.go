@@ -99,29 +99,24 @@ func evaluationEnv(r *http.Request, p *auth.Principal) (string, error) {
 	return env, nil
 }
 
-// flagSet compiles the flags of env, keyed by flag key, and returns a tag
-// that changes whenever one of them (or a segment) changes.
+// flagSet returns the compiled flags of env, keyed by flag key, and a tag
+// that changes whenever one of them (or a segment) changes. Evaluators are
+// compiled only when the tag changed since the last request for env.
 func (a *API) flagSet(r *http.Request, env string) (map[string][]*flag.Evaluator, string, error) {
 	segObjs, err := a.Store.List(r.Context(), flag.SegmentKindName, nil)
 	if err != nil {
 		return nil, "", err
-	}
-	h := sha256.New()
-	segs := map[string]flag.SegmentSpec{}
-	for _, o := range segObjs {
-		var s flag.SegmentSpec
-		if err := o.DecodeSpec(&s); err != nil {
-			return nil, "", err
-		}
-		segs[o.Metadata.Name] = s
-		fmt.Fprintf(h, "s%s@%d;", o.Metadata.Name, o.Metadata.Revision)
 	}
 	objs, err := a.Store.List(r.Context(), flag.KindName, nil)
 	if err != nil {
 		return nil, "", err
 	}
 	sort.Slice(objs, func(i, j int) bool { return objs[i].Metadata.Name < objs[j].Metadata.Name })
-	out := map[string][]*flag.Evaluator{}
+	h := sha256.New()
+	for _, o := range segObjs {
+		fmt.Fprintf(h, "s%s@%d;", o.Metadata.Name, o.Metadata.Revision)
+	}
+	specs := make([]flag.Spec, 0, len(objs))
 	for _, o := range objs {
 		var s flag.Spec
 		if err := o.DecodeSpec(&s); err != nil {
@@ -130,14 +125,43 @@ func (a *API) flagSet(r *http.Request, env string) (map[string][]*flag.Evaluator
 		if s.Environment != env {
 			continue
 		}
-		ev, err := flag.Compile(s, segs)
-		if err != nil {
-			return nil, "", fmt.Errorf("flag %s: %w", o.Metadata.Name, err)
-		}
-		out[s.Key] = append(out[s.Key], ev)
+		specs = append(specs, s)
 		fmt.Fprintf(h, "f%s@%d;", o.Metadata.Name, o.Metadata.Revision)
 	}
-	return out, hex.EncodeToString(h.Sum(nil)[:12]), nil
+	tag := hex.EncodeToString(h.Sum(nil)[:12])
+	a.flagMu.Lock()
+	cached, ok := a.flagCache[env]
+	a.flagMu.Unlock()
+	if ok && cached.tag == tag {
+		return cached.set, tag, nil
+	}
+	segs := map[string]flag.SegmentSpec{}
+	for _, o := range segObjs {
+		var s flag.SegmentSpec
+		if err := o.DecodeSpec(&s); err != nil {
+			return nil, "", err
+		}
+		segs[o.Metadata.Name] = s
+	}
+	out := map[string][]*flag.Evaluator{}
+	for _, s := range specs {
+		ev, err := flag.Compile(s, segs)
+		if err != nil {
+			return nil, "", fmt.Errorf("flag %s: %w", flag.Name(s.App, s.Key, s.Environment), err)
+		}
+		out[s.Key] = append(out[s.Key], ev)
+	}
+	a.flagMu.Lock()
+	a.flagCache[env] = compiledFlags{tag: tag, set: out}
+	a.flagMu.Unlock()
+	return out, tag, nil
+}
+
+// compiledFlags are an environment's compiled flags and the tag they were
+// compiled at.
+type compiledFlags struct {
+	tag string
+	set map[string][]*flag.Evaluator
 }
 
 // ofrepResult is OFREP's evaluation success or failure body: a success
