@@ -139,8 +139,62 @@ type SegmentSpec struct {
 	When        Condition `json:"when"`
 }
 
-// Status is what the system records about a flag. It has no fields yet.
-type Status struct{}
+// Status is what the system records about a flag.
+type Status struct {
+	// UniformSince is when the flag began serving one variant to everyone
+	// (nil while its rules or splits can serve more than one);
+	// UniformVariant is that variant. Stale-flag detection reads them.
+	UniformSince   *time.Time `json:"uniformSince,omitempty"`
+	UniformVariant string     `json:"uniformVariant,omitempty"`
+	// LastEvaluated is the UTC day of the latest OFREP evaluation, written
+	// at most once a day per flag.
+	LastEvaluated *time.Time `json:"lastEvaluated,omitempty"`
+	// Plan names the progressive release plan driving the flag, if any.
+	Plan string `json:"plan,omitempty"`
+	// Change names the FlagChange that last changed the flag.
+	Change string `json:"change,omitempty"`
+}
+
+// Uniform reports whether s serves one variant to everyone, and which: a
+// disabled flag serves its default variant; otherwise every variant a
+// rule or a split (with a weight above zero) may serve counts, whether or
+// not a rule's condition can ever hold, up to the first rule without a
+// condition.
+func Uniform(s Spec) (string, bool) {
+	if !s.Enabled {
+		return s.DefaultVariant, true
+	}
+	served := map[string]bool{}
+	add := func(variant string, splits []Split) {
+		if len(splits) == 0 {
+			served[variant] = true
+			return
+		}
+		for _, sp := range splits {
+			if sp.Weight > 0 {
+				served[sp.Variant] = true
+			}
+		}
+	}
+	always := false
+	for _, r := range s.Targeting {
+		add(r.Variant, r.Fractional)
+		if r.When == nil {
+			always = true
+			break
+		}
+	}
+	if !always {
+		add(s.DefaultVariant, s.Fractional)
+	}
+	if len(served) != 1 {
+		return "", false
+	}
+	for v := range served {
+		return v, true
+	}
+	return "", false
+}
 
 // Name returns the object name of a flag: APP.KEY.ENV.
 func Name(app, key, env string) string { return app + "." + key + "." + env }

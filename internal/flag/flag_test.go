@@ -401,3 +401,26 @@ func TestDocExample(t *testing.T) {
 		t.Errorf("prod, staff: %+v", r)
 	}
 }
+
+func TestUniformServing(t *testing.T) {
+	cond := &flag.Condition{Attribute: "email", Op: "endsWith", Value: "@example.com"}
+	for _, tc := range []struct {
+		name string
+		spec flag.Spec
+		want string
+		ok   bool
+	}{
+		{"disabled serves the default", flag.Spec{DefaultVariant: "off", Fractional: []flag.Split{{"on", 50}, {"off", 50}}}, "off", true},
+		{"enabled without rules", flag.Spec{Enabled: true, DefaultVariant: "on"}, "on", true},
+		{"a split", flag.Spec{Enabled: true, DefaultVariant: "off", Fractional: []flag.Split{{"on", 25}, {"off", 75}}}, "", false},
+		{"a 100% split", flag.Spec{Enabled: true, DefaultVariant: "off", Fractional: []flag.Split{{"on", 100}, {"off", 0}}}, "on", true},
+		{"a conditional rule", flag.Spec{Enabled: true, DefaultVariant: "off", Targeting: []flag.Rule{{Name: "staff", When: cond, Variant: "on"}}}, "", false},
+		{"an unconditional rule hides the rest", flag.Spec{Enabled: true, DefaultVariant: "off", Targeting: []flag.Rule{{Name: "all", Variant: "on"}}}, "on", true},
+		{"a rule serving the default", flag.Spec{Enabled: true, DefaultVariant: "off", Targeting: []flag.Rule{{Name: "staff", When: cond, Variant: "off"}}}, "off", true},
+	} {
+		got, ok := flag.Uniform(tc.spec)
+		if got != tc.want || ok != tc.ok {
+			t.Errorf("%s: Uniform = %q, %v; want %q, %v", tc.name, got, ok, tc.want, tc.ok)
+		}
+	}
+}
