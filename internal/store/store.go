@@ -84,6 +84,22 @@ type Actor struct {
 	Reason string // free text the user gave (--reason); may be empty
 }
 
+type auditNoteKey struct{}
+
+// WithAuditNote returns ctx carrying note, which the audit entries of the
+// writes made with it append to the actor's reason: what one write changed
+// (e.g. a flag's "enabled: true → false"), where the actor's reason says
+// why the whole transaction happened. A note must hold no secret.
+func WithAuditNote(ctx context.Context, note string) context.Context {
+	return context.WithValue(ctx, auditNoteKey{}, note)
+}
+
+// AuditNote returns the note WithAuditNote put in ctx, or "".
+func AuditNote(ctx context.Context) string {
+	s, _ := ctx.Value(auditNoteKey{}).(string)
+	return s
+}
+
 // Tx is one write transaction. Its methods set metadata.revision and the
 // timestamps on the objects they return.
 type Tx interface {

@@ -566,7 +566,7 @@ func (t *txn) Create(ctx context.Context, obj *resource.Object) (*resource.Objec
 	}
 	t.set(k, change{row: newRow(o, labels), inDB: c.inDB})
 	t.s.names.add(k)
-	t.appendEntry("create", o.Kind, o.Metadata.Name, stateHash)
+	t.appendEntry(ctx, "create", o.Kind, o.Metadata.Name, stateHash)
 	// o is this call's own copy (normalize made it): hand it to the caller.
 	return o, nil
 }
@@ -596,7 +596,7 @@ func (t *txn) Update(ctx context.Context, obj *resource.Object) (*resource.Objec
 		return nil, fmt.Errorf("hash %s: %w", o.Ref(), err)
 	}
 	t.set(k, change{row: newRow(o, labels), inDB: inDB})
-	t.appendEntry("update", o.Kind, o.Metadata.Name, stateHash)
+	t.appendEntry(ctx, "update", o.Kind, o.Metadata.Name, stateHash)
 	return o, nil // normalize's copy, not kept
 }
 
@@ -615,7 +615,7 @@ func (t *txn) Delete(ctx context.Context, kind, name string, revision int64) err
 		return err
 	}
 	t.set(k, change{inDB: inDB})
-	t.appendEntry("delete", kind, name, stateHash)
+	t.appendEntry(ctx, "delete", kind, name, stateHash)
 	return nil
 }
 
@@ -627,7 +627,7 @@ func (t *txn) Record(ctx context.Context, action, kind, name string, stateHash s
 	if action == "" {
 		return errors.New("store: Record needs an action")
 	}
-	t.appendEntry(action, kind, name, stateHash)
+	t.appendEntry(ctx, action, kind, name, stateHash)
 	return nil
 }
 
@@ -672,8 +672,15 @@ func (t *txn) stored(ctx context.Context, kind, name string) (found bool, rev in
 	return true, rev, time.Unix(0, createdNanos).UTC(), nil
 }
 
-func (t *txn) appendEntry(action, kind, name, stateHash string) {
+func (t *txn) appendEntry(ctx context.Context, action, kind, name, stateHash string) {
 	t.seq++
+	reason := t.actor.Reason
+	if note := store.AuditNote(ctx); note != "" {
+		if reason != "" {
+			reason += "; "
+		}
+		reason += note
+	}
 	e := audit.Entry{
 		Seq:       t.seq,
 		Time:      t.now,
@@ -682,7 +689,7 @@ func (t *txn) appendEntry(action, kind, name, stateHash string) {
 		Kind:      kind,
 		Name:      name,
 		Revision:  t.seq,
-		Reason:    t.actor.Reason,
+		Reason:    reason,
 		StateHash: stateHash,
 	}
 	e.Seal(t.hash)

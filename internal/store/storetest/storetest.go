@@ -51,6 +51,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CreatedAtImmutable", testCreatedAtImmutable},
 		{"CancelledContextRunsNothing", testCancelled},
 		{"RecordAppendsEntryOnly", testRecord},
+		{"AuditNotesPerWrite", testAuditNote},
 		{"ClosedStore", testClosed},
 		{"BlobsAreContentAddressed", testBlobs},
 	}
@@ -1016,6 +1017,32 @@ func testRecord(t *testing.T, st store.Store) {
 	}
 	if _, err := st.Get(ctx, "Token", "ci"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("Record created an object: %v", err)
+	}
+}
+
+func testAuditNote(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	if err := st.Write(ctx, alice, func(tx store.Tx) error {
+		if _, err := tx.Create(store.WithAuditNote(ctx, "enabled: false → true"), Obj("Flag", "a", nil, `{}`)); err != nil {
+			return err
+		}
+		_, err := tx.Create(ctx, Obj("Flag", "b", nil, `{}`))
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Write(ctx, bob, func(tx store.Tx) error {
+		return tx.Delete(store.WithAuditNote(ctx, "removed"), "Flag", "b", 0)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries(t, st, store.AuditFilter{}) {
+		got = append(got, e.Action+" "+e.Name+": "+e.Reason)
+	}
+	want := []string{"create a: ticket-1; enabled: false → true", "create b: ticket-1", "delete b: removed"}
+	if !slices.Equal(got, want) {
+		t.Errorf("entries = %q, want %q", got, want)
 	}
 }
 
