@@ -105,7 +105,36 @@ type Spec struct {
 	Data        Data      `json:"data"`
 	Runtime     string    `json:"runtime,omitempty"`
 	Description string    `json:"description,omitempty"`
+	// FlagChanges is how changes to this environment's feature flags are
+	// controlled; absent means the defaults FlagChanges documents.
+	FlagChanges *FlagChanges `json:"flagChanges,omitempty"`
 }
+
+// FlagChanges is the change control of an environment's feature flags.
+//
+// A production-tier environment always controls flag changes: each needs
+// Approvals, or when none are declared those of the approvals gates on the
+// application's transition into the environment, or else one tech-lead. A
+// non-production environment applies flag changes at once unless it
+// declares Approvals. Deployment windows apply to flag changes as to
+// promotions unless IgnoreWindows is set.
+type FlagChanges struct {
+	// Approvals are the roles and counts one flag change needs.
+	Approvals map[string]int `json:"approvals,omitempty"`
+	// MaxAge is how long an approval counts (a duration, 1m to 720h;
+	// default 72h).
+	MaxAge string `json:"maxAge,omitempty"`
+	// IgnoreWindows lets flag changes through closed deployment windows.
+	IgnoreWindows bool `json:"ignoreWindows,omitempty"`
+}
+
+// Limits of a FlagChanges policy, as for an approvals gate.
+const (
+	MaxApprovalCount  = 10
+	MaxApprovalsTotal = 20
+	MinApprovalMaxAge = time.Minute
+	MaxApprovalMaxAge = 720 * time.Hour
+)
 
 // Isolation says how an environment is separated from the others.
 // Network and Credentials name scopes (a VPC, a vault path, a service
@@ -273,10 +302,38 @@ func Validate(s Spec) error {
 				"a waiver needs a reason of at least %d characters saying why weaker isolation is accepted; got %s", MinWaiverReason, got)
 		}
 	}
+	if fc := s.FlagChanges; fc != nil {
+		if err := validateFlagChanges(*fc); err != nil {
+			return err
+		}
+	}
 	if s.IsProduction() && !s.Isolation.Level.AtLeast(MinimumProductionLevel) && w == nil {
 		return resource.Errorf("spec.isolation.level",
 			"a production environment needs isolation level %s or stronger (%s), got %s; raise the level, or accept the risk on the record by adding isolation.waiver with a reason",
 			MinimumProductionLevel, "one of: "+strings.Join(levelNames(MinimumProductionLevel), ", "), s.Isolation.Level)
+	}
+	return nil
+}
+
+func validateFlagChanges(fc FlagChanges) error {
+	total := 0
+	for role, n := range fc.Approvals {
+		if err := resource.ValidateName(role); err != nil {
+			return resource.Errorf("spec.flagChanges.approvals."+role, "role %v", err)
+		}
+		if n < 1 || n > MaxApprovalCount {
+			return resource.Errorf("spec.flagChanges.approvals."+role, "the count of %s approvals must be from 1 to %d, got %d", role, MaxApprovalCount, n)
+		}
+		total += n
+	}
+	if total > MaxApprovalsTotal {
+		return resource.Errorf("spec.flagChanges.approvals", "at most %d approvals in all may be required, got %d", MaxApprovalsTotal, total)
+	}
+	if fc.MaxAge != "" {
+		d, err := time.ParseDuration(fc.MaxAge)
+		if err != nil || d < MinApprovalMaxAge || d > MaxApprovalMaxAge {
+			return resource.Errorf("spec.flagChanges.maxAge", "maxAge %q must be a duration from 1m to 720h, e.g. 72h", fc.MaxAge)
+		}
 	}
 	return nil
 }

@@ -47,6 +47,18 @@ func TestValidate(t *testing.T) {
 			s.Isolation.Waiver = waiver("single machine for the pilot")
 		}},
 
+		{name: "flag change approvals ok", spec: prod(), edit: func(s *Spec) {
+			s.FlagChanges = &FlagChanges{Approvals: map[string]int{"sre": 1, "tech-lead": 2}, MaxAge: "24h", IgnoreWindows: true}
+		}},
+		{name: "flag change approval count zero", spec: prod(), edit: func(s *Spec) { s.FlagChanges = &FlagChanges{Approvals: map[string]int{"sre": 0}} },
+			wantPath: "spec.flagChanges.approvals.sre", wantMsg: []string{"must be from 1 to 10, got 0"}},
+		{name: "flag change approvals too many", spec: prod(), edit: func(s *Spec) {
+			s.FlagChanges = &FlagChanges{Approvals: map[string]int{"sre": 10, "tech-lead": 10, "security": 1}}
+		}, wantPath: "spec.flagChanges.approvals", wantMsg: []string{"at most 20 approvals", "got 21"}},
+		{name: "flag change role malformed", spec: prod(), edit: func(s *Spec) { s.FlagChanges = &FlagChanges{Approvals: map[string]int{"Tech Lead": 1}} },
+			wantPath: "spec.flagChanges.approvals.Tech Lead", wantMsg: []string{"role"}},
+		{name: "flag change maxAge too long", spec: staging(), edit: func(s *Spec) { s.FlagChanges = &FlagChanges{MaxAge: "1000h"} },
+			wantPath: "spec.flagChanges.maxAge", wantMsg: []string{`maxAge "1000h"`, "1m to 720h"}},
 		{name: "tier missing", spec: staging(), edit: func(s *Spec) { s.Tier = "" },
 			wantPath: "spec.tier", wantMsg: []string{"tier is required", "development, testing, staging, uat, preproduction, production"}},
 		{name: "tier unknown with suggestion", spec: staging(), edit: func(s *Spec) { s.Tier = "prod" },
