@@ -465,7 +465,7 @@ func (s *Service) input(ctx context.Context, tx store.Tx, spec Spec) (*gate.Inpu
 	if err != nil {
 		return nil, 0, nil, err
 	}
-	wins, err := loadWindows(ctx, tx)
+	wins, err := window.Load(ctx, tx)
 	if err != nil {
 		return nil, 0, nil, err
 	}
@@ -503,23 +503,6 @@ func withEmergencyApproval(specs []gate.Spec, emergency bool) []gate.Spec {
 		return specs
 	}
 	return append(slices.Clip(specs), gate.Spec{Name: EmergencyGate, Type: approval.GateType, Require: map[string]int{approval.EmergencyRole: 1}})
-}
-
-// loadWindows returns every Window object, for the window gate.
-func loadWindows(ctx context.Context, r store.Reader) ([]window.Window, error) {
-	objs, err := r.List(ctx, window.KindName, nil)
-	if err != nil {
-		return nil, fmt.Errorf("list windows: %w", err)
-	}
-	out := make([]window.Window, 0, len(objs))
-	for _, o := range objs {
-		w := window.Window{Name: o.Metadata.Name}
-		if err := o.DecodeSpec(&w.Spec); err != nil {
-			return nil, fmt.Errorf("window %s: %w", o.Metadata.Name, err)
-		}
-		out = append(out, w)
-	}
-	return out, nil
 }
 
 // loadApprovals returns the votes recorded on a promotion, for the

@@ -10,12 +10,14 @@
 package window
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/resource"
+	"github.com/airlock-dev/airlock/internal/store"
 )
 
 // KindName is the kind as written in documents.
@@ -303,4 +305,21 @@ func state(cs []compiled, at time.Time) (bool, string) {
 		return false, "outside every allow window (" + strings.Join(names, ", ") + ")"
 	}
 	return true, "no deny window is in effect"
+}
+
+// Load returns every Window object in r.
+func Load(ctx context.Context, r store.Reader) ([]Window, error) {
+	objs, err := r.List(ctx, KindName, nil)
+	if err != nil {
+		return nil, fmt.Errorf("list windows: %w", err)
+	}
+	out := make([]Window, 0, len(objs))
+	for _, o := range objs {
+		w := Window{Name: o.Metadata.Name}
+		if err := o.DecodeSpec(&w.Spec); err != nil {
+			return nil, fmt.Errorf("window %s: %w", o.Metadata.Name, err)
+		}
+		out = append(out, w)
+	}
+	return out, nil
 }
