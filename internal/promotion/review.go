@@ -39,6 +39,19 @@ type ReviewSpec struct {
 	// review it afterwards.
 	Chain map[string]int `json:"chain"`
 	DueAt time.Time      `json:"dueAt"`
+	// FlagChange and Flag are set, in place of Promotion and Version, on
+	// the review of an emergency feature-flag change.
+	FlagChange string `json:"flagChange,omitempty"`
+	Flag       string `json:"flag,omitempty"`
+}
+
+// Subject names what the review is of, for messages: "emergency promotion
+// P" or "emergency flag change C of flag F".
+func (s ReviewSpec) Subject() string {
+	if s.FlagChange != "" {
+		return fmt.Sprintf("emergency flag change %s of flag %s", s.FlagChange, s.Flag)
+	}
+	return "emergency promotion " + s.Promotion
 }
 
 // ReviewPhase is a review's state.
@@ -167,6 +180,53 @@ func openReview(ctx context.Context, tx store.Tx, promo string, spec Spec, resul
 	return obj.Metadata.Name, nil
 }
 
+// FlagReview is the review an emergency flag change leaves behind.
+type FlagReview struct {
+	FlagChange, Flag, App, Environment string
+	Incident, Reason, RequestedBy      string
+	PassedFreeze                       bool
+	Chain                              map[string]int
+}
+
+// OpenFlagReview opens, in tx, the review of an emergency flag change,
+// due ReviewDue after now, and sends the review.due notification. An
+// overdue one blocks the application's promotions like any other.
+func OpenFlagReview(ctx context.Context, tx store.Tx, fr FlagReview) (string, error) {
+	now := tx.Now()
+	chain := fr.Chain
+	if len(chain) == 0 {
+		chain = maps.Clone(defaultChain)
+	}
+	obj := &resource.Object{APIVersion: resource.APIVersion, Kind: ReviewKind, Metadata: resource.Metadata{
+		Name:   fr.FlagChange,
+		Labels: map[string]string{"app": fr.App, "environment": fr.Environment, "flagchange": labelValue(fr.FlagChange), PhaseLabel: string(ReviewOpen)},
+	}}
+	rs := ReviewSpec{
+		App: fr.App, Environment: fr.Environment, Incident: fr.Incident, Reason: fr.Reason, RequestedBy: fr.RequestedBy,
+		PassedFreeze: fr.PassedFreeze, Chain: chain, DueAt: now.Add(ReviewDue), FlagChange: fr.FlagChange, Flag: fr.Flag,
+	}
+	if err := obj.SetSpec(rs); err != nil {
+		return "", err
+	}
+	if err := obj.SetStatus(ReviewStatus{Phase: ReviewOpen, Missing: approval.Describe(chain)}); err != nil {
+		return "", err
+	}
+	if _, err := tx.Create(ctx, obj); err != nil {
+		return "", fmt.Errorf("open review for %s: %w", fr.FlagChange, err)
+	}
+	if _, err := notify.Enqueue(ctx, tx, notify.Event{
+		Type:    notify.ReviewDue,
+		Subject: fmt.Sprintf("review of %s due by %s", rs.Subject(), rs.DueAt.UTC().Format(time.RFC3339)),
+		Message: fmt.Sprintf("flag %s was changed as an emergency (incident %s: %s); the approval chain (%s) must review it: airlock review complete %s --outcome accepted|follow-up|reverted --reason TEXT",
+			fr.Flag, fr.Incident, fr.Reason, approval.Describe(chain), obj.Metadata.Name),
+		Data: map[string]string{"review": obj.Metadata.Name, "flagChange": fr.FlagChange, "flag": fr.Flag, "app": fr.App, "environment": fr.Environment,
+			"incident": fr.Incident, "dueAt": rs.DueAt.UTC().Format(time.RFC3339), "chain": approval.Describe(chain)},
+	}); err != nil {
+		return "", fmt.Errorf("notify review due for %s: %w", fr.FlagChange, err)
+	}
+	return obj.Metadata.Name, nil
+}
+
 func labelValue(s string) string {
 	if len(s) > 63 {
 		return s[:63]
@@ -247,9 +307,9 @@ func (s *Service) complete(ctx context.Context, actor store.Actor, c Completion)
 		case st.Phase == ReviewCompleted:
 			return &PolicyError{Msg: fmt.Sprintf("review %s is already complete (outcome %s)", c.Review, st.Outcome)}
 		case actor.Name == spec.RequestedBy:
-			return &PolicyError{Msg: fmt.Sprintf("%s requested the emergency promotion %s and may not review it; the approval chain (%s) must", actor.Name, spec.Promotion, approval.Describe(spec.Chain))}
+			return &PolicyError{Msg: fmt.Sprintf("%s requested the %s and may not review it; the approval chain (%s) must", actor.Name, spec.Subject(), approval.Describe(spec.Chain))}
 		case slices.Contains(spec.ApprovedBy, actor.Name):
-			return &PolicyError{Msg: fmt.Sprintf("%s approved the emergency promotion %s and may not review their own decision; the approval chain (%s) must", actor.Name, spec.Promotion, approval.Describe(spec.Chain))}
+			return &PolicyError{Msg: fmt.Sprintf("%s approved the %s and may not review their own decision; the approval chain (%s) must", actor.Name, spec.Subject(), approval.Describe(spec.Chain))}
 		case slices.ContainsFunc(st.Signoffs, func(so ReviewSignoff) bool { return so.Reviewer == actor.Name }):
 			return fmt.Errorf("%s already signed off review %s: %w", actor.Name, c.Review, store.ErrConflict)
 		}
@@ -392,7 +452,7 @@ func (s *Service) FlagOverdue(ctx context.Context, actor store.Actor) (int, erro
 			}
 			if _, err := notify.Enqueue(ctx, tx, notify.Event{
 				Type:    notify.ReviewOverdue,
-				Subject: fmt.Sprintf("review of %s is overdue", spec.Promotion),
+				Subject: fmt.Sprintf("review of %s is overdue", spec.Subject()),
 				Message: fmt.Sprintf("the post-emergency review of %s %s in %s (incident %s) was due %s and is not complete; still missing: %s", spec.App, spec.Version, spec.Environment, spec.Incident, spec.DueAt.UTC().Format(time.RFC3339), st.Missing),
 				Data:    map[string]string{"review": o.Metadata.Name, "promotion": spec.Promotion, "app": spec.App, "environment": spec.Environment, "incident": spec.Incident, "dueAt": spec.DueAt.UTC().Format(time.RFC3339), "missing": st.Missing},
 			}); err != nil {
@@ -429,7 +489,7 @@ func overdueReviews(ctx context.Context, r store.Reader, app string) ([]OverdueR
 			return nil, err
 		}
 		if st.Phase == ReviewOpen && st.Overdue {
-			out = append(out, OverdueReview{Name: o.Metadata.Name, Promotion: spec.Promotion, Incident: spec.Incident, DueAt: spec.DueAt, Missing: st.Missing})
+			out = append(out, OverdueReview{Name: o.Metadata.Name, Subject: spec.Subject(), Promotion: spec.Promotion, Incident: spec.Incident, DueAt: spec.DueAt, Missing: st.Missing})
 		}
 	}
 	return out, nil

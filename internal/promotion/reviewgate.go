@@ -21,6 +21,7 @@ const ReviewsGateName = "overdue-reviews"
 // sees it in gate.Input.Extra[ReviewsGateType] ([]OverdueReview).
 type OverdueReview struct {
 	Name      string
+	Subject   string // e.g. "emergency promotion P"
 	Promotion string
 	Incident  string
 	DueAt     time.Time
@@ -70,8 +71,8 @@ func (g reviewsGate) Evaluate(in *gate.Input) gate.Result {
 		r.Reasons = append(r.Reasons, g.spec.Message)
 	}
 	for _, o := range overdue {
-		r.Reasons = append(r.Reasons, fmt.Sprintf("review %s of emergency promotion %s (incident %s) was due %s and is not complete (missing: %s)",
-			o.Name, o.Promotion, o.Incident, o.DueAt.UTC().Format(time.RFC3339), o.Missing))
+		r.Reasons = append(r.Reasons, fmt.Sprintf("review %s of %s (incident %s) was due %s and is not complete (missing: %s)",
+			o.Name, o.Subject, o.Incident, o.DueAt.UTC().Format(time.RFC3339), o.Missing))
 	}
 	r.Fix = fmt.Sprintf("the approval chain completes it: airlock review complete %s --outcome accepted|follow-up|reverted --reason TEXT", overdue[0].Name)
 	return r
