@@ -62,11 +62,16 @@ type Controller struct {
 
 	once sync.Once
 	wake chan struct{}
+	mu   sync.Mutex
+	// retryAt holds, per plan, when a step that found its deployment
+	// window closed is tried again.
+	retryAt map[string]time.Time
 }
 
 func (c *Controller) init() {
 	c.once.Do(func() {
 		c.wake = make(chan struct{}, 1)
+		c.retryAt = map[string]time.Time{}
 		if c.Now == nil {
 			c.Now = time.Now
 		}
@@ -250,6 +255,12 @@ func (c *Controller) badVerdict(ctx context.Context, spec Spec, st Status) (stri
 func (c *Controller) step(ctx context.Context, o *resource.Object, spec Spec, st Status, n int) (time.Duration, error) {
 	name := o.Metadata.Name
 	now := c.Now()
+	c.mu.Lock()
+	retry, waiting := c.retryAt[name]
+	c.mu.Unlock()
+	if waiting && now.Before(retry) {
+		return retry.Sub(now), nil
+	}
 	note := fmt.Sprintf("plan %s: step %d (%s)", name, n, spec.Describe(n))
 	err := c.Store.Write(ctx, store.Actor{Name: ActorName, Reason: note}, func(tx store.Tx) error {
 		cur, err := current(ctx, tx, o)
@@ -266,6 +277,12 @@ func (c *Controller) step(ctx context.Context, o *resource.Object, spec Spec, st
 		_, err = tx.Update(ctx, cur)
 		return err
 	})
+	c.mu.Lock()
+	delete(c.retryAt, name)
+	if errors.Is(err, ErrWindowClosed) {
+		c.retryAt[name] = now.Add(c.WindowRetry)
+	}
+	c.mu.Unlock()
 	var se *stepError
 	switch {
 	case err == nil:
