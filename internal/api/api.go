@@ -78,6 +78,7 @@ type API struct {
 	ofrepLimit *keyLimiter
 	flagMu     sync.Mutex
 	flagCache  map[string]compiledFlags // by environment
+	usage      flagUsage                // the days flags were evaluated, until flushed (flagusage.go)
 	logger     *slog.Logger
 	routes     []route
 	mux        *http.ServeMux

@@ -178,6 +178,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"POST /api/v1/changes/{name}/approve":         `{"reason":"matrix"}`,
 		"POST /api/v1/changes/{name}/reject":          `{"reason":"matrix"}`,
 		"POST /api/v1/changes/{name}/close":           `{"reason":"matrix"}`,
+		"POST /api/v1/flags/{name}/set":               `{"enabled":false,"reason":"matrix"}`,
+		"POST /api/v1/flagchanges/{name}/approve":     `{"reason":"matrix"}`,
+		"POST /api/v1/flagchanges/{name}/reject":      `{"reason":"matrix"}`,
+		"POST /api/v1/flagchanges/{name}/withdraw":    `{"reason":"matrix"}`,
 		"PUT /api/v1/releases/{name}/artifact":        `not the artifact`,
 		"POST /api/v1/rollouts/{app}/{env}/{command}": `{"reason":"matrix"}`,
 		"POST /api/v1/keys":                           `{"name":"k","publicKey":"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n","identity":"ci"}`,
@@ -203,6 +207,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			if strings.HasPrefix(rt.Path, "/api/v1/changes/{name}/") {
 				name = "chg-20000101-001" // absent: 404 once authorized
+			}
+			if strings.HasPrefix(rt.Path, "/api/v1/flagchanges/{name}/") {
+				name = "fch-20000101-001" // absent: 404 once authorized
+			}
+			if rt.Path == "/api/v1/flags/{name}/set" {
+				name = "shop.absent.prod" // absent: 404 once authorized
 			}
 			if rt.Path == "/api/v1/reviews/{name}/complete" {
 				name = "shop-1.0.0.to.prod" // absent: 404 once authorized

@@ -257,6 +257,9 @@ func (a *API) ofrepOne(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	res, code := evaluate(key, set[key], ctx)
+	if code == http.StatusOK {
+		a.usage.noteOne(env, set[key], a.Now())
+	}
 	return writeJSON(w, code, res)
 }
 
@@ -283,6 +286,7 @@ func (a *API) ofrepBulk(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
+	a.usage.noteAll(env, set, a.Now()) // answered or 304, the client holds every flag
 	sum := sha256.Sum256(append([]byte(tag+"\x00"), body...))
 	etag := strconv.Quote(hex.EncodeToString(sum[:12]))
 	w.Header().Set("ETag", etag)

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
 )
@@ -72,9 +74,7 @@ spec:
 func TestOFREPWithTheOpenFeatureSDK(t *testing.T) {
 	e := newEnv(t)
 	apply := func(enabled string) {
-		if code, body := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", strings.Replace(flagsYAML, "ENABLED", enabled, 1)); code != 200 {
-			t.Fatalf("apply: %d %s", code, body)
-		}
+		e.applyApproved(strings.Replace(flagsYAML, "ENABLED", enabled, 1))
 	}
 	apply("true")
 	key := func(env string) string {
@@ -145,9 +145,7 @@ func TestOFREPWithTheOpenFeatureSDK(t *testing.T) {
 
 func TestOFREPProtocol(t *testing.T) {
 	e := newEnv(t)
-	if code, body := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", strings.Replace(flagsYAML, "ENABLED", "true", 1)); code != 200 {
-		t.Fatalf("apply: %d %s", code, body)
-	}
+	e.applyApproved(strings.Replace(flagsYAML, "ENABLED", "true", 1))
 	issued, err := auth.NewTokens(e.store).Create(context.Background(), store.Actor{Name: "admin"}, auth.CreateRequest{Name: "shop-prod", Roles: []auth.Role{auth.Evaluator}, Environments: []string{"prod"}})
 	if err != nil {
 		t.Fatal(err)
@@ -207,6 +205,28 @@ func TestOFREPProtocol(t *testing.T) {
 }
 
 // compact drops the indentation of a JSON answer.
+// applyApproved applies doc as the admin and has a tech lead approve
+// every flag change it proposed (production flags need approval).
+func (e *env) applyApproved(doc string) {
+	e.t.Helper()
+	code, body := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", doc)
+	if code != 200 {
+		e.t.Fatalf("apply: %d %s", code, body)
+	}
+	var resp api.ApplyResponse
+	if err := json.Unmarshal(body, &resp); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, r := range resp.Results {
+		if r.Action != catalog.Proposed {
+			continue
+		}
+		if code, body := e.do("POST", "/api/v1/flagchanges/"+r.Change+"/approve", e.tokens[auth.TechLead], "application/json", `{"reason":"reviewed"}`); code != 200 {
+			e.t.Fatalf("approve %s: %d %s", r.Change, code, body)
+		}
+	}
+}
+
 func compact(b []byte) string {
 	return strings.Join(strings.Fields(string(b)), "")
 }
@@ -217,9 +237,7 @@ func TestOFREPChangeStream(t *testing.T) {
 	e := newEnv(t)
 	apply := func(doc string) {
 		t.Helper()
-		if code, body := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", doc); code != 200 {
-			t.Fatalf("apply: %d %s", code, body)
-		}
+		e.applyApproved(doc)
 	}
 	apply(strings.Replace(flagsYAML, "ENABLED", "true", 1))
 	issued, err := auth.NewTokens(e.store).Create(context.Background(), store.Actor{Name: "admin"}, auth.CreateRequest{Name: "shop-prod", Roles: []auth.Role{auth.Evaluator}, Environments: []string{"prod"}})
@@ -274,9 +292,7 @@ func TestOFREPChangeStream(t *testing.T) {
 // Retry-After; another key is not affected.
 func TestOFREPRateLimit(t *testing.T) {
 	e := newEnv(t)
-	if code, body := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", strings.Replace(flagsYAML, "ENABLED", "true", 1)); code != 200 {
-		t.Fatalf("apply: %d %s", code, body)
-	}
+	e.applyApproved(strings.Replace(flagsYAML, "ENABLED", "true", 1))
 	d := server.NewDeps(e.store, nil, nil, nil)
 	d.OFREPRate = 1 // bursts of 2
 	srv := httptest.NewServer(api.New(d))

@@ -30,6 +30,7 @@ const (
 	ManageChanges   Action = "changes.manage"     // raise, update and close change requests
 	ManageRollouts  Action = "rollouts.manage"    // pause, resume, promote, abort and roll back rollouts
 	EvaluateFlags   Action = "flags.evaluate"     // evaluate an environment's flags over OFREP
+	ManageFlags     Action = "flags.manage"       // propose flag changes (apply, set, delete) and withdraw them
 	Identify        Action = "whoami"             // who am I
 )
 
@@ -63,6 +64,7 @@ var permissions = map[Action]permission{
 	ManageChanges:   {roles: []Role{Admin, Deployer, CI, TechLead, SRE}, scoped: true},
 	ManageRollouts:  {roles: []Role{Admin, Deployer, TechLead, SRE}, scoped: true},
 	EvaluateFlags:   {roles: []Role{Admin, Evaluator}, scoped: true},
+	ManageFlags:     {roles: []Role{Admin, Deployer, TechLead, SRE}, scoped: true},
 	ManageKeys:      {roles: []Role{Admin}},
 	ManageIncidents: {roles: []Role{Admin, Deployer, SRE, TechLead, Security}, scoped: true},
 }
@@ -96,6 +98,8 @@ func ActionFor(verb, kind string) Action {
 		return CreateRelease
 	case kind == "Key":
 		return ManageKeys
+	case kind == "Flag":
+		return ManageFlags
 	default:
 		return WriteConfig
 	}

@@ -51,6 +51,11 @@ const (
 	Created    Action = "created"
 	Configured Action = "configured"
 	Unchanged  Action = "unchanged"
+	Deleted    Action = "deleted"
+	// Proposed: the change waits for approval (a guarded kind, such as a
+	// production flag); Change names the record and Message what it waits
+	// for.
+	Proposed Action = "proposed"
 )
 
 // Result is apply's outcome for one object.
@@ -59,12 +64,28 @@ type Result struct {
 	Name     string `json:"name"`
 	Action   Action `json:"action"`
 	Revision int64  `json:"revision"`
+	Change   string `json:"change,omitempty"`
+	Message  string `json:"message,omitempty"`
 }
+
+// Guard takes over the writes of one kind inside the apply or delete
+// transaction: cur is the stored object (nil: a create), next the wanted
+// one (nil: a delete). Feature flags use it for change control.
+type Guard func(ctx context.Context, tx store.Tx, actor store.Actor, cur, next *resource.Object) (Result, error)
 
 // Service applies and deletes declared objects.
 type Service struct {
 	store  store.Store
 	scheme *resource.Scheme
+	guards map[string]Guard
+}
+
+// SetGuard routes every write of kind through g. Call it before serving.
+func (s *Service) SetGuard(kind string, g Guard) {
+	if s.guards == nil {
+		s.guards = map[string]Guard{}
+	}
+	s.guards[kind] = g
 }
 
 // New returns a Service over st; scheme must hold the declared kinds.
@@ -93,7 +114,7 @@ func (s *Service) Apply(ctx context.Context, actor store.Actor, objs []*resource
 	err := s.store.Write(ctx, actor, func(tx store.Tx) error {
 		results = results[:0]
 		for _, o := range objs {
-			r, err := applyOne(ctx, tx, actor, o)
+			r, err := s.applyOne(ctx, tx, actor, o)
 			if err != nil {
 				return err
 			}
@@ -116,10 +137,23 @@ func (s *Service) Apply(ctx context.Context, actor store.Actor, objs []*resource
 	return results, nil
 }
 
-func applyOne(ctx context.Context, tx store.Tx, actor store.Actor, in *resource.Object) (Result, error) {
+func (s *Service) applyOne(ctx context.Context, tx store.Tx, actor store.Actor, in *resource.Object) (Result, error) {
 	o := in.DeepCopy()
 	o.Status = nil
 	cur, err := tx.Get(ctx, o.Kind, o.Metadata.Name)
+	if g := s.guards[o.Kind]; g != nil {
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			return g(ctx, tx, actor, nil, o)
+		case err != nil:
+			return Result{}, fmt.Errorf("read %s: %w", o.Ref(), err)
+		case bytes.Equal(compact(cur.Spec), compact(o.Spec)) && maps.Equal(cur.Metadata.Labels, o.Metadata.Labels):
+			return Result{Kind: o.Kind, Name: o.Metadata.Name, Action: Unchanged, Revision: cur.Metadata.Revision}, nil
+		case o.Metadata.Revision != 0 && o.Metadata.Revision != cur.Metadata.Revision:
+			return Result{}, fmt.Errorf("%s is at revision %d, not %d: %w; get it again and retry", o.Ref(), cur.Metadata.Revision, o.Metadata.Revision, store.ErrConflict)
+		}
+		return g(ctx, tx, actor, cur, o)
+	}
 	if errors.Is(err, store.ErrNotFound) {
 		if o.Kind == ReleaseKind {
 			if err := prepareRelease(o, actor.Name); err != nil {
@@ -197,8 +231,27 @@ func compact(b []byte) []byte {
 // Delete removes one declared object, refusing when something still refers
 // to it. revision, when non-zero, must match.
 func (s *Service) Delete(ctx context.Context, actor store.Actor, kind, name string, revision int64) error {
-	return s.store.Write(ctx, actor, func(tx store.Tx) error {
-		if err := tx.Delete(ctx, kind, name, revision); err != nil {
+	_, err := s.DeleteResult(ctx, actor, kind, name, revision)
+	return err
+}
+
+// DeleteResult is Delete reporting what happened: a guarded kind may only
+// propose the deletion (Action Proposed).
+func (s *Service) DeleteResult(ctx context.Context, actor store.Actor, kind, name string, revision int64) (Result, error) {
+	res := Result{Kind: kind, Name: name, Action: Deleted}
+	err := s.store.Write(ctx, actor, func(tx store.Tx) error {
+		if g := s.guards[kind]; g != nil {
+			cur, err := tx.Get(ctx, kind, name)
+			if err != nil {
+				return err
+			}
+			if revision != 0 && revision != cur.Metadata.Revision {
+				return fmt.Errorf("%s is at revision %d, not %d: %w; get it again and retry", cur.Ref(), cur.Metadata.Revision, revision, store.ErrConflict)
+			}
+			if res, err = g(ctx, tx, actor, cur, nil); err != nil {
+				return err
+			}
+		} else if err := tx.Delete(ctx, kind, name, revision); err != nil {
 			return err
 		}
 		if err := Reconcile(ctx, tx); err != nil {
@@ -210,6 +263,10 @@ func (s *Service) Delete(ctx context.Context, actor store.Actor, kind, name stri
 		}
 		return nil
 	})
+	if err != nil {
+		return Result{}, err
+	}
+	return res, nil
 }
 
 // Reconcile checks the whole declared set as tx sees it and records each

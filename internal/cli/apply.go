@@ -58,7 +58,11 @@ come from, even when several files were sent together.`,
 				suffix = " (dry run)"
 			}
 			for _, r := range results {
-				fmt.Fprintf(a.stdout, "%s/%s %s%s\n", strings.ToLower(r.Kind), r.Name, r.Action, suffix)
+				more := ""
+				if r.Action == "proposed" {
+					more = fmt.Sprintf(" as flag change %s: %s (airlock flags approve %s --reason TEXT)", r.Change, r.Message, r.Change)
+				}
+				fmt.Fprintf(a.stdout, "%s/%s %s%s%s\n", strings.ToLower(r.Kind), r.Name, r.Action, more, suffix)
 			}
 			return nil
 		},

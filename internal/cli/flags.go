@@ -16,7 +16,7 @@ import (
 
 func (a *app) flagsCommand() *cobra.Command {
 	keyCmd := group("key", "Evaluation keys: what applications evaluate one environment's flags with", a.flagsKeyCreateCommand())
-	return group("flags", "Feature flags served over OpenFeature (OFREP)",
+	cmd := group("flags", "Feature flags served over OpenFeature (OFREP)",
 		a.listCommand("List the flags, every environment", "", func(c *client.Client, ctx context.Context) ([]*resource.Object, error) {
 			l, err := c.List(ctx, "flags", "")
 			if err != nil {
@@ -27,6 +27,8 @@ func (a *app) flagsCommand() *cobra.Command {
 		a.flagsEvalCommand(),
 		keyCmd,
 	)
+	cmd.AddCommand(a.flagChangeCommands()...)
+	return cmd
 }
 
 func (a *app) flagsKeyCreateCommand() *cobra.Command {

@@ -224,6 +224,24 @@ func columnsFor(kind string) []column {
 				return "0%"
 			}},
 		},
+		"FlagChange": {
+			{"FLAG", field("spec.flag")},
+			{"OP", field("spec.operation")},
+			{"PHASE", field("status.phase")},
+			{"BY", field("spec.proposedBy")},
+			{"SUMMARY", func(m map[string]any, _ time.Time) string {
+				return cell(str(lookup(m, "spec.summary")), maxSummaryCell)
+			}},
+			{"WAITING FOR", func(m map[string]any, _ time.Time) string {
+				switch str(lookup(m, "status.phase")) {
+				case "Pending":
+					return orNone(str(lookup(m, "status.missing")))
+				case "Approved":
+					return "deployment window"
+				}
+				return "-"
+			}},
+		},
 		"ChangeRequest": {
 			{"APP", field("spec.app")},
 			{"VERSION", field("spec.version")},

@@ -306,8 +306,10 @@ func (c *Client) Delete(ctx context.Context, res, name string, revision int64, r
 type ApplyResult struct {
 	Kind     string `json:"kind"`
 	Name     string `json:"name"`
-	Action   string `json:"action"` // created, configured or unchanged
+	Action   string `json:"action"` // created, configured, unchanged, or proposed (waits for approval)
 	Revision int64  `json:"revision"`
+	Change   string `json:"change,omitempty"`  // the flag change a guarded write made
+	Message  string `json:"message,omitempty"` // what a proposed change waits for
 }
 
 // Content types Apply accepts.

@@ -29,6 +29,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/change"
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/flag"
+	"github.com/airlock-dev/airlock/internal/flagchange"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/keys"
@@ -70,6 +71,7 @@ func NewScheme() *resource.Scheme {
 	change.Register(s)
 	rollout.Register(s)
 	flag.Register(s)
+	flagchange.Register(s)
 	return s
 }
 
@@ -153,7 +155,7 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(5)
+	wg.Add(6)
 	go func() {
 		defer wg.Done()
 		rec.Loop(ctx)
@@ -169,6 +171,12 @@ func Run(ctx context.Context, cfg Config) error {
 	go func() {
 		defer wg.Done()
 		changeLoop(ctx, deps.Changes, time.Minute, logger)
+	}()
+	go func() {
+		defer wg.Done()
+		deps.FlagChanges.Loop(ctx, 30*time.Second, func(err error) {
+			logger.WarnContext(ctx, "applying approved flag changes failed", slog.Any("error", err))
+		})
 	}()
 	go func() {
 		defer wg.Done()
@@ -206,8 +214,10 @@ func Run(ctx context.Context, cfg Config) error {
 func NewDeps(st store.Store, signer *audit.Signer, logger *slog.Logger, reg *prometheus.Registry) api.Deps {
 	scheme := NewScheme()
 	promotions := promotion.New(st)
+	cat, flags := catalog.New(st, scheme), flagchange.New(st, scheme)
+	cat.SetGuard(flag.KindName, flags.Guard)
 	return api.Deps{
-		Store: st, Scheme: scheme, Catalog: catalog.New(st, scheme), Tokens: auth.NewTokens(st),
+		Store: st, Scheme: scheme, Catalog: cat, Tokens: auth.NewTokens(st), FlagChanges: flags,
 		Ingest: ingest.New(st, promotions.Reevaluate), Promotions: promotions, Incidents: incident.New(st),
 		Changes:      change.New(st, promotions.Reevaluate),
 		Rollouts:     rollout.NewService(st, nil),
