@@ -23,6 +23,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/change"
+	"github.com/airlock-dev/airlock/internal/flagchange"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
 	"github.com/airlock-dev/airlock/internal/promotion"
@@ -56,7 +57,9 @@ type Deps struct {
 	Promotions *promotion.Service
 	Incidents  *incident.Service
 	Changes    *change.Service
-	Rollouts   *rollout.Service
+	// FlagChanges is the change control every flag write goes through.
+	FlagChanges *flagchange.Service
+	Rollouts    *rollout.Service
 	// Runtime is the local runtime; nil when the server runs none (the
 	// artifact upload then answers 503).
 	Runtime *local.Target

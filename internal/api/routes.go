@@ -19,6 +19,8 @@ import (
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/change"
 	"github.com/airlock-dev/airlock/internal/evidence"
+	"github.com/airlock-dev/airlock/internal/flag"
+	"github.com/airlock-dev/airlock/internal/flagchange"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/keys"
 	"github.com/airlock-dev/airlock/internal/promotion"
@@ -55,6 +57,7 @@ func (a *API) registerRoutes() {
 	a.registerRolloutRoutes()
 	a.registerOFREPRoutes()
 	a.registerFlagStaleRoutes()
+	a.registerFlagChangeRoutes()
 
 	a.handle("GET", "/api/v1/watch/{resource}", "Stream changes of a kind as server-sent events.", rule{verb: "read"}, a.watch)
 	a.handle("GET", "/api/v1/{resource}", "List objects of a kind (selector: a label selector).", rule{verb: "read"}, a.list)
@@ -155,6 +158,8 @@ func dedicated(kind string) string {
 		return "use POST /api/v1/incidents (airlock incident open) and POST /api/v1/incidents/NAME/close (airlock incident close)"
 	case change.Kind:
 		return "use POST /api/v1/changes (airlock change create) and its approve, reject, confirm and close endpoints"
+	case flagchange.Kind:
+		return "flag changes are proposed by writing a Flag (apply, airlock flags set) and decided with POST /api/v1/flagchanges/NAME/approve, reject or withdraw"
 	}
 	return ""
 }
@@ -170,8 +175,12 @@ func (a *API) create(w http.ResponseWriter, r *http.Request, c *call) error {
 	if _, err := a.Store.Get(r.Context(), obj.Kind, obj.Metadata.Name); err == nil {
 		return fmt.Errorf("%s already exists: %w; use PUT to change it, or apply", obj.Ref(), store.ErrConflict)
 	}
-	if _, err := a.Catalog.Apply(r.Context(), c.actor(r), []*resource.Object{obj}, false); err != nil {
+	res, err := a.Catalog.Apply(r.Context(), c.actor(r), []*resource.Object{obj}, false)
+	if err != nil {
 		return err
+	}
+	if res[0].Action == catalog.Proposed {
+		return writeJSON(w, http.StatusAccepted, res[0])
 	}
 	created, err := a.Store.Get(r.Context(), obj.Kind, obj.Metadata.Name)
 	if err != nil {
@@ -194,8 +203,12 @@ func (a *API) update(w http.ResponseWriter, r *http.Request, c *call) error {
 	if _, err := a.Store.Get(r.Context(), obj.Kind, obj.Metadata.Name); err != nil {
 		return err
 	}
-	if _, err := a.Catalog.Apply(r.Context(), c.actor(r), []*resource.Object{obj}, false); err != nil {
+	res, err := a.Catalog.Apply(r.Context(), c.actor(r), []*resource.Object{obj}, false)
+	if err != nil {
 		return err
+	}
+	if res[0].Action == catalog.Proposed {
+		return writeJSON(w, http.StatusAccepted, res[0])
 	}
 	updated, err := a.Store.Get(r.Context(), obj.Kind, obj.Metadata.Name)
 	if err != nil {
@@ -208,7 +221,7 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request, c *call) error {
 	switch c.kind.Name {
 	case auth.TokenKind:
 		return badRequestf("tokens are revoked, not deleted: use DELETE /api/v1/tokens/NAME (airlock token revoke)")
-	case evidence.Kind, promotion.Kind, promotion.ReviewKind, incident.Kind, approval.Kind, change.Kind:
+	case evidence.Kind, promotion.Kind, promotion.ReviewKind, incident.Kind, approval.Kind, change.Kind, flagchange.Kind:
 		return badRequestf("%s are records of what happened and are kept for the audit trail; they cannot be deleted", c.kind.Plural)
 	}
 	rev, err := revisionParam(r)
@@ -216,8 +229,12 @@ func (a *API) delete(w http.ResponseWriter, r *http.Request, c *call) error {
 		return err
 	}
 	name := r.PathValue("name")
-	if err := a.Catalog.Delete(r.Context(), c.actor(r), c.kind.Name, name, rev); err != nil {
+	res, err := a.Catalog.DeleteResult(r.Context(), c.actor(r), c.kind.Name, name, rev)
+	if err != nil {
 		return err
+	}
+	if res.Action == catalog.Proposed {
+		return writeJSON(w, http.StatusAccepted, res)
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"deleted": c.kind.Name + "/" + name})
 }
@@ -258,8 +275,15 @@ func (a *API) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	for _, o := range objs {
 		env := ""
-		if o.Kind == catalog.EnvironmentKind {
+		switch o.Kind {
+		case catalog.EnvironmentKind:
 			env = o.Metadata.Name
+		case flag.KindName:
+			var fs flag.Spec
+			if err := o.DecodeSpec(&fs); err != nil {
+				return a.refusedApply(r, c, nil, err)
+			}
+			env = fs.Environment
 		}
 		if err := auth.Authorize(c.principal, auth.ActionFor("write", o.Kind), env); err != nil {
 			return fmt.Errorf("%s: %w", o.Ref(), err)
