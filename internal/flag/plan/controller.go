@@ -20,13 +20,17 @@ import (
 var ErrWindowClosed = errors.New("deployment window closed")
 
 // ApplyFunc writes a flag's next spec inside tx, with whatever change
-// control, audit and status bookkeeping flag changes need. note says why
-// (e.g. "plan shop.new-checkout.prod: step 2 (10%)"). It returns an error
-// wrapping ErrWindowClosed when the flag's environment has no open
-// deployment window; any other error makes the controller pause the plan
-// with the error as its message. When it returns an error the transaction
-// is not committed.
-type ApplyFunc func(ctx context.Context, tx store.Tx, flagName string, next flag.Spec, note string) error
+// control, audit and status bookkeeping flag changes need. actor is who
+// makes the step (ActorName for the controller, a person for Advance),
+// plan names the FlagPlan, and note says why (e.g. "plan
+// shop.new-checkout.prod: step 2 (10%)"); the arguments follow
+// flagchange.ApplyPlanned. It returns an error wrapping ErrWindowClosed
+// when the flag's environment has no open deployment window; any other
+// error makes the controller pause the plan with the error as its message.
+// It must return an error unless the flag now serves next: the plan then
+// records the step as applied. When it returns an error the transaction is
+// not committed.
+type ApplyFunc func(ctx context.Context, tx store.Tx, actor store.Actor, plan, flagName string, next flag.Spec, note string) error
 
 // ActorName is the audit identity of the controller.
 const ActorName = "system:flag-plan"
@@ -385,7 +389,7 @@ func applyStep(ctx context.Context, tx store.Tx, apply ApplyFunc, name string, s
 		return Status{}, &stepError{err}
 	}
 	note := fmt.Sprintf("plan %s: step %d (%s)", name, n, spec.Describe(n))
-	if err := apply(ctx, tx, spec.Flag, next, note); err != nil {
+	if err := apply(ctx, tx, store.Actor{Name: actor, Reason: note}, name, spec.Flag, next, note); err != nil {
 		if errors.Is(err, ErrWindowClosed) || errors.Is(err, store.ErrConflict) {
 			return Status{}, err
 		}

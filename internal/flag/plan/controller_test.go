@@ -84,7 +84,7 @@ func (w *world) create(kind, name string, spec any) {
 }
 
 // apply is the tests' ApplyFunc: it stores the flag's spec with tx.Update.
-func (w *world) apply(ctx context.Context, tx store.Tx, name string, next flag.Spec, note string) error {
+func (w *world) apply(ctx context.Context, tx store.Tx, actor store.Actor, planName, name string, next flag.Spec, note string) error {
 	w.mu.Lock()
 	err := w.applyErr
 	w.calls++
@@ -103,7 +103,7 @@ func (w *world) apply(ctx context.Context, tx store.Tx, name string, next flag.S
 		return err
 	}
 	w.mu.Lock()
-	w.notes = append(w.notes, note)
+	w.notes = append(w.notes, actor.Name+" "+planName+" "+note)
 	w.mu.Unlock()
 	return nil
 }
@@ -214,7 +214,7 @@ func TestPendingStartsStepZero(t *testing.T) {
 	if len(st.History) != 1 || st.History[0].Actor != plan.ActorName || st.History[0].Step != 0 {
 		t.Errorf("history = %+v, want one event of %s at step 0", st.History, plan.ActorName)
 	}
-	if len(w.notes) != 1 || !strings.Contains(w.notes[0], "step 0 (segments internal-users)") {
+	if len(w.notes) != 1 || w.notes[0] != plan.ActorName+" "+planName+" plan "+planName+": step 0 (segments internal-users)" {
 		t.Errorf("apply notes = %q", w.notes)
 	}
 	// The plan's status and the flag changed in one transaction, audited
@@ -298,6 +298,9 @@ func TestManualAdvance(t *testing.T) {
 	w.want(plan.Running, 1)
 	if got := w.percent(); got != 1 {
 		t.Errorf("after advance: %v%%, want 1%%", got)
+	}
+	if got := w.notes[len(w.notes)-1]; !strings.HasPrefix(got, "ana "+planName+" ") {
+		t.Errorf("apply got %q, want ana as the actor and the plan's name", got)
 	}
 	st := w.status()
 	last := st.History[len(st.History)-1]
