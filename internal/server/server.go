@@ -182,6 +182,7 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		notifyLoop(ctx, &notify.Deliverer{Store: st, Getenv: os.Getenv}, 5*time.Second, logger)
 	}()
+	wg.Go(func() { handler.FlagUsageLoop(ctx, api.FlagUsageEvery) }) // records the day flags were last evaluated, and once more at the end
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("airlock serving", slog.String("addr", ln.Addr().String()), slog.String("version", Version), slog.String("store", storeName(cfg)))
