@@ -388,6 +388,24 @@ func applyStep(ctx context.Context, tx store.Tx, apply ApplyFunc, name string, s
 	if err != nil {
 		return Status{}, &stepError{err}
 	}
+	// Compile against the stored segments: a flag naming a missing segment
+	// would not compile for evaluation, and would take its environment's
+	// other flags down with it.
+	segObjs, err := tx.List(ctx, flag.SegmentKindName, nil)
+	if err != nil {
+		return Status{}, fmt.Errorf("list segments: %w", err)
+	}
+	segs := make(map[string]flag.SegmentSpec, len(segObjs))
+	for _, o := range segObjs {
+		var g flag.SegmentSpec
+		if err := o.DecodeSpec(&g); err != nil {
+			return Status{}, fmt.Errorf("decode %s: %w", o.Ref(), err)
+		}
+		segs[o.Metadata.Name] = g
+	}
+	if _, err := flag.Compile(next, segs); err != nil {
+		return Status{}, &stepError{fmt.Errorf("step %d makes flag %s refer to what does not exist: %w", n, spec.Flag, err)}
+	}
 	note := fmt.Sprintf("plan %s: step %d (%s)", name, n, spec.Describe(n))
 	if err := apply(ctx, tx, store.Actor{Name: actor, Reason: note}, name, spec.Flag, next, note); err != nil {
 		if errors.Is(err, ErrWindowClosed) || errors.Is(err, store.ErrConflict) {

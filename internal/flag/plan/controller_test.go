@@ -463,6 +463,21 @@ func TestMissingVariantPauses(t *testing.T) {
 	}
 }
 
+func TestMissingSegmentPauses(t *testing.T) {
+	t.Parallel()
+	p := timedPlan()
+	p.Steps[0].Segments = []string{"internal-users", "beta-testers"}
+	w := newWorld(t, p)
+	w.run()
+	w.want(plan.Paused, 0)
+	if st := w.status(); !strings.Contains(st.Message, "beta-testers") {
+		t.Errorf("paused with %q, want the missing segment named", st.Message)
+	}
+	if f := w.flag(); f.Enabled || f.Targeting != nil {
+		t.Errorf("the flag changed to name a missing segment: %+v", f)
+	}
+}
+
 func TestPauseResumeCancel(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, timedPlan())
