@@ -37,9 +37,8 @@ const (
 	MaxSummary   = 500
 	MaxReasons   = 50
 	MaxReason    = 500
-	MaxJudge     = 200
-	MaxKindName  = 63
-	MaxOverrider = 200
+	MaxJudge    = 200
+	MaxKindName = 63
 )
 
 // Outcome is what the judge concluded.
@@ -174,6 +173,33 @@ func New(name string, spec Spec) (*resource.Object, error) {
 		return nil, err
 	}
 	return o, nil
+}
+
+// SetOverride records a person's override on verdict object o (a copy the
+// caller then stores) and sets its outcome label to the new outcome. It
+// refuses an override without a person, a reason or a valid outcome.
+func SetOverride(o *resource.Object, ov Override) error {
+	switch {
+	case !ov.Outcome.Valid():
+		return resource.Errorf("status.override.outcome", "outcome %q is not pass, fail or inconclusive", ov.Outcome)
+	case strings.TrimSpace(ov.By) == "":
+		return resource.Errorf("status.override.by", "an override names who made it")
+	case strings.TrimSpace(ov.Reason) == "" || len(ov.Reason) > MaxReason:
+		return resource.Errorf("status.override.reason", "an override needs a reason of at most %d characters", MaxReason)
+	}
+	var st Status
+	if err := o.DecodeStatus(&st); err != nil {
+		return fmt.Errorf("decode status of %s: %w", o.Ref(), err)
+	}
+	st.Override = &ov
+	if err := o.SetStatus(st); err != nil {
+		return err
+	}
+	if o.Metadata.Labels == nil {
+		o.Metadata.Labels = map[string]string{}
+	}
+	o.Metadata.Labels[OutcomeLabel] = string(ov.Outcome)
+	return nil
 }
 
 // Decode reads a Verdict object.

@@ -66,7 +66,7 @@ func override(t *testing.T, st store.Store, name string, to verdict.Outcome) {
 		if err != nil {
 			return err
 		}
-		if err := o.SetStatus(verdict.Status{Override: &verdict.Override{By: "ana", Reason: "false alarm", At: tx.Now(), Outcome: to}}); err != nil {
+		if err := verdict.SetOverride(o, verdict.Override{By: "ana", Reason: "false alarm", At: tx.Now(), Outcome: to}); err != nil {
 			return err
 		}
 		_, err = tx.Update(ctx, o)
@@ -118,6 +118,9 @@ func TestLatestBad(t *testing.T) {
 	override(t, st, "v2", verdict.Pass)
 	if got := latest(t, st, start); got != "v1" {
 		t.Errorf("v2 overridden to pass: LatestBad = %q, want v1", got)
+	}
+	if o, _ := st.Get(context.Background(), verdict.Kind, "v2"); o.Metadata.Labels[verdict.OutcomeLabel] != "pass" {
+		t.Errorf("v2's outcome label after the override = %q, want pass", o.Metadata.Labels[verdict.OutcomeLabel])
 	}
 	override(t, st, "v3", verdict.Fail)
 	if got := latest(t, st, start); got != "v3" {
@@ -193,6 +196,23 @@ func TestRegisterDecodesAndValidates(t *testing.T) {
 	bad := spec("shop", "prod", "maybe")
 	if err := k.Validate(nil, &bad); err == nil {
 		t.Error("Validate accepted outcome maybe")
+	}
+}
+
+func TestSetOverrideRefuses(t *testing.T) {
+	t.Parallel()
+	for _, ov := range []verdict.Override{
+		{By: "ana", Reason: "x", Outcome: "maybe"},
+		{By: " ", Reason: "x", Outcome: verdict.Pass},
+		{By: "ana", Reason: "", Outcome: verdict.Pass},
+	} {
+		o, err := verdict.New("v", spec("shop", "prod", verdict.Fail))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := verdict.SetOverride(o, ov); err == nil {
+			t.Errorf("SetOverride(%+v) = nil, want an error", ov)
+		}
 	}
 }
 
