@@ -34,9 +34,9 @@ const (
 
 // Limits on free text, checked by Validate.
 const (
-	MaxSummary   = 500
-	MaxReasons   = 50
-	MaxReason    = 500
+	MaxSummary  = 500
+	MaxReasons  = 50
+	MaxReason   = 500
 	MaxJudge    = 200
 	MaxKindName = 63
 )
