@@ -13,7 +13,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
-	"sync"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -79,9 +79,8 @@ type Deps struct {
 type API struct {
 	Deps
 	ofrepLimit *keyLimiter
-	flagMu     sync.Mutex
-	flagCache  map[string]compiledFlags // by environment
-	usage      flagUsage                // the days flags were evaluated, until flushed (flagusage.go)
+	ofrep      ofrepCache // compiled flags and evaluation keys (flagindex.go)
+	usage      flagUsage  // the days flags were evaluated, until flushed (flagusage.go)
 	logger     *slog.Logger
 	routes     []route
 	mux        *http.ServeMux
@@ -103,7 +102,7 @@ func New(d Deps) *API {
 	if d.OFREPRate <= 0 {
 		d.OFREPRate = DefaultOFREPRate
 	}
-	a := &API{Deps: d, logger: d.Logger, mux: http.NewServeMux(), ofrepLimit: newKeyLimiter(d.OFREPRate, d.Now), flagCache: map[string]compiledFlags{}}
+	a := &API{Deps: d, logger: d.Logger, mux: http.NewServeMux(), ofrepLimit: newKeyLimiter(d.OFREPRate, d.Now)}
 	a.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "airlock_http_requests_total", Help: "HTTP requests by route and status code.",
 	}, []string{"route", "code"})
@@ -172,15 +171,22 @@ func (a *API) handle(method, path, summary string, rl rule, h func(http.Response
 		o(&rt)
 	}
 	a.routes = append(a.routes, rt)
+	latency := a.latency.WithLabelValues(method + " " + path)
+	// A write may change what OFREP serves: the cache starts a new
+	// generation once it is done, so the writer's next evaluation sees it.
+	writes := method != http.MethodGet && !strings.HasPrefix(path, "/ofrep/")
 	a.mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
 		err := a.safeServe(rec, r, rt)
+		if writes {
+			a.ofrep.invalidate()
+		}
 		if err != nil {
 			a.writeError(rec, r, err)
 		}
 		a.requests.WithLabelValues(method+" "+path, strconv.Itoa(rec.status)).Inc()
-		a.latency.WithLabelValues(method + " " + path).Observe(time.Since(start).Seconds())
+		latency.Observe(time.Since(start).Seconds())
 	})
 }
 
@@ -204,7 +210,13 @@ func (a *API) serve(w http.ResponseWriter, r *http.Request, rt route) error {
 	if !ok {
 		return fmt.Errorf("%w: no bearer token", auth.ErrUnauthenticated)
 	}
-	p, err := auth.Authenticate(r.Context(), a.Store, token, a.Now())
+	var p *auth.Principal
+	var err error
+	if rt.rule.action == auth.EvaluateFlags {
+		p, err = a.authenticateOFREP(r.Context(), token)
+	} else {
+		p, err = auth.Authenticate(r.Context(), a.Store, token, a.Now())
+	}
 	if err != nil {
 		return err
 	}

@@ -30,6 +30,7 @@ type env struct {
 	api    *api.API
 	srv    *httptest.Server
 	store  store.Store
+	dbPath string
 	admin  string
 	tokens map[auth.Role]string
 }
@@ -58,7 +59,7 @@ func newEnv(t *testing.T) *env {
 	a := api.New(server.NewDeps(st, audit.NewSigner(key), nil, nil))
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
-	e := &env{t: t, api: a, srv: srv, store: st, admin: strings.TrimSpace(string(admin)), tokens: map[auth.Role]string{}}
+	e := &env{t: t, api: a, srv: srv, store: st, dbPath: filepath.Join(dir, "airlock.db"), admin: strings.TrimSpace(string(admin)), tokens: map[auth.Role]string{}}
 	for _, r := range auth.Roles {
 		req := auth.CreateRequest{Name: "as-" + string(r), Roles: []auth.Role{r}}
 		if r == auth.Evaluator {

@@ -99,71 +99,6 @@ func evaluationEnv(r *http.Request, p *auth.Principal) (string, error) {
 	return env, nil
 }
 
-// flagSet returns the compiled flags of env, keyed by flag key, and a tag
-// that changes whenever one of them (or a segment) changes. Evaluators are
-// compiled only when the tag changed since the last request for env.
-func (a *API) flagSet(r *http.Request, env string) (map[string][]*flag.Evaluator, string, error) {
-	segObjs, err := a.Store.List(r.Context(), flag.SegmentKindName, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	objs, err := a.Store.List(r.Context(), flag.KindName, nil)
-	if err != nil {
-		return nil, "", err
-	}
-	sort.Slice(objs, func(i, j int) bool { return objs[i].Metadata.Name < objs[j].Metadata.Name })
-	h := sha256.New()
-	for _, o := range segObjs {
-		fmt.Fprintf(h, "s%s@%d;", o.Metadata.Name, o.Metadata.Revision)
-	}
-	specs := make([]flag.Spec, 0, len(objs))
-	for _, o := range objs {
-		var s flag.Spec
-		if err := o.DecodeSpec(&s); err != nil {
-			return nil, "", err
-		}
-		if s.Environment != env {
-			continue
-		}
-		specs = append(specs, s)
-		fmt.Fprintf(h, "f%s@%d;", o.Metadata.Name, o.Metadata.Revision)
-	}
-	tag := hex.EncodeToString(h.Sum(nil)[:12])
-	a.flagMu.Lock()
-	cached, ok := a.flagCache[env]
-	a.flagMu.Unlock()
-	if ok && cached.tag == tag {
-		return cached.set, tag, nil
-	}
-	segs := map[string]flag.SegmentSpec{}
-	for _, o := range segObjs {
-		var s flag.SegmentSpec
-		if err := o.DecodeSpec(&s); err != nil {
-			return nil, "", err
-		}
-		segs[o.Metadata.Name] = s
-	}
-	out := map[string][]*flag.Evaluator{}
-	for _, s := range specs {
-		ev, err := flag.Compile(s, segs)
-		if err != nil {
-			return nil, "", fmt.Errorf("flag %s: %w", flag.Name(s.App, s.Key, s.Environment), err)
-		}
-		out[s.Key] = append(out[s.Key], ev)
-	}
-	a.flagMu.Lock()
-	a.flagCache[env] = compiledFlags{tag: tag, set: out}
-	a.flagMu.Unlock()
-	return out, tag, nil
-}
-
-// compiledFlags are an environment's compiled flags and the tag they were
-// compiled at.
-type compiledFlags struct {
-	tag string
-	set map[string][]*flag.Evaluator
-}
-
 // ofrepResult is OFREP's evaluation success or failure body: a success
 // always carries its value (false and "" too), a failure never does.
 type ofrepResult struct {
@@ -252,7 +187,7 @@ func (a *API) ofrepOne(w http.ResponseWriter, r *http.Request, c *call) error {
 	if ee != nil {
 		return writeJSON(w, http.StatusBadRequest, ofrepError(key, ee.Code, ee.Msg))
 	}
-	set, _, err := a.flagSet(r, env)
+	set, _, err := a.flagSet(r.Context(), env)
 	if err != nil {
 		return err
 	}
@@ -282,7 +217,7 @@ func (a *API) ofrepBulk(w http.ResponseWriter, r *http.Request, c *call) error {
 	} else if derr != nil {
 		return derr
 	}
-	set, tag, err := a.flagSet(r, env)
+	set, tag, err := a.flagSet(r.Context(), env)
 	if err != nil {
 		return err
 	}
