@@ -2,9 +2,11 @@ package plan_test
 
 import (
 	"errors"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/flag"
 	"github.com/airlock-dev/airlock/internal/flag/plan"
@@ -268,5 +270,38 @@ spec:
 		if k, ok := s.Lookup(w); !ok || k.Name != plan.Kind || !k.Declarative {
 			t.Errorf("Lookup(%q) = %v, %v; want the declarative FlagPlan kind", w, k, ok)
 		}
+	}
+}
+
+// TestDocExample decodes the plan in docs/flag-plans.md, so the example a
+// user copies is one apply accepts.
+func TestDocExample(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile("../../../docs/flag-plans.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(b)
+	start := strings.Index(doc, "```yaml\n")
+	if start < 0 {
+		t.Fatal("docs/flag-plans.md has no yaml example")
+	}
+	doc = doc[start+len("```yaml\n"):]
+	doc = doc[:strings.Index(doc, "```")]
+	s := resource.NewScheme()
+	plan.Register(s)
+	o, err := s.DecodeObject("docs/flag-plans.md", []byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p plan.Spec
+	if err := o.DecodeSpec(&p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Steps) != 5 || p.Every() != 24*time.Hour || !p.PausesOnVerdict() {
+		t.Errorf("the example is %+v; the page describes five steps a day apart that pause on verdicts", p)
+	}
+	if _, err := plan.Render(p, 4, checkoutFlag()); err != nil {
+		t.Errorf("the example's last step does not render onto the flag of docs/flags.md: %v", err)
 	}
 }
