@@ -36,10 +36,20 @@ const (
 	ReviewDue          = "review.due"
 	ReviewOverdue      = "review.overdue"
 	Rollback           = "rollback" // a rollout failed or was rolled back: traffic went back to the previous version
+	// AccessRequested asks the approvers of a just-in-time access request.
+	AccessRequested = "access.requested"
+	// AccessAlert is a suspicious access pattern (access outside business
+	// hours without an incident, outside the requester's team, a standing
+	// need for production access).
+	AccessAlert = "access.alert"
+	// AccessRevocationFailed is a credential that could not be revoked
+	// yet; airlock keeps retrying.
+	AccessRevocationFailed = "access.revocation-failed"
 )
 
 // Events lists every event a sink may ask for.
-var Events = []string{ApprovalRequested, PromotionBlocked, PromotionEmergency, ReviewDue, ReviewOverdue, Rollback}
+var Events = []string{ApprovalRequested, PromotionBlocked, PromotionEmergency, ReviewDue, ReviewOverdue, Rollback,
+	AccessRequested, AccessAlert, AccessRevocationFailed}
 
 // SinkSpec is where notifications go. The HMAC key is never stored in the
 // object (objects and the audit log are readable): SecretEnv names the
