@@ -546,3 +546,45 @@ func TestEnvironment(t *testing.T) {
 		t.Errorf("Environment = %q, %v; want prod", env, err)
 	}
 }
+
+// TestLoopWakes runs the loop with an idle interval of an hour: a plan
+// applied later starts only because Wake is called.
+func TestLoopWakes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, manualPlan())
+	w.ctl.Idle = time.Hour
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); w.ctl.Loop(ctx) }()
+	defer func() { cancel(); <-done }()
+	phaseOf := func(name string) plan.Phase {
+		o, err := w.st.Get(context.Background(), plan.Kind, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, st, err := plan.Decode(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.PhaseOf()
+	}
+	waitRunning := func(name string) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for phaseOf(name) != plan.Running {
+			if time.Now().After(deadline) {
+				t.Fatalf("plan %s is %s, not Running, 10s after the loop was woken", name, phaseOf(name))
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	waitRunning(planName)
+	f := checkoutFlag()
+	f.Key, f.Targeting, f.Fractional = "dark-mode", nil, nil
+	w.create(flag.KindName, "shop.dark-mode.prod", f)
+	p := manualPlan()
+	p.Flag = "shop.dark-mode.prod"
+	w.create(plan.Kind, "shop.dark-mode.prod", p)
+	w.ctl.Wake()
+	waitRunning("shop.dark-mode.prod")
+}
