@@ -58,7 +58,13 @@ func main() {
 	airlockBin := flag.String("airlock", "", "airlock binary (default: go build ./cmd/airlock)")
 	modes := flag.String("modes", "closed,open", "runs to make: closed, open or both")
 	jsonOut := flag.Bool("json", false, "print the results as JSON instead of a table")
+	floor := flag.Bool("floor", true, "also measure a minimal net/http server answering a fixed OFREP result: what loopback HTTP costs on this machine")
+	role := flag.String("role", "", "internal: floor (the harness re-executes itself)")
 	flag.Parse()
+	if *role == "floor" {
+		runFloor()
+		return
+	}
 	if *keys <= 0 {
 		*keys = max(64, *conns)
 	}
@@ -66,7 +72,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, opts{
 		duration: *duration, warmup: *warmup, conns: *conns, rate: *rate, workers: *workers, keys: *keys,
-		flagdBin: *flagdBin, airlockBin: *airlockBin, modes: *modes, json: *jsonOut,
+		flagdBin: *flagdBin, airlockBin: *airlockBin, modes: *modes, json: *jsonOut, floor: *floor,
 	}); err != nil {
 		log.Fatal(err)
 	}
@@ -78,7 +84,7 @@ type opts struct {
 	keys                 int
 	flagdBin, airlockBin string
 	modes                string
-	json                 bool
+	json, floor          bool
 }
 
 func run(ctx context.Context, o opts) error {
@@ -124,6 +130,14 @@ func run(ctx context.Context, o opts) error {
 		return err
 	}
 	targets := []*target{&air.target}
+	if o.floor {
+		fl, err := startFloor()
+		if err != nil {
+			return fmt.Errorf("start the net/http floor: %w", err)
+		}
+		defer fl.stop()
+		targets = append(targets, &fl.target)
+	}
 
 	flagdPath := o.flagdBin
 	if flagdPath == "" {
@@ -186,6 +200,7 @@ func logf(format string, args ...any) { fmt.Fprintf(os.Stderr, format+"\n", args
 type server struct {
 	target
 	cmd     *exec.Cmd
+	stdin   io.Closer // the floor stops when it closes
 	version string
 }
 
@@ -193,7 +208,11 @@ func (s *server) stop() {
 	if s.cmd == nil || s.cmd.Process == nil {
 		return
 	}
-	s.cmd.Process.Signal(syscall.SIGTERM)
+	if s.stdin != nil {
+		s.stdin.Close()
+	} else {
+		s.cmd.Process.Signal(syscall.SIGTERM)
+	}
 	done := make(chan struct{})
 	go func() { s.cmd.Wait(); close(done) }()
 	select {
@@ -433,6 +452,61 @@ func (l *lineLog) Write(p []byte) (int, error) {
 		}
 	}
 	return len(p), nil
+}
+
+// ---- the net/http floor ----
+
+// runFloor serves single-flag OFREP with a fixed answer and no work: its
+// figures are what Go's net/http on loopback costs on this machine, under
+// the same load generator, at the same time.
+func runFloor() {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		log.Fatal(err)
+	}
+	ct := []string{"application/json"}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		key := strings.TrimPrefix(r.URL.Path, "/ofrep/v1/evaluate/flags/")
+		w.Header()["Content-Type"] = ct
+		fmt.Fprintf(w, `{"key":%q,"reason":"STATIC","variant":"on","value":true}`+"\n", key)
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	fmt.Println("ready", ln.Addr().String())
+	io.Copy(io.Discard, os.Stdin) // the harness closes stdin (or dies)
+}
+
+func startFloor() (*server, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(self, "-role", "floor")
+	cmd.Stderr = os.Stderr
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	s := &server{target: target{name: floorName, pid: cmd.Process.Pid}, cmd: cmd, stdin: stdin}
+	sc := bufio.NewScanner(stdout)
+	if !sc.Scan() {
+		s.stop()
+		return nil, errors.New("exited before it was ready")
+	}
+	addr, ok := strings.CutPrefix(sc.Text(), "ready ")
+	if !ok {
+		s.stop()
+		return nil, fmt.Errorf("unexpected first line %q", sc.Text())
+	}
+	s.base = "http://" + addr
+	return s, nil
 }
 
 // ---- machine ----

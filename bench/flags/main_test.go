@@ -139,10 +139,10 @@ func TestFlagdPath(t *testing.T) {
 		t.Fatal(err)
 	}
 	g := &loadGen{bodies: requestBodies(64, 1), urls: []string{"/ofrep/v1/evaluate/flags/static-00", "/ofrep/v1/evaluate/flags/theme-01"}}
-	if r := g.closedLoop(ctx, &s.target, 4, 0, 50*time.Millisecond); r.N == 0 || r.Errors != 0 {
+	if r := g.closedLoop(ctx, &s.target, 4, 0, 20*time.Millisecond); r.N == 0 || r.Errors != 0 {
 		t.Errorf("closed loop: %s", r)
 	}
-	if r := g.openLoop(ctx, &s.target, 1000, 8, 0, 50*time.Millisecond); r.N < 40 || r.Errors != 0 {
+	if r := g.openLoop(ctx, &s.target, 1000, 8, 0, 20*time.Millisecond); r.N < 10 || r.Errors != 0 {
 		t.Errorf("open loop: %s", r)
 	}
 }

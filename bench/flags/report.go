@@ -22,6 +22,8 @@ type report struct {
 	Targets         []check  `json:"targets"`
 }
 
+const floorName = "net/http floor"
+
 // check is one of the issue's targets.
 type check struct {
 	Target string `json:"target"`
@@ -58,8 +60,14 @@ func (r *report) finish() *report {
 	}
 	if o := r.find("airlock", "open"); o != nil {
 		fig := fmt.Sprintf("p99 %.0fµs at %d req/s offered (achieved %.0f, errors %d)", o.P99, o.Offered, o.Rate, o.Errors)
-		r.Targets = append(r.Targets, check{"airlock p99 < 1 ms at 5,000 req/s (open loop)", fig,
-			yes(o.P99 < 1000 && o.Errors == 0 && o.Offered >= 5000 && o.Rate >= 0.99*float64(o.Offered))})
+		met := yes(o.P99 < 1000 && o.Errors == 0 && o.Offered >= 5000 && o.Rate >= 0.99*float64(o.Offered))
+		// When a server that does nothing misses the bound too, the
+		// machine is busy with other work and the figure says little
+		// about airlock.
+		if fl := r.find(floorName, "open"); fl != nil && met == "NO" && fl.P99 >= 1000 {
+			met = fmt.Sprintf("NO, inconclusive (net/http floor p99 %.0fµs: machine busy)", fl.P99)
+		}
+		r.Targets = append(r.Targets, check{"airlock p99 < 1 ms at 5,000 req/s (open loop)", fig, met})
 	}
 	return r
 }
@@ -68,7 +76,11 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "machine: %s; load average %s at start, %s at end\n", r.Machine, r.LoadStart, r.LoadEnd)
 	fmt.Fprintf(w, "100 flags (50 static, 30 staff rule + 25%% split, 20 string with a segment rule); load generator in this process\n")
 	fmt.Fprintf(w, "airlock: per-key OFREP limit 1,000/s (burst 2,000) and no server flag to raise it: requests rotate over %d evaluation keys\n", r.Keys)
-	fmt.Fprintf(w, "flagd: %s\n\n", r.Flagd)
+	fmt.Fprintf(w, "flagd: %s\n", r.Flagd)
+	if r.find(floorName, "closed") != nil || r.find(floorName, "open") != nil {
+		fmt.Fprintf(w, "%s: a minimal Go net/http server answering a fixed result, the machine's own loopback HTTP cost\n", floorName)
+	}
+	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "server\tmode\treq/s\tp50\tp99\tp99.9\tmax\terrors\t429s\tserver CPU/req\tload gen CPU/req\t\n")
 	for _, x := range r.Results {
@@ -81,6 +93,9 @@ func (r *report) print(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w)
+	if a, fl := r.find("airlock", "closed"), r.find(floorName, "closed"); a != nil && fl != nil && fl.Rate > 0 {
+		fmt.Fprintf(w, "airlock / %s throughput (closed loop): %.2f\n", floorName, a.Rate/fl.Rate)
+	}
 	if r.ThroughputRatio != nil {
 		fmt.Fprintf(w, "airlock / flagd throughput (closed loop): %.2f\n", *r.ThroughputRatio)
 		if a, f := r.find("airlock", "open"), r.find("flagd", "open"); a != nil && f != nil && f.P99 > 0 {
