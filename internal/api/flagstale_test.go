@@ -266,3 +266,49 @@ func TestStaleFlags(t *testing.T) {
 		t.Fatalf("an evaluation key: %d, want 403", code)
 	}
 }
+
+// TestFlagUsageLoopFlushesAtTheEnd: when the server stops, the loop
+// writes what was evaluated since its last tick, so a clean stop loses no
+// day.
+func TestFlagUsageLoopFlushesAtTheEnd(t *testing.T) {
+	clock := newTestClock(time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC))
+	e := newClockEnv(t, clock)
+	ctx := context.Background()
+	if code, body := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", staleEnvironments); code != 200 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	obj := &resource.Object{APIVersion: resource.APIVersion, Kind: flag.KindName, Metadata: resource.Metadata{Name: "shop.checkout.staging"},
+		Spec: json.RawMessage(`{"app":"shop","environment":"staging","key":"checkout","type":"boolean","variants":{"on":true,"off":false},"defaultVariant":"on","enabled":true}`)}
+	if err := e.store.Write(ctx, store.Actor{Name: "test"}, func(tx store.Tx) error {
+		_, err := tx.Create(ctx, obj)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	loopCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		e.api.FlagUsageLoop(loopCtx, time.Hour) // no tick within the test
+	}()
+	if code, body := e.do("POST", "/ofrep/v1/evaluate/flags/checkout?environment=staging", e.admin, "application/json", `{"context":{"targetingKey":"u1"}}`); code != 200 {
+		t.Fatalf("evaluate: %d %s", code, body)
+	}
+	stop()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the loop did not return after its context ended")
+	}
+	got, err := e.store.Get(ctx, flag.KindName, "shop.checkout.staging")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st flag.Status
+	if err := got.DecodeStatus(&st); err != nil {
+		t.Fatal(err)
+	}
+	if st.LastEvaluated == nil || !st.LastEvaluated.Equal(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("status after the loop stopped: %s", got.Status)
+	}
+}
