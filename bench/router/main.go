@@ -70,6 +70,8 @@ func main() {
 	split := flag.Int("split", 100_000, "requests of the split phase")
 	phases := flag.String("phases", "latency,throughput,flip,split", "phases to run")
 	nginxBin := flag.String("nginx", "", "nginx binary (default: nginx from PATH, /usr/sbin/nginx)")
+	nginxWorkers := flag.Int("nginx-workers", 0, "nginx worker_processes (0: as many as the router's GOMAXPROCS)")
+	reuseport := flag.Bool("nginx-reuseport", true, "listen with reuseport, so the kernel spreads connections over the nginx workers")
 	flag.Parse()
 
 	switch *role {
@@ -93,6 +95,7 @@ func main() {
 		tputDur: *tputDur, conns: *conns, rounds: *rounds, duration: *duration,
 		flip: *flip, split: *split, bodySize: *bodySize, nginxBin: *nginxBin,
 		phases: strings.Split(*phases, ","), cpuProfile: *cpuProfile, routerProcs: *routerProcs,
+		nginxWorkers: *nginxWorkers, reuseport: *reuseport,
 	}
 	if err := h.run(); err != nil {
 		log.Fatal(err)
@@ -238,21 +241,23 @@ func runRouter(spec string, flipping bool, every time.Duration, cpuProfile strin
 // ---- harness ----
 
 type harness struct {
-	backends    int
-	weights     []int
-	rate        int
-	latencyDur  time.Duration
-	tputDur     time.Duration
-	conns       int
-	rounds      int
-	duration    time.Duration
-	flip        time.Duration
-	split       int
-	bodySize    int
-	nginxBin    string
-	phases      []string
-	cpuProfile  string
-	routerProcs int
+	backends     int
+	weights      []int
+	rate         int
+	latencyDur   time.Duration
+	tputDur      time.Duration
+	conns        int
+	rounds       int
+	duration     time.Duration
+	flip         time.Duration
+	split        int
+	bodySize     int
+	nginxBin     string
+	nginxWorkers int
+	reuseport    bool
+	phases       []string
+	cpuProfile   string
+	routerProcs  int
 
 	addrs   []string // backend addresses
 	version []string // version of each backend
@@ -262,6 +267,7 @@ type harness struct {
 	wrk       map[string]tputResult
 	routerPID int
 	nginxURL  string
+	nginxConf string
 	nginxPID  int
 	loadStart string
 	flipRes   *loadResult
@@ -321,6 +327,7 @@ func (h *harness) run() error {
 		} else {
 			defer stopNginx()
 			h.nginxURL, h.nginxPID = url, pid
+			fmt.Fprintf(os.Stderr, "nginx: %s\n", h.nginxConf)
 		}
 	}
 
@@ -569,14 +576,32 @@ func (h *harness) startNginx() (string, int, func(), error) {
 	if os.Geteuid() == 0 {
 		user = "user root root;"
 	}
+	// Both proxies get the same CPUs: as many nginx workers as the router
+	// has Ps.
+	workers := h.nginxWorkers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0) // the router inherits the environment
+		if h.routerProcs > 0 {
+			workers = h.routerProcs
+		}
+	}
+	listen := addr
+	if h.reuseport {
+		listen += " reuseport"
+	}
+	// Like the router: client and upstream connections stay open however
+	// many requests they carry (nginx closes them after 1,000 by default),
+	// the client's Host goes upstream, and X-Forwarded-For and
+	// X-Forwarded-Proto are set.
 	conf := fmt.Sprintf(`%s
-worker_processes auto;
+worker_processes %[5]d;
 daemon off;
 pid %[2]s/nginx.pid;
 error_log %[2]s/error.log warn;
 events { worker_connections 8192; }
 http {
   access_log off;
+  keepalive_requests 1000000;
   client_body_temp_path %[2]s/body;
   proxy_temp_path %[2]s/proxy;
   fastcgi_temp_path %[2]s/fastcgi;
@@ -584,6 +609,7 @@ http {
   scgi_temp_path %[2]s/scgi;
   upstream app {
 %[3]s    keepalive 64;
+    keepalive_requests 1000000;
   }
   server {
     listen %[4]s;
@@ -591,10 +617,14 @@ http {
       proxy_pass http://app;
       proxy_http_version 1.1;
       proxy_set_header Connection "";
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
     }
   }
 }
-`, user, dir, servers.String(), addr)
+`, user, dir, servers.String(), listen, workers)
+	h.nginxConf = fmt.Sprintf("%d workers, keepalive 64 per worker to the upstreams, reuseport %v", workers, h.reuseport)
 	confPath := filepath.Join(dir, "nginx.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return "", 0, nil, err

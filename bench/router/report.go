@@ -15,6 +15,9 @@ func (h *harness) report() {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine\t%d CPUs, %s, %s\t\t\n", runtime.NumCPU(), cpuModel(), runtime.Version())
 	fmt.Fprintf(tw, "load average at start / end\t%s / %s\t\t\n", h.loadStart, loadAvg())
+	if h.nginxConf != "" {
+		fmt.Fprintf(tw, "nginx\t%s\t\t\n", h.nginxConf)
+	}
 	fmt.Fprintf(tw, "measure\tfigure\ttarget\tmet\n")
 	yes := func(ok bool) string {
 		if ok {

@@ -93,7 +93,8 @@ func BenchmarkChoose(b *testing.B) {
 	st := r.state.Load()
 	b.ReportAllocs()
 	for b.Loop() {
-		p, _ := st.choose(req, r.seq.Add(1), 0)
+		keys := st.keysOf(req.Header)
+		p, _ := st.choose(&keys, r.seq.Add(1), 0)
 		if p.pick(0, nil) == nil {
 			b.Fatal("no instance")
 		}

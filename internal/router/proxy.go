@@ -25,7 +25,8 @@ func (r *Router) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	}
 	st := r.state.Load()
 
-	picked, setCookie := st.choose(req, r.seq.Add(1)-1, now)
+	keys := st.keysOf(req.Header)
+	picked, setCookie := st.choose(&keys, r.seq.Add(1)-1, now)
 	if picked == nil {
 		http.Error(w, st.noVersions, http.StatusServiceUnavailable)
 		return
@@ -143,7 +144,14 @@ func (r *Router) send(req *http.Request, in *instance, body *trackedBody, fast b
 
 // unavailable answers 503 naming every version and how many of its
 // instances are available.
-func (r *Router) unavailable(w http.ResponseWriter, st *state, picked *pool, now int64) {
+func (r *Router) unavailable(w http.ResponseWriter, st *state, _ *pool, now int64) {
+	w.Header().Set("Retry-After", "1")
+	http.Error(w, r.unavailableText(st, now), http.StatusServiceUnavailable)
+}
+
+// unavailableText is the body of the 503 answered when no instance of any
+// version is available.
+func (r *Router) unavailableText(st *state, now int64) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "airlock router: no healthy instance for app %q in environment %q (", r.opts.App, r.opts.Environment)
 	for i, p := range st.pools {
@@ -159,32 +167,57 @@ func (r *Router) unavailable(w http.ResponseWriter, st *state, picked *pool, now
 		fmt.Fprintf(&b, "%s: %d/%d available", p.version, n, len(p.instances))
 	}
 	b.WriteString(")\n")
-	w.Header().Set("Retry-After", "1")
-	http.Error(w, b.String(), http.StatusServiceUnavailable)
+	return b.String()
 }
 
-// choose returns the pool a request is picked for, and whether the answer
-// must set the sticky cookie. It returns nil when the config has no pool
-// with a weight and the request names no version.
-func (st *state) choose(req *http.Request, seq uint64, now int64) (*pool, bool) {
+// routeKeys are the parts of a request that choose a version.
+type routeKeys struct {
+	override    string   // first value of the override header
+	hasOverride bool     // the override header is present
+	cookies     []string // Cookie lines, in StickyCookie mode
+	sticky      string   // first value of the sticky header, in StickyHeader mode
+	hasSticky   bool
+}
+
+// keysOf returns the routing keys of a request header.
+func (st *state) keysOf(h http.Header) routeKeys {
+	var k routeKeys
 	if st.overrideKey != "" {
-		if v := req.Header[st.overrideKey]; len(v) > 0 {
-			if p := st.byVersion[v[0]]; p != nil && p.hasAvailable(now) {
-				return p, false
-			}
+		if v := h[st.overrideKey]; len(v) > 0 {
+			k.override, k.hasOverride = v[0], true
 		}
 	}
 	switch st.stickyMode {
 	case StickyCookie:
-		if v, ok := cookieValue(req.Header["Cookie"], st.stickyKey); ok {
+		k.cookies = h["Cookie"]
+	case StickyHeader:
+		if v := h[st.stickyKey]; len(v) > 0 {
+			k.sticky, k.hasSticky = v[0], true
+		}
+	}
+	return k
+}
+
+// choose returns the pool a request with keys k is picked for, and
+// whether the answer must set the sticky cookie. It returns nil when the
+// config has no pool with a weight and the request names no version.
+func (st *state) choose(k *routeKeys, seq uint64, now int64) (*pool, bool) {
+	if k.hasOverride {
+		if p := st.byVersion[k.override]; p != nil && p.hasAvailable(now) {
+			return p, false
+		}
+	}
+	switch st.stickyMode {
+	case StickyCookie:
+		if v, ok := cookieValue(k.cookies, st.stickyKey); ok {
 			if p := st.byVersion[v]; p != nil && p.weight > 0 && p.hasAvailable(now) {
 				return p, false
 			}
 		}
 		return st.weighted(seq), true
 	case StickyHeader:
-		if v := req.Header[st.stickyKey]; len(v) > 0 && v[0] != "" {
-			h := fnv64a(v[0]) % (TotalWeight * 100)
+		if k.hasSticky && k.sticky != "" {
+			h := fnv64a(k.sticky) % (TotalWeight * 100)
 			for _, p := range st.pools {
 				if h >= p.lo && h < p.hi {
 					return p, false

@@ -57,11 +57,12 @@ type Router struct {
 
 	bufs sync.Pool // *[]byte copy buffers
 
+	srv server // the connection loops of Serve
+
 	mu        sync.Mutex // guards the fields below and serialises Update
 	metrics   map[string]*versionMetrics
 	instances map[instanceKey]*instance
 	hc        HealthCheck
-	servers   []*http.Server
 	closed    bool
 }
 
@@ -365,40 +366,31 @@ func (r *Router) Config() Config {
 	return r.state.Load().cfg
 }
 
-// Serve accepts connections on ln and serves them with the router until
-// Shutdown; it then returns http.ErrServerClosed.
-func (r *Router) Serve(ln net.Listener) error {
-	srv := &http.Server{
-		Handler:           r,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          slog.NewLogLogger(r.logger.Handler(), slog.LevelDebug),
-	}
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return http.ErrServerClosed
-	}
-	r.servers = append(r.servers, srv)
-	r.mu.Unlock()
-	return srv.Serve(ln)
-}
-
-// Shutdown stops the servers started by Serve gracefully (in-flight
-// requests finish unless ctx ends first), then stops the health checks.
+// Shutdown stops Serve gracefully: the listeners close, idle connections
+// close, and in-flight requests finish unless ctx ends first. It then stops
+// the health checks.
 func (r *Router) Shutdown(ctx context.Context) error {
-	r.mu.Lock()
-	servers := r.servers
-	r.servers = nil
-	r.mu.Unlock()
 	var errs []error
-	for _, s := range servers {
-		if err := s.Shutdown(ctx); err != nil {
+	if err := r.srv.shutdown(ctx.Done()); err != nil {
+		errs = append(errs, err)
+	}
+	r.srv.mu.Lock()
+	fb := r.srv.fallback
+	r.srv.mu.Unlock()
+	if fb != nil {
+		if err := fb.Shutdown(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	r.Close()
 	return errors.Join(errs...)
+}
+
+// isClosed reports whether Close has been called.
+func (r *Router) isClosed() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.closed
 }
 
 // Close stops every health check and waits for them to end. The router

@@ -176,7 +176,8 @@ func TestSplitAccuracyOver100000Requests(t *testing.T) {
 		count := map[string]int{}
 		const n = 100_000
 		for range n {
-			p, _ := st.choose(req, r.seq.Add(1)-1, 0)
+			keys := st.keysOf(req.Header)
+			p, _ := st.choose(&keys, r.seq.Add(1)-1, 0)
 			count[p.version]++
 		}
 		for i, w := range weights {
@@ -539,7 +540,8 @@ func TestStickyHeaderHashesUsersByWeight(t *testing.T) {
 	for i := range users {
 		req := httptest.NewRequest(http.MethodGet, "/", nil)
 		req.Header.Set("X-User", fmt.Sprint("user-", i))
-		if p, _ := st.choose(req, 0, 0); p.version == "2.0.0" {
+		keys := st.keysOf(req.Header)
+		if p, _ := st.choose(&keys, 0, 0); p.version == "2.0.0" {
 			n2++
 		}
 	}

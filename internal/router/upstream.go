@@ -123,9 +123,9 @@ func (r *Router) roundTrip(in *instance, req *http.Request) (*http.Response, *up
 			if err != nil {
 				return nil, nil, err
 			}
-			c = &upConn{nc: nc, bw: bufio.NewWriterSize(nc, 8<<10)}
-			c.lim.R = nc
-			c.br = bufio.NewReaderSize(&c.lim, 16<<10)
+			c = newUpConn(nc)
+		} else {
+			c.nc.SetReadDeadline(time.Time{}) // Serve's loop leaves one behind
 		}
 		c.ctx = ctx
 		c.stop = context.AfterFunc(ctx, c.abort)
