@@ -45,11 +45,15 @@ const (
 	// AccessRevocationFailed is a credential that could not be revoked
 	// yet; airlock keeps retrying.
 	AccessRevocationFailed = "access.revocation-failed"
+	// BreakGlassOpened is a break-glass credential opened; it goes to every sink.
+	BreakGlassOpened = "breakglass.opened"
+	// BreakGlassDrill is a break-glass drill exercising the notification path; it goes to every sink.
+	BreakGlassDrill = "breakglass.drill"
 )
 
 // Events lists every event a sink may ask for.
 var Events = []string{ApprovalRequested, PromotionBlocked, PromotionEmergency, ReviewDue, ReviewOverdue, Rollback,
-	AccessRequested, AccessAlert, AccessRevocationFailed}
+	AccessRequested, AccessAlert, AccessRevocationFailed, BreakGlassOpened, BreakGlassDrill}
 
 // SinkSpec is where notifications go. The HMAC key is never stored in the
 // object (objects and the audit log are readable): SecretEnv names the

@@ -43,6 +43,7 @@ type ReviewSpec struct {
 	// the review of an emergency feature-flag change.
 	FlagChange string `json:"flagChange,omitempty"`
 	Flag       string `json:"flag,omitempty"`
+	BreakGlass string `json:"breakGlass,omitempty"` // set, in place of Promotion, on the review of a break-glass use
 }
 
 // Subject names what the review is of, for messages: "emergency promotion
@@ -50,6 +51,9 @@ type ReviewSpec struct {
 func (s ReviewSpec) Subject() string {
 	if s.FlagChange != "" {
 		return fmt.Sprintf("emergency flag change %s of flag %s", s.FlagChange, s.Flag)
+	}
+	if s.BreakGlass != "" {
+		return fmt.Sprintf("use of break-glass %s in %s", s.BreakGlass, s.Environment)
 	}
 	return "emergency promotion " + s.Promotion
 }
