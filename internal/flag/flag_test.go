@@ -347,9 +347,13 @@ func TestDocExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, rest, ok := strings.Cut(string(doc), "```yaml\n")
+	_, example, ok := strings.Cut(string(doc), "## Example")
 	if !ok {
-		t.Fatal("no yaml block in docs/flags.md")
+		t.Fatal("no Example section in docs/flags.md")
+	}
+	_, rest, ok := strings.Cut(example, "```yaml\n")
+	if !ok {
+		t.Fatal("no yaml block in docs/flags.md's Example section")
 	}
 	block, _, _ := strings.Cut(rest, "```")
 	sch := resource.NewScheme()

@@ -12,8 +12,8 @@
 // turns a kill switch off or on at once, whatever the approvals and
 // windows, under an open incident, and leaves a post-emergency review.
 //
-// A change applies only onto the flag revision it was proposed against: a
-// flag changed in between supersedes it. Each flag write is audited with
+// A change applies only onto the flag as it was proposed against: a flag
+// whose spec changed in between supersedes it. Each flag write is audited with
 // a note naming the change and what it changed.
 package flagchange
 
@@ -453,15 +453,22 @@ func newRecord(ctx context.Context, tx store.Tx, spec Spec, st Status) (*resourc
 func apply(ctx context.Context, tx store.Tx, rec *resource.Object, spec Spec, st *Status) (int64, error) {
 	cur, err := tx.Get(ctx, flag.KindName, spec.Flag)
 	var curRev int64
+	var curSpec *flag.Spec
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
 		return 0, err
 	default:
 		curRev = cur.Metadata.Revision
+		curSpec = &flag.Spec{}
+		if err := cur.DecodeSpec(curSpec); err != nil {
+			return 0, err
+		}
 	}
-	if curRev != spec.BaseRevision {
-		what := fmt.Sprintf("flag %s is at revision %d, not %d as when change %s was proposed", spec.Flag, curRev, spec.BaseRevision, rec.Metadata.Name)
+	// The flag must be as the change saw it: the same spec (a status
+	// write, such as the day it was last evaluated, does not matter).
+	if (curSpec == nil) != (spec.Before == nil) || (curSpec != nil && !jsonEqual(*curSpec, *spec.Before)) {
+		what := fmt.Sprintf("flag %s changed after change %s was proposed (revision %d then, %d now)", spec.Flag, rec.Metadata.Name, spec.BaseRevision, curRev)
 		if curRev == 0 {
 			what = fmt.Sprintf("flag %s was deleted after change %s was proposed", spec.Flag, rec.Metadata.Name)
 		} else if spec.BaseRevision == 0 {
