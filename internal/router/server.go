@@ -265,7 +265,8 @@ func (c *serverConn) serve() {
 		if err != nil {
 			return
 		}
-		if n == 0 || !c.parseRequest(c.br.Peek(n)) {
+		head, _ := c.br.Peek(n)
+		if n == 0 || !c.parseRequest(head) {
 			if c.bw.Flush() != nil || s.shutting.Load() {
 				return
 			}
@@ -458,7 +459,7 @@ func hopByHop(name []byte) bool {
 // parseRequest parses a request head and, when the fast path takes it,
 // builds the upstream request head in c.out and the routing keys. It
 // reports false for anything net/http should handle.
-func (c *serverConn) parseRequest(h []byte, _ error) bool {
+func (c *serverConn) parseRequest(h []byte) bool {
 	line, rest := cutLine(h)
 	sp := indexByte(line, ' ')
 	if sp <= 0 {

@@ -253,3 +253,52 @@ func TestShutdownLetsTheRequestInFlightFinish(t *testing.T) {
 		t.Fatal("the listener still accepts after Shutdown")
 	}
 }
+
+// FuzzParseRequest checks that a request head the fast loop takes becomes
+// an upstream head that net/http parses to the same method, target and
+// Host, without hop-by-hop fields.
+func FuzzParseRequest(f *testing.F) {
+	f.Add([]byte("GET /a?b=1 HTTP/1.1\r\nHost: x\r\nConnection: X-A, close\r\nX-A: 1\r\nTE: trailers\r\n\r\n"))
+	f.Add([]byte("HEAD / HTTP/1.1\nhost: [::1]:80\nX-Forwarded-For: 1.2.3.4\n\n"))
+	f.Add([]byte("OPTIONS /x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nCookie: airlock_version=2\r\n\r\n"))
+	r := New(Options{})
+	defer r.Close()
+	mustUpdate(f, r, Config{
+		Pools:  []Pool{{Version: "1", Weight: 100, Instances: []string{"127.0.0.1:9"}}},
+		Sticky: Sticky{Mode: StickyCookie},
+	})
+	f.Fuzz(func(t *testing.T, head []byte) {
+		n := headEnd(head)
+		if n == 0 {
+			return
+		}
+		head = head[:n]
+		c := &serverConn{r: r, ip: []byte("127.0.0.1")}
+		if !c.parseRequest(head) {
+			return
+		}
+		in, err := http.ReadRequest(bufio.NewReader(strings.NewReader(string(head))))
+		if err != nil {
+			t.Fatalf("fast loop took %q, which net/http refuses: %v", head, err)
+		}
+		out, err := http.ReadRequest(bufio.NewReader(strings.NewReader(string(c.out))))
+		if err != nil {
+			t.Fatalf("upstream head %q does not parse: %v", c.out, err)
+		}
+		if out.Method != in.Method || out.RequestURI != in.RequestURI || out.Host != in.Host {
+			t.Fatalf("upstream %s %s host %q, client %s %s host %q", out.Method, out.RequestURI, out.Host, in.Method, in.RequestURI, in.Host)
+		}
+		for _, h := range hopHeaders {
+			if _, ok := out.Header[h]; ok && !(h == "Te" && out.Header.Get("Te") == "trailers") {
+				t.Fatalf("upstream head %q keeps hop-by-hop %s", c.out, h)
+			}
+		}
+		for _, name := range in.Header["Connection"] {
+			for _, tok := range strings.Split(name, ",") {
+				if k := http.CanonicalHeaderKey(strings.TrimSpace(tok)); k != "" && out.Header[k] != nil && k != "Te" {
+					t.Fatalf("upstream head %q keeps %s named in Connection", c.out, k)
+				}
+			}
+		}
+	})
+}
