@@ -208,3 +208,32 @@ func TestErrorsHideAdminPassword(t *testing.T) {
 		})
 	}
 }
+
+// TestGrantRefusesBadInput checks the grants refused before any
+// connection is made (the admin DSN points nowhere).
+func TestGrantRefusesBadInput(t *testing.T) {
+	t.Parallel()
+	b, err := New(Config{DSNEnv: "X"}, func(string) string { return "postgres://admin@127.0.0.1:1/db" })
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour := time.Now().Add(time.Hour)
+	tests := []struct {
+		name    string
+		g       broker.Grant
+		wantErr string
+	}{
+		{"no ID", broker.Grant{NotAfter: hour}, "no ID"},
+		{"no end", broker.Grant{ID: "acc-1"}, "no end"},
+		{"empty role", broker.Grant{ID: "acc-1", NotAfter: hour, Grants: []string{"pg_read_all_data", ""}}, "empty or invalid role"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := b.Grant(context.Background(), tt.g)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("Grant: %v, want an error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}

@@ -171,7 +171,7 @@ func New(cfg Config, env broker.Env) (*Broker, error) {
 		cfg.MaxConns = DefaultMaxConns
 	}
 	b := &Broker{cfg: cfg, env: env, slots: make(chan struct{}, cfg.MaxConns)}
-	if _, _, err := b.adminConfig(); err != nil {
+	if _, _, _, err := b.adminConfig(); err != nil {
 		return nil, err
 	}
 	return b, nil
@@ -179,20 +179,20 @@ func New(cfg Config, env broker.Env) (*Broker, error) {
 
 // adminConfig reads and parses the admin DSN. The returned secrets are
 // what errors must not show.
-func (b *Broker) adminConfig() (*pgx.ConnConfig, []string, error) {
-	dsn := b.env(b.cfg.DSNEnv)
+func (b *Broker) adminConfig() (cfg *pgx.ConnConfig, dsn string, secrets []string, err error) {
+	dsn = b.env(b.cfg.DSNEnv)
 	if dsn == "" {
-		return nil, nil, fmt.Errorf("postgres broker: environment variable %s (dsnEnv) is not set; it must hold the admin connection string", b.cfg.DSNEnv)
+		return nil, "", nil, fmt.Errorf("postgres broker: environment variable %s (dsnEnv) is not set; it must hold the admin connection string", b.cfg.DSNEnv)
 	}
-	secrets := dsnSecrets(dsn)
-	cfg, err := pgx.ParseConfig(dsn)
+	secrets = dsnSecrets(dsn)
+	cfg, err = pgx.ParseConfig(dsn)
 	if err != nil {
-		return nil, nil, redact(fmt.Errorf("postgres broker: the admin connection string in %s does not parse: %w", b.cfg.DSNEnv, err), secrets)
+		return nil, "", nil, redact(fmt.Errorf("postgres broker: the admin connection string in %s does not parse: %w", b.cfg.DSNEnv, err), secrets)
 	}
 	if cfg.Password != "" {
 		secrets = append(secrets, cfg.Password)
 	}
-	return cfg, secrets, nil
+	return cfg, dsn, secrets, nil
 }
 
 // session is one admin connection with what its errors must not show.
@@ -215,12 +215,11 @@ func (b *Broker) connect(ctx context.Context) (context.Context, *session, func()
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.Timeout)
 	free := func() { cancel(); <-b.slots }
-	cfg, secrets, err := b.adminConfig()
+	cfg, dsn, secrets, err := b.adminConfig()
 	if err != nil {
 		free()
 		return nil, nil, nil, err
 	}
-	dsn := b.env(b.cfg.DSNEnv)
 	conn, err := pgx.ConnectConfig(ctx, cfg)
 	if err != nil {
 		free()
@@ -267,7 +266,10 @@ func RoleName(id string) (string, error) {
 // g.NotAfter, and makes it a member of exactly the roles in g.Grants. It
 // all happens in one transaction: on any error, an unknown grant role
 // included, nothing is left behind. The credential holds dsn, user,
-// password and validUntil; the handle is the role name.
+// password and validUntil; the handle is the role name. g.NotBefore is
+// not enforced (PostgreSQL has no start of validity): call Grant when the
+// window opens. Concurrent Grants for one ID may fail; the caller
+// serializes the work on one request.
 func (b *Broker) Grant(ctx context.Context, g broker.Grant) (broker.Issued, error) {
 	role, err := RoleName(g.ID)
 	if err != nil {
