@@ -92,7 +92,8 @@ func (c ExecConfig) Validate() error {
 
 // Exec is the "exec" broker: it runs the configured grant and revoke
 // commands directly (no shell) in their own process group, with a
-// minimal environment that describes the grant (see Environ). It is safe
+// minimal environment that describes the grant (PATH and
+// AIRLOCK_ACCESS_*). It is safe
 // for concurrent use; each call runs its own process.
 type Exec struct {
 	cfg     ExecConfig
@@ -118,11 +119,11 @@ func NewExec(cfg ExecConfig, env broker.Env) (*Exec, error) {
 	return &Exec{cfg: cfg, timeout: timeout, path: path}, nil
 }
 
-// Environ is the whole environment of a command for g: PATH and the
+// environ is the whole environment of a command for g: PATH and the
 // AIRLOCK_ACCESS_* variables, plus AIRLOCK_ACCESS_HANDLE when revoking
 // (handle != nil). Nothing else of airlock's environment is passed. A
 // value holding a NUL byte, which no environment can carry, is an error.
-func Environ(path string, g broker.Grant, handle *string) ([]string, error) {
+func environ(path string, g broker.Grant, handle *string) ([]string, error) {
 	env := []string{
 		"PATH=" + path,
 		"AIRLOCK_ACCESS_ID=" + g.ID,
@@ -160,7 +161,7 @@ func (e *Exec) Grant(ctx context.Context, g broker.Grant) (broker.Issued, error)
 			return broker.Issued{}, fmt.Errorf("exec grant: grant %q contains a comma, which separates the grants in AIRLOCK_ACCESS_GRANTS", gr)
 		}
 	}
-	env, err := Environ(e.path, g, nil)
+	env, err := environ(e.path, g, nil)
 	if err != nil {
 		return broker.Issued{}, fmt.Errorf("exec grant: %w", err)
 	}
@@ -184,7 +185,7 @@ func (e *Exec) Grant(ctx context.Context, g broker.Grant) (broker.Issued, error)
 // the access is already gone); its stdout is discarded. Errors are as
 // Grant's.
 func (e *Exec) Revoke(ctx context.Context, g broker.Grant, handle string) error {
-	env, err := Environ(e.path, g, &handle)
+	env, err := environ(e.path, g, &handle)
 	if err != nil {
 		return fmt.Errorf("exec revoke: %w", err)
 	}
@@ -235,19 +236,22 @@ func (e *Exec) run(ctx context.Context, argv, env []string, stdout *capBuffer) (
 	err = cmd.Wait()
 	quote := stderr.quote()
 	switch {
+	case err == nil: // finished, even if the deadline passed meanwhile
+		return quote, nil
 	case errors.Is(context.Cause(ctx), errTimedOut):
 		return "", fmt.Errorf("the command %s did not finish within %s and was killed%s", argv[0], e.timeout, quote)
 	case ctx.Err() != nil:
 		return "", fmt.Errorf("the command %s was stopped: %v%s", argv[0], ctx.Err(), quote)
 	case errors.Is(err, exec.ErrWaitDelay):
+		// What holds the output open is alive, so the group still exists
+		// and its id is not reused: end it.
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		return "", fmt.Errorf("the command %s exited, but something it started kept its output open; redirect the output of background processes%s", argv[0], quote)
-	case err != nil:
-		if ee, ok := errors.AsType[*exec.ExitError](err); ok {
-			return "", fmt.Errorf("the command %s %s%s", argv[0], exitText(ee), quote)
-		}
-		return "", fmt.Errorf("the command %s: %v%s", argv[0], err, quote)
 	}
-	return quote, nil
+	if ee, ok := errors.AsType[*exec.ExitError](err); ok {
+		return "", fmt.Errorf("the command %s %s%s", argv[0], exitText(ee), quote)
+	}
+	return "", fmt.Errorf("the command %s: %v%s", argv[0], err, quote)
 }
 
 var errTimedOut = errors.New("the broker's timeout passed")

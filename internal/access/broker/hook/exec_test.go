@@ -1,6 +1,7 @@
 package hook_test
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -145,19 +146,22 @@ func TestExecGrantFailuresNeverQuoteStdout(t *testing.T) {
 	printSecret := `printf '{"credential": {"password": "` + secret + `"}, "handle": "h"}\n'`
 	for _, tc := range []struct {
 		name, body, want string
+		timeout          string // default 1s
 	}{
-		{"non-zero exit", printSecret + `; echo "quota exceeded" >&2; exit 3`, `exited with status 3; stderr ends: "quota exceeded"`},
-		{"killed by a signal", printSecret + `; echo "dying" >&2; kill -TERM $$`, `was killed by signal terminated; stderr ends: "dying"`},
-		{"timeout", printSecret + `; echo "waiting for the directory" >&2; sleep 30`, `did not finish within 1s and was killed; stderr ends: "waiting for the directory"`},
-		{"truncated JSON", `printf '{"credential": {"password": "` + secret + `"'; echo oops >&2`, `not valid JSON (at byte`},
-		{"unknown field", `printf '{"credential": {}, "` + secret + `": 1}'`, `a field other than "credential"`},
-		{"two answers", printSecret + `; ` + printSecret, `not valid JSON`},
-		{"too much output", `i=0; while [ $i -lt 3000 ]; do printf '{"credential": {"password": "` + secret + `"}}'; i=$((i+1)); done`, `printed more than 65536 bytes on stdout`},
+		{"non-zero exit", printSecret + `; echo "quota exceeded" >&2; exit 3`, `exited with status 3; stderr ends: "quota exceeded"`, ""},
+		{"killed by a signal", printSecret + `; echo "dying" >&2; kill -TERM $$`, `was killed by signal terminated; stderr ends: "dying"`, ""},
+		{"timeout", printSecret + `; echo "waiting for the directory" >&2; sleep 30`, `did not finish within 1s and was killed; stderr ends: "waiting for the directory"`, ""},
+		{"background child keeps stdout open", `sleep 30 &
+` + printSecret, `exited, but something it started kept its output open`, "10s"},
+		{"truncated JSON", `printf '{"credential": {"password": "` + secret + `"'; echo oops >&2`, `not valid JSON (at byte`, ""},
+		{"unknown field", `printf '{"credential": {}, "` + secret + `": 1}'`, `a field other than "credential"`, ""},
+		{"two answers", printSecret + `; ` + printSecret, `not valid JSON`, ""},
+		{"too much output", `i=0; while [ $i -lt 3000 ]; do printf '{"credential": {"password": "` + secret + `"}}'; i=$((i+1)); done`, `printed more than 65536 bytes on stdout`, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			grant := script(t, t.TempDir(), "grant", tc.body)
-			e := newExec(t, []string{grant}, []string{"/bin/true"}, "1s")
+			e := newExec(t, []string{grant}, []string{"/bin/true"}, cmp.Or(tc.timeout, "1s"))
 			_, err := e.Grant(context.Background(), sampleGrant())
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one with %q", err, tc.want)
