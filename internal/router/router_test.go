@@ -340,7 +340,10 @@ func TestHealthCheckStopsWhenInstanceLeaves(t *testing.T) {
 	after := b.checks.Load()
 	before := a.checks.Load()
 	eventually(t, "a still checked", func() bool { return a.checks.Load() >= before+5 })
-	if n := b.checks.Load(); n != after {
+	// A check sent just before Update stopped the checker may still reach
+	// the backend afterwards; a checker that kept running would have sent
+	// about five more in the meantime.
+	if n := b.checks.Load(); n > after+1 {
 		t.Fatalf("removed instance got %d more health checks", n-after)
 	}
 	if got := len(r.Health()); got != 1 {
