@@ -98,6 +98,10 @@ func (r *report) print(w io.Writer) {
 	}
 	if r.ThroughputRatio != nil {
 		fmt.Fprintf(w, "airlock / flagd throughput (closed loop): %.2f\n", *r.ThroughputRatio)
+		if a, f := r.find("airlock", "closed"), r.find("flagd", "closed"); a.ServerCPU > 0 && f.ServerCPU > 0 {
+			// Less affected by other work on the machine than req/s.
+			fmt.Fprintf(w, "flagd / airlock server CPU per request (closed loop): %.2f\n", f.ServerCPU/a.ServerCPU)
+		}
 		if a, f := r.find("airlock", "open"), r.find("flagd", "open"); a != nil && f != nil && f.P99 > 0 {
 			fmt.Fprintf(w, "airlock / flagd p99 (open loop): %.2f\n", a.P99/f.P99)
 		}
