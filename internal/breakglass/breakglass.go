@@ -147,6 +147,9 @@ type Status struct {
 	Handle string `json:"handle,omitempty"`
 	// Generation counts broker-issued credentials: the n of bg-<name>-<n>.
 	Generation int `json:"generation,omitempty"`
+	// ExpiresAt is when a broker-issued credential stops working; it is
+	// renewed well before. Nil for a credential stored by hand.
+	ExpiresAt *time.Time `json:"expiresAt,omitempty"`
 
 	// OpenedAt, OpenedBy, Reason, ValidUntil, Incident and Review
 	// describe the open that has not been rotated away yet; OpenedAt is

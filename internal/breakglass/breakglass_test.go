@@ -44,6 +44,9 @@ func (f *fakeBroker) Grant(_ context.Context, g broker.Grant) (broker.Issued, er
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.grants = append(f.grants, g.ID)
+	if g.NotAfter.IsZero() || !g.NotAfter.After(g.NotBefore) {
+		return broker.Issued{}, fmt.Errorf("grant %s has no end", g.ID) // as the postgres broker refuses
+	}
 	if f.failGrant != nil {
 		return broker.Issued{}, f.failGrant
 	}
@@ -435,8 +438,25 @@ func TestRotationThroughTheBroker(t *testing.T) {
 	if !slices.Equal(grants, []string{"bg-prod-root-1", "bg-prod-root-2"}) || !slices.Equal(revoked, []string{"handle-bg-prod-root-1"}) {
 		t.Errorf("grants %v, revoked %v", grants, revoked)
 	}
-	if st := e.status(); st.Rotation != nil {
+	st = e.status()
+	if st.Rotation != nil {
 		t.Errorf("rotation work left after success: %+v", st.Rotation)
+	}
+	// A credential not in use is renewed once half its life is gone.
+	if want := e.clock.Now().Add(180 * 24 * time.Hour); st.ExpiresAt == nil || !st.ExpiresAt.Equal(want) {
+		t.Fatalf("expires at %v, want %s (twice drillEvery)", st.ExpiresAt, want)
+	}
+	e.clock.Add(90*24*time.Hour - time.Minute)
+	if res, err := e.svc.RunOnce(e.ctx); err != nil || len(res.Rotated) != 0 {
+		t.Fatalf("before half its life: %+v, %v", res, err)
+	}
+	e.clock.Add(time.Minute)
+	if res, err := e.svc.RunOnce(e.ctx); err != nil || !slices.Equal(res.Rotated, []string{"prod-root"}) {
+		t.Fatalf("at half its life: %+v, %v; want a renewal", res, err)
+	}
+	grants, revoked = fake.snapshot()
+	if !slices.Equal(grants, []string{"bg-prod-root-1", "bg-prod-root-2", "bg-prod-root-3"}) || !slices.Equal(revoked, []string{"handle-bg-prod-root-1", "handle-bg-prod-root-2"}) {
+		t.Errorf("after renewal: grants %v, revoked %v", grants, revoked)
 	}
 }
 

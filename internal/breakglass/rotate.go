@@ -26,6 +26,11 @@ func backoff(n int) time.Duration {
 	return min(d, RetryMax)
 }
 
+// CredentialLife is how long a broker-issued break-glass credential is
+// valid (the grant's NotAfter): twice its drillEvery. RunOnce renews it
+// once half of that is gone, so it never lapses unnoticed.
+func CredentialLife(spec Spec) time.Duration { return 2 * spec.drillEvery() }
+
 // RunResult is what one rotation pass did, by break-glass name.
 type RunResult struct {
 	// Rotated got a new credential from their broker.
@@ -42,7 +47,8 @@ type RunResult struct {
 }
 
 // RunOnce rotates every break-glass whose opened credential's window has
-// passed: through its broker (grant a new credential "bg-<name>-<n>",
+// passed, and renews a broker-issued credential not in use once half its
+// life (CredentialLife) is gone: through its broker (grant a new credential "bg-<name>-<n>",
 // seal and store it, then revoke the previous one), or, with no broker,
 // by marking the rotation due and reporting it until airlock breakglass
 // store replaces the credential. Failures are recorded with the error and
@@ -72,6 +78,9 @@ func (s *Service) RunOnce(ctx context.Context) (RunResult, error) {
 			continue // backing off
 		}
 		expired := st.OpenedAt != nil && st.ValidUntil != nil && !now.Before(*st.ValidUntil)
+		// A broker-issued credential is renewed once half its life is
+		// gone, unless it is in use (opened, within its window).
+		renew := st.OpenedAt == nil && st.ExpiresAt != nil && !now.Before(st.ExpiresAt.Add(-spec.drillEvery()))
 		switch {
 		case expired && spec.Broker == nil:
 			if st.RotationReported {
@@ -82,7 +91,7 @@ func (s *Service) RunOnce(ctx context.Context) (RunResult, error) {
 				continue
 			}
 			res.Due = append(res.Due, name)
-		case expired || (st.Rotation != nil && st.Rotation.Grant != ""):
+		case expired || renew || (st.Rotation != nil && st.Rotation.Grant != ""):
 			if spec.Broker == nil {
 				break
 			}
@@ -186,7 +195,7 @@ func (s *Service) rotate(ctx context.Context, name string, spec Spec) error {
 	now := s.now()
 	issued, err := b.Grant(ctx, broker.Grant{
 		ID: id, Requester: SystemActor, Environment: spec.Environment, Resource: name, Role: "break-glass",
-		Grants: spec.Broker.Grants, NotBefore: now,
+		Grants: spec.Broker.Grants, NotBefore: now, NotAfter: now.Add(CredentialLife(spec)),
 	})
 	if err != nil {
 		return fmt.Errorf("broker %s grant %s: %w", spec.Broker.Type, id, err)
@@ -221,7 +230,8 @@ func (s *Service) rotate(ctx context.Context, name string, spec Spec) error {
 		if st.Handle != "" {
 			queueRevoke(&st, name, st.Generation, st.Handle)
 		}
-		st.Sealed, st.Fingerprint, st.StoredAt, st.StoredBy, st.Handle, st.Generation = sealed, fp, &t, SystemActor, issued.Handle, gen
+		expires := now.Add(CredentialLife(spec))
+		st.Sealed, st.Fingerprint, st.StoredAt, st.StoredBy, st.Handle, st.Generation, st.ExpiresAt = sealed, fp, &t, SystemActor, issued.Handle, gen, &expires
 		st.Rotation.Grant, st.Rotation.Attempts, st.Rotation.LastError, st.Rotation.NextAttempt = "", 0, "", time.Time{}
 		if st.Rotation.Revoke == "" {
 			st.Rotation = nil

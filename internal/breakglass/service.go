@@ -118,7 +118,7 @@ func (s *Service) Store(ctx context.Context, actor store.Actor, name string, cre
 				st.Rotation = nil
 			}
 		}
-		st.Sealed, st.Fingerprint, st.StoredAt, st.StoredBy, st.Handle = sealed, fp, &now, actor.Name, ""
+		st.Sealed, st.Fingerprint, st.StoredAt, st.StoredBy, st.Handle, st.ExpiresAt = sealed, fp, &now, actor.Name, "", nil
 		clearOpen(&st)
 		st.record(Event{At: now, Action: "stored", By: actor.Name, Detail: fp})
 		out = &Stored{Name: name, Fingerprint: fp, StoredAt: now}
