@@ -312,3 +312,70 @@ func TestFlagUsageLoopFlushesAtTheEnd(t *testing.T) {
 		t.Fatalf("status after the loop stopped: %s", got.Status)
 	}
 }
+
+// TestFlagUsageDoesNotSupersedeChanges: a usage write changes the flag's
+// revision but not its spec, so a flag change proposed before it still
+// applies when approved after it.
+func TestFlagUsageDoesNotSupersedeChanges(t *testing.T) {
+	clock := newTestClock(time.Date(2026, 10, 1, 9, 0, 0, 0, time.UTC))
+	e := newClockEnv(t, clock)
+	ctx := context.Background()
+	prod := `apiVersion: airlock.dev/v1
+kind: Environment
+metadata: {name: prod}
+spec:
+  tier: production
+  data: production
+  isolation: {level: labels, network: prod-net, credentials: prod-vault, waiver: {reason: one machine}}
+  flagChanges: {approvals: {tech-lead: 1}}
+`
+	if code, body := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", prod); code != 200 {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	obj := &resource.Object{APIVersion: resource.APIVersion, Kind: flag.KindName, Metadata: resource.Metadata{Name: "shop.checkout.prod"},
+		Spec: json.RawMessage(`{"app":"shop","environment":"prod","key":"checkout","type":"boolean","variants":{"on":true,"off":false},"defaultVariant":"on","enabled":true}`)}
+	if err := e.store.Write(ctx, store.Actor{Name: "test"}, func(tx store.Tx) error {
+		_, err := tx.Create(ctx, obj)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	// The admin proposes the kill switch; it waits for a tech lead.
+	if code, body := e.do("POST", "/api/v1/flags/shop.checkout.prod/set", e.admin, "application/json", `{"enabled":false,"reason":"retire"}`); code != 202 {
+		t.Fatalf("set: %d %s", code, body)
+	}
+	code, body := e.do("GET", "/api/v1/flagchanges?selector=flag%3Dshop.checkout.prod,phase%3DPending", e.admin, "", "")
+	var pending struct{ Items []*resource.Object }
+	if code != 200 || json.Unmarshal(body, &pending) != nil || len(pending.Items) != 1 {
+		t.Fatalf("pending changes: %d %s", code, body)
+	}
+	// Meanwhile the flag is evaluated and the day recorded: a new revision.
+	if code, body := e.do("POST", "/ofrep/v1/evaluate/flags/checkout?environment=prod", e.admin, "application/json", `{"context":{"targetingKey":"u1"}}`); code != 200 {
+		t.Fatalf("evaluate: %d %s", code, body)
+	}
+	if n, err := e.api.FlushFlagUsage(ctx); err != nil || n != 1 {
+		t.Fatalf("flush: %d, %v", n, err)
+	}
+	lead, err := auth.NewTokens(e.store).Create(ctx, store.Actor{Name: "admin"}, auth.CreateRequest{Name: "lead", Roles: []auth.Role{auth.TechLead}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := e.do("POST", "/api/v1/flagchanges/"+pending.Items[0].Metadata.Name+"/approve", lead.Token, "application/json", `{"reason":"ok"}`); code != 200 || !strings.Contains(string(body), "Applied") {
+		t.Fatalf("approve after a usage write: %d %s", code, body)
+	}
+	got, err := e.store.Get(ctx, flag.KindName, "shop.checkout.prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spec flag.Spec
+	var st flag.Status
+	if err := got.DecodeSpec(&spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := got.DecodeStatus(&st); err != nil {
+		t.Fatal(err)
+	}
+	if spec.Enabled || st.LastEvaluated == nil || !st.LastEvaluated.Equal(time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)) {
+		t.Fatalf("after the approval: enabled %v, status %s (the change must apply and keep lastEvaluated)", spec.Enabled, got.Status)
+	}
+}

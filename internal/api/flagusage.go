@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/flag"
-	"github.com/airlock-dev/airlock/internal/flagchange"
-	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
 )
 
@@ -91,9 +89,8 @@ func (u *flagUsage) noteAll(env string, set map[string][]*flag.Evaluator, now ti
 // spec, labels and the rest of the status are kept as stored. It returns
 // how many flags it updated; a flag deleted since is forgotten. It keeps
 // going past a failed flag and returns the failures joined; their days
-// stay noted for the next flush, as do those of flags with an open
-// FlagChange: a change is applied only to the flag revision it was
-// proposed against, so a write now would supersede it.
+// stay noted for the next flush. (A status write does not supersede an
+// open FlagChange: a change applies when the flag's spec is as proposed.)
 func (u *flagUsage) flush(ctx context.Context, st store.Store) (int, error) {
 	u.flushMu.Lock()
 	defer u.flushMu.Unlock()
@@ -115,7 +112,6 @@ func (u *flagUsage) flush(ctx context.Context, st store.Store) (int, error) {
 		day := t.d.seen.Load()
 		wrote, err := writeLastEvaluated(ctx, st, usageName(t.k), time.Unix(day*secondsPerDay, 0).UTC())
 		switch {
-		case errors.Is(err, errChangeOpen):
 		case errors.Is(err, store.ErrNotFound):
 			u.days.Delete(t.k)
 		case err != nil:
@@ -135,13 +131,8 @@ func (u *flagUsage) flush(ctx context.Context, st store.Store) (int, error) {
 
 func usageName(k usageKey) string { return flag.Name(k.app, k.key, k.env) }
 
-// errChangeOpen is a flag with an open FlagChange, whose usage waits.
-var errChangeOpen = errors.New("a flag change is open")
-
 // writeLastEvaluated sets the flag's status.lastEvaluated to day unless it
-// already holds day or later; it reports whether it wrote. While a
-// FlagChange of the flag is open (Pending or Approved) it writes nothing
-// and returns errChangeOpen.
+// already holds day or later; it reports whether it wrote.
 func writeLastEvaluated(ctx context.Context, st store.Store, name string, day time.Time) (bool, error) {
 	wrote := false
 	err := st.Write(ctx, flagUsageActor, func(tx store.Tx) error {
@@ -156,16 +147,6 @@ func writeLastEvaluated(ctx context.Context, st store.Store, name string, day ti
 		if cur.LastEvaluated != nil && !cur.LastEvaluated.Before(day) {
 			return nil
 		}
-		open, err := tx.List(ctx, flagchange.Kind, resource.Selector{
-			{Key: "flag", Op: resource.Equals, Values: []string{name}},
-			{Key: "phase", Op: resource.In, Values: []string{string(flagchange.Pending), string(flagchange.Approved)}},
-		})
-		if err != nil {
-			return err
-		}
-		if len(open) > 0 {
-			return errChangeOpen
-		}
 		next := obj.DeepCopy()
 		if next.Status, err = setStatusField(obj.Status, "lastEvaluated", day); err != nil {
 			return fmt.Errorf("status of %s: %w", obj.Ref(), err)
@@ -176,9 +157,6 @@ func writeLastEvaluated(ctx context.Context, st store.Store, name string, day ti
 		wrote = true
 		return nil
 	})
-	if errors.Is(err, errChangeOpen) {
-		return false, err
-	}
 	if err != nil {
 		return false, fmt.Errorf("record the last evaluation of flag %s: %w", name, err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/flag"
-	"github.com/airlock-dev/airlock/internal/flagchange"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/sqlite"
@@ -133,60 +132,6 @@ func TestFlagUsageFlush(t *testing.T) {
 		if e.Reason != flagUsageActor.Reason || e.Kind != flag.KindName {
 			t.Fatalf("audit entry %+v", e)
 		}
-	}
-}
-
-// TestFlagUsageWaitsForOpenChanges: a flag change applies only to the
-// flag revision it was proposed against, so while one is open (Pending or
-// Approved) the flag's usage is not written, only kept; once the change is
-// final it is.
-func TestFlagUsageWaitsForOpenChanges(t *testing.T) {
-	t.Parallel()
-	ctx := context.Background()
-	st := usageStore(t)
-	putFlag(t, st, "a", "prod", "")
-	putFlag(t, st, "b", "prod", "")
-	_, before := storedStatus(t, st, "a", "prod")
-	change := func(name, flagName string, phase flagchange.Phase) {
-		t.Helper()
-		if err := st.Write(ctx, store.Actor{Name: "test"}, func(tx store.Tx) error {
-			obj := &resource.Object{APIVersion: resource.APIVersion, Kind: flagchange.Kind,
-				Metadata: resource.Metadata{Name: name, Labels: map[string]string{"flag": flagName, "phase": string(phase)}}}
-			cur, err := tx.Get(ctx, flagchange.Kind, name)
-			if err == nil {
-				cur.Metadata.Labels = obj.Metadata.Labels
-				_, err = tx.Update(ctx, cur)
-				return err
-			}
-			_, err = tx.Create(ctx, obj)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	change("fch-20261126-001", "shop.a.prod", flagchange.Pending)
-	change("fch-20261126-002", "shop.b.prod", flagchange.Rejected) // final: no reason to wait
-
-	var u flagUsage
-	noon := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
-	u.note("shop", "a", "prod", noon)
-	u.note("shop", "b", "prod", noon)
-	if n, err := u.flush(ctx, st); err != nil || n != 1 {
-		t.Fatalf("flush with a pending change of a: %d, %v; want 1 (b)", n, err)
-	}
-	if a, after := storedStatus(t, st, "a", "prod"); a["lastEvaluated"] != nil || after.Metadata.Revision != before.Metadata.Revision {
-		t.Fatalf("a was written while its change is open: %v, revision %d → %d", a, before.Metadata.Revision, after.Metadata.Revision)
-	}
-	change("fch-20261126-001", "shop.a.prod", flagchange.Approved) // waits for a window
-	if n, err := u.flush(ctx, st); err != nil || n != 0 {
-		t.Fatalf("flush with an approved change of a: %d, %v; want 0", n, err)
-	}
-	change("fch-20261126-001", "shop.a.prod", flagchange.Applied)
-	if n, err := u.flush(ctx, st); err != nil || n != 1 {
-		t.Fatalf("flush once the change is applied: %d, %v; want 1", n, err)
-	}
-	if a, _ := storedStatus(t, st, "a", "prod"); a["lastEvaluated"] != "2026-11-26T00:00:00Z" {
-		t.Fatalf("status of a: %v", a)
 	}
 }
 
