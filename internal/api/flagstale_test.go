@@ -194,10 +194,14 @@ func TestStaleFlags(t *testing.T) {
 	}
 
 	// Day 0: checkout and ops-switch evaluated one by one, every qa flag
-	// in bulk. Nothing is stale yet.
+	// in bulk. An admin trying banner is no client using it. Nothing is
+	// stale yet.
 	evalOne("checkout")
 	evalOne("ops-switch")
 	evalBulk("", 200)
+	if code, body := e.do("POST", "/ofrep/v1/evaluate/flags/banner?environment=staging", e.admin, "application/json", `{"context":{"targetingKey":"u1"}}`); code != 200 {
+		t.Fatalf("an admin evaluating banner: %d %s", code, body)
+	}
 	flush(3)
 	for _, name := range []string{"shop.checkout.staging", "shop.ops-switch.staging", "web.theme.qa"} {
 		obj, err := e.store.Get(ctx, flag.KindName, name)
@@ -285,13 +289,17 @@ func TestFlagUsageLoopFlushesAtTheEnd(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
+	key, err := auth.NewTokens(e.store).Create(ctx, store.Actor{Name: "admin"}, auth.CreateRequest{Name: "eval-staging", Roles: []auth.Role{auth.Evaluator}, Environments: []string{"staging"}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	loopCtx, stop := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		e.api.FlagUsageLoop(loopCtx, time.Hour) // no tick within the test
 	}()
-	if code, body := e.do("POST", "/ofrep/v1/evaluate/flags/checkout?environment=staging", e.admin, "application/json", `{"context":{"targetingKey":"u1"}}`); code != 200 {
+	if code, body := e.do("POST", "/ofrep/v1/evaluate/flags/checkout", key.Token, "application/json", `{"context":{"targetingKey":"u1"}}`); code != 200 {
 		t.Fatalf("evaluate: %d %s", code, body)
 	}
 	stop()
@@ -350,7 +358,11 @@ spec:
 		t.Fatalf("pending changes: %d %s", code, body)
 	}
 	// Meanwhile the flag is evaluated and the day recorded: a new revision.
-	if code, body := e.do("POST", "/ofrep/v1/evaluate/flags/checkout?environment=prod", e.admin, "application/json", `{"context":{"targetingKey":"u1"}}`); code != 200 {
+	key, err := auth.NewTokens(e.store).Create(ctx, store.Actor{Name: "admin"}, auth.CreateRequest{Name: "eval-prod", Roles: []auth.Role{auth.Evaluator}, Environments: []string{"prod"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, body := e.do("POST", "/ofrep/v1/evaluate/flags/checkout", key.Token, "application/json", `{"context":{"targetingKey":"u1"}}`); code != 200 {
 		t.Fatalf("evaluate: %d %s", code, body)
 	}
 	if n, err := e.api.FlushFlagUsage(ctx); err != nil || n != 1 {

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/flag"
 	"github.com/airlock-dev/airlock/internal/store"
 )
@@ -68,18 +69,20 @@ func (u *flagUsage) note(app, key, env string, now time.Time) {
 	}
 }
 
-// noteOne records a successful evaluation of one flag of env.
-func (u *flagUsage) noteOne(env string, evs []*flag.Evaluator, now time.Time) {
-	if len(evs) == 1 {
+// noteOne records a successful evaluation of one flag of env by c. Only
+// an evaluation key's count: an admin trying a flag (airlock flags eval)
+// is not a client using it.
+func (u *flagUsage) noteOne(c *call, env string, evs []*flag.Evaluator, now time.Time) {
+	if len(evs) == 1 && !c.principal.HoldsRole(auth.Admin) {
 		u.note(evs[0].Spec().App, evs[0].Key(), env, now)
 	}
 }
 
-// noteAll records that a client fetched every flag of env (a bulk
-// evaluation, answered or 304 Not Modified: the client holds them all).
-func (u *flagUsage) noteAll(env string, set map[string][]*flag.Evaluator, now time.Time) {
+// noteAll records that c fetched every flag of env (a bulk evaluation,
+// answered or 304 Not Modified: the client holds them all).
+func (u *flagUsage) noteAll(c *call, env string, set map[string][]*flag.Evaluator, now time.Time) {
 	for _, evs := range set {
-		u.noteOne(env, evs, now)
+		u.noteOne(c, env, evs, now)
 	}
 }
 

@@ -193,7 +193,7 @@ func (a *API) ofrepOne(w http.ResponseWriter, r *http.Request, c *call) error {
 	}
 	res, code := evaluate(key, set[key], ctx)
 	if code == http.StatusOK {
-		a.usage.noteOne(env, set[key], a.Now())
+		a.usage.noteOne(c, env, set[key], a.Now())
 	}
 	return writeJSON(w, code, res)
 }
@@ -221,7 +221,7 @@ func (a *API) ofrepBulk(w http.ResponseWriter, r *http.Request, c *call) error {
 	if err != nil {
 		return err
 	}
-	a.usage.noteAll(env, set, a.Now()) // answered or 304, the client holds every flag
+	a.usage.noteAll(c, env, set, a.Now()) // answered or 304, the client holds every flag
 	sum := sha256.Sum256(append([]byte(tag+"\x00"), body...))
 	etag := strconv.Quote(hex.EncodeToString(sum[:12]))
 	w.Header().Set("ETag", etag)
