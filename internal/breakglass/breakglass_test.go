@@ -262,6 +262,9 @@ func TestStoreSealsTheCredential(t *testing.T) {
 	if b, _ := json.Marshal(obj); bytes.Contains(b, []byte("hunter2")) {
 		t.Errorf("the stored object holds the credential in the clear: %s", b)
 	}
+	if got := e.store("pw-with-newline\r\n"); got.Fingerprint != breakglass.Fingerprint([]byte("pw-with-newline")) {
+		t.Errorf("a file's trailing newline was stored as part of the credential")
+	}
 	for _, bad := range []string{"", "  \n", "\xff\xfe"} {
 		if _, err := e.svc.Store(e.ctx, store.Actor{Name: "admin"}, "prod-root", []byte(bad)); !errors.As(err, new(*catalog.InvalidError)) {
 			t.Errorf("store %q: %v, want an InvalidError", bad, err)

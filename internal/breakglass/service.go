@@ -1,6 +1,7 @@
 package breakglass
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -85,8 +86,11 @@ type Stored struct {
 // replacing what was there, and clears an outstanding open (the exposed
 // credential is replaced). When the break-glass has a broker and the
 // replaced credential was issued by it, its revocation is queued for the
-// rotation loop. The audit entry records the fingerprint, never the value.
+// rotation loop. One trailing newline (a file's last) is not part of the
+// credential. The audit entry records the fingerprint, never the value.
 func (s *Service) Store(ctx context.Context, actor store.Actor, name string, credential []byte) (*Stored, error) {
+	// A file ends in a newline that is not part of the secret.
+	credential = bytes.TrimSuffix(bytes.TrimSuffix(credential, []byte("\n")), []byte("\r"))
 	switch {
 	case len(credential) == 0 || strings.TrimSpace(string(credential)) == "":
 		return nil, &catalog.InvalidError{Msg: "the credential is empty: give the file that holds it (--from-file FILE, or - for standard input)"}

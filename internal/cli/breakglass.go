@@ -74,7 +74,7 @@ func (a *app) printBreakGlassTable(w io.Writer, items []client.BreakGlassSummary
 	tw := tabwriter.NewWriter(w, 0, 8, 3, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tENV\tVALID FOR\tBROKER\tCREDENTIAL\tLAST DRILL\tOVERDUE")
 	for _, s := range items {
-		cred := s.Credential
+		cred := strings.Replace(s.Credential, "NAME", s.Name, 1)
 		if s.OpenedAt != nil && s.Credential != "" && !strings.HasPrefix(s.Credential, "rotation due") {
 			cred = fmt.Sprintf("%s by %s %s ago", s.Credential, s.OpenedBy, humanDuration(now.Sub(*s.OpenedAt)))
 		}
