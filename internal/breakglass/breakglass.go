@@ -105,13 +105,19 @@ type Rotation struct {
 	// Grant is the broker grant in progress ("bg-<name>-<n>"); a retried
 	// Grant with the same ID replaces what an interrupted one made.
 	Grant string `json:"grant,omitempty"`
-	// Revoke is the handle of a replaced credential still to revoke, and
-	// RevokeGrant the grant ID that issued it.
-	Revoke      string    `json:"revoke,omitempty"`
-	RevokeGrant string    `json:"revokeGrant,omitempty"`
-	Attempts    int       `json:"attempts,omitempty"`
-	NextAttempt time.Time `json:"nextAttemptAt,omitempty"`
-	LastError   string    `json:"lastError,omitempty"`
+	// Revoke lists replaced broker-issued credentials still to revoke,
+	// oldest first.
+	Revoke      []PendingRevoke `json:"revoke,omitempty"`
+	Attempts    int             `json:"attempts,omitempty"`
+	NextAttempt time.Time       `json:"nextAttemptAt,omitempty"`
+	LastError   string          `json:"lastError,omitempty"`
+}
+
+// PendingRevoke is a replaced credential still to revoke: the broker's
+// handle and the grant ID that issued it.
+type PendingRevoke struct {
+	Handle string `json:"handle"`
+	Grant  string `json:"grant"`
 }
 
 // Drill is the result of one drill.

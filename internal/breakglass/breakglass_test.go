@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -513,16 +514,25 @@ func TestRotationFailuresAreRetriedWithBackoffAndNeverForgotten(t *testing.T) {
 	if res, err := e.svc.RunOnce(e.ctx); err == nil || !slices.Equal(res.Rotated, []string{"prod-root"}) || !slices.Equal(res.Failed, []string{"prod-root"}) {
 		t.Fatalf("rotation with a failing revoke: %+v, %v", res, err)
 	}
-	if st := e.status(); st.Rotation == nil || st.Rotation.Revoke != "handle-bg-prod-root-1" || !strings.Contains(st.Rotation.LastError, "revoke refused") {
+	if st := e.status(); st.Rotation == nil || len(st.Rotation.Revoke) != 1 || st.Rotation.Revoke[0].Handle != "handle-bg-prod-root-1" || !strings.Contains(st.Rotation.LastError, "revoke refused") {
 		t.Fatalf("pending revoke not recorded: %+v", st.Rotation)
+	}
+	// A credential stored by hand meanwhile queues the broker's current
+	// one for revocation too, without dropping the one still owed.
+	e.store("by-hand-again")
+	if st := e.status(); st.Rotation == nil || len(st.Rotation.Revoke) != 2 || st.Handle != "" {
+		t.Fatalf("after a store by hand: %+v", st.Rotation)
 	}
 	fake.set(nil, nil)
 	e.clock.Add(breakglass.RetryMax)
 	if res, err := e.svc.RunOnce(e.ctx); err != nil || !slices.Equal(res.Revoked, []string{"prod-root"}) {
 		t.Fatalf("revoke retry: %+v, %v", res, err)
 	}
-	if _, revoked := fake.snapshot(); !slices.Equal(revoked, []string{"handle-bg-prod-root-1"}) {
-		t.Errorf("revoked %v", revoked)
+	if _, revoked := fake.snapshot(); !slices.Equal(revoked, []string{"handle-bg-prod-root-1", "handle-bg-prod-root-2"}) {
+		t.Errorf("revoked %v, want both replaced credentials", revoked)
+	}
+	if st := e.status(); st.Rotation != nil {
+		t.Errorf("rotation work left: %+v", st.Rotation)
 	}
 }
 
@@ -711,5 +721,31 @@ func TestValidate(t *testing.T) {
 		case tc.path != "" && (!errors.As(err, &pe) || pe.Path != tc.path):
 			t.Errorf("%s: %v, want an error at %s", tc.name, err, tc.path)
 		}
+	}
+}
+
+// TestExampleDecodes checks examples/breakglass.yaml is what apply accepts.
+func TestExampleDecodes(t *testing.T) {
+	t.Parallel()
+	b, err := os.ReadFile(filepath.Join("..", "..", "examples", "breakglass.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := resource.NewScheme()
+	breakglass.Register(s)
+	notify.Register(s)
+	objs, err := s.Decode("breakglass.yaml", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(objs) != 2 || objs[0].Kind != breakglass.Kind || objs[0].Metadata.Name != "prod-root" {
+		t.Fatalf("decoded %d objects: %v", len(objs), objs)
+	}
+	var spec breakglass.Spec
+	if err := objs[0].DecodeSpec(&spec); err != nil {
+		t.Fatal(err)
+	}
+	if spec.Environment != "prod" || spec.ValidFor != "1h" {
+		t.Errorf("example spec %+v, want prod and 1h", spec)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/access/broker"
@@ -233,7 +234,7 @@ func (s *Service) rotate(ctx context.Context, name string, spec Spec) error {
 		expires := now.Add(CredentialLife(spec))
 		st.Sealed, st.Fingerprint, st.StoredAt, st.StoredBy, st.Handle, st.Generation, st.ExpiresAt = sealed, fp, &t, SystemActor, issued.Handle, gen, &expires
 		st.Rotation.Grant, st.Rotation.Attempts, st.Rotation.LastError, st.Rotation.NextAttempt = "", 0, "", time.Time{}
-		if st.Rotation.Revoke == "" {
+		if len(st.Rotation.Revoke) == 0 {
 			st.Rotation = nil
 		}
 		clearOpen(&st)
@@ -242,7 +243,8 @@ func (s *Service) rotate(ctx context.Context, name string, spec Spec) error {
 	})
 }
 
-// revokePending revokes a replaced credential that is waiting for it.
+// revokePending revokes the replaced credentials waiting for it, oldest
+// first, recording each success; it stops at the first failure.
 func (s *Service) revokePending(ctx context.Context, name string) (bool, error) {
 	obj, err := s.store.Get(ctx, Kind, name)
 	if err != nil {
@@ -256,36 +258,48 @@ func (s *Service) revokePending(ctx context.Context, name string) (bool, error) 
 	if err := obj.DecodeStatus(&st); err != nil {
 		return false, err
 	}
-	if st.Rotation == nil || st.Rotation.Revoke == "" {
+	if st.Rotation == nil || len(st.Rotation.Revoke) == 0 {
 		return false, nil
 	}
 	if spec.Broker == nil {
-		return false, fmt.Errorf("credential %s (grant %s) must be revoked but the break-glass no longer names a broker: declare it again", st.Rotation.Revoke, st.Rotation.RevokeGrant)
+		return false, fmt.Errorf("%d replaced credential(s) (first: grant %s) must be revoked but the break-glass no longer names a broker: declare it again", len(st.Rotation.Revoke), st.Rotation.Revoke[0].Grant)
 	}
 	b, err := broker.New(spec.Broker.Type, spec.Broker.Config, s.Env)
 	if err != nil {
 		return false, fmt.Errorf("build broker %s: %w", spec.Broker.Type, err)
 	}
-	handle, gid := st.Rotation.Revoke, st.Rotation.RevokeGrant
-	if err := b.Revoke(ctx, broker.Grant{ID: gid, Requester: SystemActor, Environment: spec.Environment, Resource: name, Role: "break-glass", Grants: spec.Broker.Grants}, handle); err != nil {
-		return false, fmt.Errorf("broker %s revoke %s: %w", spec.Broker.Type, gid, err)
-	}
-	err = s.store.Write(ctx, system("replaced break-glass credential revoked through broker "+spec.Broker.Type), func(tx store.Tx) error {
-		obj, _, st, err := load(ctx, tx, name)
+	revoked := false
+	for _, pr := range st.Rotation.Revoke {
+		g := broker.Grant{ID: pr.Grant, Requester: SystemActor, Environment: spec.Environment, Resource: name, Role: "break-glass", Grants: spec.Broker.Grants}
+		if err := b.Revoke(ctx, g, pr.Handle); err != nil {
+			return revoked, fmt.Errorf("broker %s revoke %s: %w", spec.Broker.Type, pr.Grant, err)
+		}
+		err = s.store.Write(ctx, system("replaced break-glass credential revoked through broker "+spec.Broker.Type), func(tx store.Tx) error {
+			obj, _, st, err := load(ctx, tx, name)
+			if err != nil {
+				return err
+			}
+			if st.Rotation == nil {
+				return nil
+			}
+			i := slices.Index(st.Rotation.Revoke, pr)
+			if i < 0 {
+				return nil
+			}
+			st.Rotation.Revoke = slices.Delete(st.Rotation.Revoke, i, i+1)
+			st.Rotation.Attempts, st.Rotation.LastError, st.Rotation.NextAttempt = 0, "", time.Time{}
+			if len(st.Rotation.Revoke) == 0 && st.Rotation.Grant == "" {
+				st.Rotation = nil
+			}
+			st.record(Event{At: tx.Now(), Action: "revoked", By: SystemActor, Detail: "grant " + pr.Grant})
+			return save(ctx, tx, obj, st)
+		})
 		if err != nil {
-			return err
+			return revoked, err
 		}
-		if st.Rotation == nil || st.Rotation.Revoke != handle {
-			return nil
-		}
-		st.Rotation.Revoke, st.Rotation.RevokeGrant, st.Rotation.Attempts, st.Rotation.LastError, st.Rotation.NextAttempt = "", "", 0, "", time.Time{}
-		if st.Rotation.Grant == "" {
-			st.Rotation = nil
-		}
-		st.record(Event{At: tx.Now(), Action: "revoked", By: SystemActor, Detail: "grant " + gid})
-		return save(ctx, tx, obj, st)
-	})
-	return err == nil, err
+		revoked = true
+	}
+	return revoked, nil
 }
 
 // fail records a failed rotation or revocation in status.rotation (the

@@ -118,7 +118,7 @@ func (s *Service) Store(ctx context.Context, actor store.Actor, name string, cre
 		if st.Rotation != nil {
 			st.Rotation.Grant = "" // a credential stored by hand ends a rotation in progress
 			st.Rotation.Attempts, st.Rotation.LastError, st.Rotation.NextAttempt = 0, "", time.Time{}
-			if st.Rotation.Revoke == "" {
+			if len(st.Rotation.Revoke) == 0 {
 				st.Rotation = nil
 			}
 		}
@@ -140,7 +140,7 @@ func queueRevoke(st *Status, name string, gen int, handle string) {
 	if st.Rotation == nil {
 		st.Rotation = &Rotation{}
 	}
-	st.Rotation.Revoke, st.Rotation.RevokeGrant = handle, grantID(name, gen)
+	st.Rotation.Revoke = append(st.Rotation.Revoke, PendingRevoke{Handle: handle, Grant: grantID(name, gen)})
 }
 
 func clearOpen(st *Status) {
