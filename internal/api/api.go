@@ -9,6 +9,7 @@ import (
 	"crypto/ed25519"
 	"encoding/json"
 	"fmt"
+	"github.com/airlock-dev/airlock/internal/flag/plan"
 	"io"
 	"log/slog"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/airlock-dev/airlock/internal/access"
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
@@ -49,7 +51,9 @@ type Checkpointer interface {
 
 // Deps are what the API serves from.
 type Deps struct {
-	Store      store.Store
+	Store store.Store
+	// FlagPlans advances, pauses, resumes and cancels flag release plans.
+	FlagPlans  *plan.Service
 	Scheme     *resource.Scheme
 	Catalog    *catalog.Service
 	Tokens     *auth.Tokens
@@ -57,6 +61,8 @@ type Deps struct {
 	Promotions *promotion.Service
 	Incidents  *incident.Service
 	Changes    *change.Service
+	// Access is just-in-time access to production resources.
+	Access *access.Service
 	// FlagChanges is the change control every flag write goes through.
 	FlagChanges *flagchange.Service
 	Rollouts    *rollout.Service

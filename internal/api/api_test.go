@@ -181,6 +181,14 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"POST /api/v1/changes/{name}/close":           `{"reason":"matrix"}`,
 		"POST /api/v1/flags/{name}/set":               `{"enabled":false,"reason":"matrix"}`,
 		"POST /api/v1/flagchanges/{name}/approve":     `{"reason":"matrix"}`,
+		"POST /api/v1/flagplans/{name}/advance":       `{"reason":"matrix"}`,
+		"POST /api/v1/access":                         `{"environment":"prod","resource":"absent","role":"readonly","for":"1h","reason":"matrix test access"}`,
+		"POST /api/v1/access/{name}/approve":          `{"reason":"matrix"}`,
+		"POST /api/v1/access/{name}/deny":             `{"reason":"matrix"}`,
+		"POST /api/v1/access/{name}/revoke":           `{"reason":"matrix"}`,
+		"POST /api/v1/flagplans/{name}/pause":         `{"reason":"matrix"}`,
+		"POST /api/v1/flagplans/{name}/resume":        `{"reason":"matrix"}`,
+		"POST /api/v1/flagplans/{name}/cancel":        `{"reason":"matrix"}`,
 		"POST /api/v1/flagchanges/{name}/reject":      `{"reason":"matrix"}`,
 		"POST /api/v1/flagchanges/{name}/withdraw":    `{"reason":"matrix"}`,
 		"PUT /api/v1/releases/{name}/artifact":        `not the artifact`,
@@ -211,6 +219,12 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			if strings.HasPrefix(rt.Path, "/api/v1/flagchanges/{name}/") {
 				name = "fch-20000101-001" // absent: 404 once authorized
+			}
+			if strings.HasPrefix(rt.Path, "/api/v1/access/{name}/") {
+				name = "acc-20000101-001" // absent: 404 once authorized
+			}
+			if strings.HasPrefix(rt.Path, "/api/v1/flagplans/{name}/") {
+				name = "shop.absent.prod" // absent: 404 once authorized
 			}
 			if rt.Path == "/api/v1/flags/{name}/set" {
 				name = "shop.absent.prod" // absent: 404 once authorized

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/airlock-dev/airlock/internal/access"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/change"
@@ -65,6 +66,8 @@ func problemFor(err error) Problem {
 		chgConfirm *change.ConfirmError
 		roInvalid  *rollout.InvalidError
 		roPolicy   *rollout.PolicyError
+		accInvalid *access.InvalidError
+		accPolicy  *access.PolicyError
 		unavail    *unavailable
 		keyScope   *keyScopeError
 		bad        *badRequest
@@ -80,7 +83,8 @@ func problemFor(err error) Problem {
 			p.Errors = append(p.Errors, e.Error())
 		}
 	case errors.As(err, &fieldErr), errors.As(err, &invalid), errors.As(err, &tokInvalid), errors.As(err, &bad), errors.As(err, &unknown),
-		errors.As(err, &ingInvalid), errors.As(err, &proInvalid), errors.As(err, &incInvalid), errors.As(err, &chgInvalid), errors.As(err, &roInvalid):
+		errors.As(err, &ingInvalid), errors.As(err, &proInvalid), errors.As(err, &incInvalid), errors.As(err, &chgInvalid), errors.As(err, &roInvalid),
+		errors.As(err, &accInvalid):
 		p.Status, p.Title = http.StatusBadRequest, "Invalid input"
 	case errors.As(err, &large):
 		p.Status, p.Title = http.StatusRequestEntityTooLarge, "Request too large"
@@ -92,7 +96,8 @@ func problemFor(err error) Problem {
 		p.Detail += "; send Authorization: Bearer <token> (airlock: --token or AIRLOCK_TOKEN)"
 	case errors.As(err, &forbidden), errors.As(err, &keyScope):
 		p.Status, p.Title = http.StatusForbidden, "Forbidden"
-	case errors.As(err, &policy), errors.As(err, &mismatch), errors.As(err, &proPolicy), errors.As(err, &chgPolicy), errors.As(err, &roPolicy):
+	case errors.As(err, &policy), errors.As(err, &mismatch), errors.As(err, &proPolicy), errors.As(err, &chgPolicy), errors.As(err, &roPolicy),
+		errors.As(err, &accPolicy):
 		p.Status, p.Title = http.StatusUnprocessableEntity, "Blocked by policy"
 	case errors.As(err, &unavail):
 		p.Status, p.Title = http.StatusServiceUnavailable, "Unavailable"

@@ -1,9 +1,3 @@
-//go:build ignore
-
-// The build tag above keeps this file out of the build until api.Deps has
-// its FlagPlans field (FlagPlans *plan.Service) and registerRoutes calls
-// registerFlagPlanRoutes; then remove the tag.
-
 package api
 
 import (

@@ -1,15 +1,12 @@
-//go:build ignore
-
-// The build tag keeps this test out until api.Deps has FlagPlans and
-// server.NewDeps sets it (see flagplans.go); then remove it.
-
 package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 
+	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/flag"
 	"github.com/airlock-dev/airlock/internal/flag/plan"
@@ -36,9 +33,6 @@ spec:
   steps: [{segments: [internal-users]}, {percent: 1}, {percent: 10}]
   advance: {every: 24h}
 `
-	if code, body := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", docs); code != 200 {
-		t.Fatalf("apply: %d %s", code, body)
-	}
 	// The flag as it stands before the plan (stored directly: a production
 	// flag applied over the API awaits approval).
 	fo := &resource.Object{APIVersion: resource.APIVersion, Kind: flag.KindName, Metadata: resource.Metadata{Name: "shop.new-checkout.prod"}}
@@ -51,6 +45,20 @@ spec:
 		return err
 	}); err != nil {
 		t.Fatal(err)
+	}
+	// The plan of a production flag starts once a tech lead approves its
+	// first step.
+	code, body := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", docs)
+	if code != 200 || !strings.Contains(string(body), `"action": "proposed"`) {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	var applied api.ApplyResponse
+	if err := json.Unmarshal(body, &applied); err != nil {
+		t.Fatal(err)
+	}
+	start := applied.Results[len(applied.Results)-1].Change
+	if code, body := e.do("POST", "/api/v1/flagchanges/"+start+"/approve", e.tokens[auth.TechLead], "application/json", `{"reason":"plan reviewed"}`); code != 200 {
+		t.Fatalf("approve the plan's start %s: %d %s", start, code, body)
 	}
 	ctl := &plan.Controller{Store: e.store, Apply: e.api.FlagPlans.Apply}
 	if _, err := ctl.RunOnce(ctx); err != nil {
@@ -78,7 +86,7 @@ spec:
 			t.Errorf("POST %s: %d %s, want %d with %q", tt.path, code, body, tt.want, tt.has)
 		}
 	}
-	code, body := e.do("GET", "/api/v1/flags/shop.new-checkout.prod", e.admin, "", "")
+	code, body = e.do("GET", "/api/v1/flags/shop.new-checkout.prod", e.admin, "", "")
 	if code != 200 || !strings.Contains(string(body), `"weight": 1`) {
 		t.Errorf("the flag after the plan's manual advance: %d %s, want a 1%% split", code, body)
 	}

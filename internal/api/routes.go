@@ -20,6 +20,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/change"
 	"github.com/airlock-dev/airlock/internal/evidence"
 	"github.com/airlock-dev/airlock/internal/flag"
+	"github.com/airlock-dev/airlock/internal/flag/plan"
 	"github.com/airlock-dev/airlock/internal/flagchange"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/keys"
@@ -55,9 +56,11 @@ func (a *API) registerRoutes() {
 	a.registerReviewRoutes()
 	a.registerChangeRoutes()
 	a.registerRolloutRoutes()
+	a.registerFlagPlanRoutes()
 	a.registerOFREPRoutes()
 	a.registerFlagStaleRoutes()
 	a.registerFlagChangeRoutes()
+	a.registerAccessRoutes()
 
 	a.handle("GET", "/api/v1/watch/{resource}", "Stream changes of a kind as server-sent events.", rule{verb: "read"}, a.watch)
 	a.handle("GET", "/api/v1/{resource}", "List objects of a kind (selector: a label selector).", rule{verb: "read"}, a.list)
@@ -284,6 +287,12 @@ func (a *API) apply(w http.ResponseWriter, r *http.Request, c *call) error {
 				return a.refusedApply(r, c, nil, err)
 			}
 			env = fs.Environment
+		case plan.Kind:
+			var ps plan.Spec
+			if err := o.DecodeSpec(&ps); err != nil {
+				return a.refusedApply(r, c, nil, err)
+			}
+			env = ps.Flag[strings.LastIndex(ps.Flag, ".")+1:] // APP.KEY.ENV
 		}
 		if err := auth.Authorize(c.principal, auth.ActionFor("write", o.Kind), env); err != nil {
 			return fmt.Errorf("%s: %w", o.Ref(), err)

@@ -31,6 +31,9 @@ const (
 	ManageRollouts  Action = "rollouts.manage"    // pause, resume, promote, abort and roll back rollouts
 	EvaluateFlags   Action = "flags.evaluate"     // evaluate an environment's flags over OFREP
 	ManageFlags     Action = "flags.manage"       // propose flag changes (apply, set, delete) and withdraw them
+	RequestAccess   Action = "access.request"     // ask for just-in-time access (and collect or revoke one's own)
+	ManageAccess    Action = "access.manage"      // revoke anyone's access
+	ReadAccess      Action = "access.report"      // who had access, when, next to the deployments
 	Identify        Action = "whoami"             // who am I
 
 	OpenBreakGlass   Action = "breakglass.open"   // open or drill a break-glass credential: no approval, a reason; audited and alerted
@@ -68,6 +71,9 @@ var permissions = map[Action]permission{
 	ManageRollouts:  {roles: []Role{Admin, Deployer, TechLead, SRE}, scoped: true},
 	EvaluateFlags:   {roles: []Role{Admin, Evaluator}, scoped: true},
 	ManageFlags:     {roles: []Role{Admin, Deployer, TechLead, SRE}, scoped: true},
+	RequestAccess:   {roles: everyone, scoped: true},
+	ManageAccess:    {roles: []Role{Admin, SRE, Security, TechLead}, scoped: true},
+	ReadAccess:      {roles: []Role{Admin, Auditor, Security, SRE, TechLead}, scoped: true},
 	ManageKeys:      {roles: []Role{Admin}},
 	ManageIncidents: {roles: []Role{Admin, Deployer, SRE, TechLead, Security}, scoped: true},
 
@@ -104,7 +110,7 @@ func ActionFor(verb, kind string) Action {
 		return CreateRelease
 	case kind == "Key":
 		return ManageKeys
-	case kind == "Flag":
+	case kind == "Flag", kind == "FlagPlan":
 		return ManageFlags
 	default:
 		return WriteConfig

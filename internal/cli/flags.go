@@ -25,6 +25,7 @@ func (a *app) flagsCommand() *cobra.Command {
 			return l.Items, nil
 		}),
 		a.flagsEvalCommand(),
+		a.flagsPlanCommand(),
 		a.flagsStaleCommand(),
 		keyCmd,
 	)

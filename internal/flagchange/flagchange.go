@@ -498,6 +498,9 @@ func apply(ctx context.Context, tx store.Tx, rec *resource.Object, spec Spec, st
 			return 0, err
 		}
 		fs.Change = rec.Metadata.Name
+		if p, ok := strings.CutPrefix(spec.Origin, "plan "); ok {
+			fs.Plan = strings.TrimSuffix(p, " start")
+		}
 		if v, ok := flag.Uniform(*spec.After); !ok {
 			fs.UniformSince, fs.UniformVariant = nil, ""
 		} else if fs.UniformSince == nil || fs.UniformVariant != v {

@@ -319,19 +319,102 @@ spec: {kind: deny, timeZone: UTC, rrule: "FREQ=DAILY;BYHOUR=10;BYMINUTE=0", dura
 	if _, st := w.change(res[0].Change); st.Phase != flagchange.Applied {
 		t.Fatalf("after the freeze: %+v", st)
 	}
-	// Now open: the planned step applies without approvals, in prod too.
+	// Now open: a planned step applies without approvals in staging; in
+	// prod a plan must have been approved first.
+	err = w.st.Write(ctx, store.Actor{Name: "system:flag-plan"}, func(tx store.Tx) error {
+		fs, _, _ := w.flag("shop.new-checkout.staging")
+		fs.Fractional = []flag.Split{{Variant: "on", Weight: 30}, {Variant: "off", Weight: 70}}
+		return flagchange.ApplyPlanned(ctx, tx, store.Actor{Name: "system:flag-plan"}, "rollout", "shop.new-checkout.staging", fs, "step 2")
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs, fst, _ := w.flag("shop.new-checkout.staging")
+	spec, st := w.change(fst.Change)
+	if fs.Fractional[0].Weight != 30 || spec.Origin != "plan rollout" || st.Phase != flagchange.Applied || st.Message != "approved as part of plan rollout" || fst.Plan != "rollout" {
+		t.Fatalf("planned step: %+v %+v %+v %+v", fs.Fractional, spec, st, fst)
+	}
 	err = w.st.Write(ctx, store.Actor{Name: "system:flag-plan"}, func(tx store.Tx) error {
 		fs, _, _ := w.flag("shop.new-checkout.prod")
 		fs.Fractional = []flag.Split{{Variant: "on", Weight: 30}, {Variant: "off", Weight: 70}}
 		return flagchange.ApplyPlanned(ctx, tx, store.Actor{Name: "system:flag-plan"}, "rollout", "shop.new-checkout.prod", fs, "step 2")
 	})
-	if err != nil {
-		t.Fatal(err)
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "plan rollout was never approved") {
+		t.Fatalf("a plan step in prod without the plan's approval: %v", err)
 	}
-	fs, fst, _ := w.flag("shop.new-checkout.prod")
+}
+
+// TestPlanApprovedByItsFirstStep: applying a plan of a production flag
+// proposes its first step; approving that applies the step and approves
+// the plan, whose later steps then apply without approvals.
+func TestPlanApprovedByItsFirstStep(t *testing.T) {
+	w := newWorld(t)
+	w.apply(admin, envs)
+	res := w.apply(admin, flagDoc("prod", quarter))
+	for _, v := range []struct{ who, role string }{{"lead", "tech-lead"}, {"oncall", "sre"}} {
+		if err := w.vote(v.who, []string{v.role}, res[0].Change, flagchange.Approve); err != nil {
+			t.Fatal(err)
+		}
+	}
+	planDoc := `apiVersion: airlock.dev/v1
+kind: FlagPlan
+metadata: {name: checkout}
+spec:
+  flag: shop.new-checkout.prod
+  variant: "on"
+  steps: [{percent: 1}, {percent: 10}, {percent: 100}]
+`
+	res = w.apply(store.Actor{Name: "dev"}, planDoc)
+	if res[0].Action != catalog.Proposed || !strings.Contains(res[0].Message, "the plan starts once its first step is approved") {
+		t.Fatalf("apply of a prod plan: %+v", res[0])
+	}
+	start := res[0].Change
+	if spec, _ := w.change(start); spec.Origin != "plan checkout start" || spec.After.Fractional[0].Weight != 1 {
+		t.Fatalf("start change: %+v", spec)
+	}
+	ctx := context.Background()
+	step := func(weight float64) error {
+		return w.st.Write(ctx, store.Actor{Name: "system:flag-plan"}, func(tx store.Tx) error {
+			o, err := tx.Get(ctx, flag.KindName, "shop.new-checkout.prod")
+			if err != nil {
+				return err
+			}
+			var fs flag.Spec
+			if err := o.DecodeSpec(&fs); err != nil {
+				return err
+			}
+			fs.Fractional = []flag.Split{{Variant: "on", Weight: weight}, {Variant: "off", Weight: 100 - weight}}
+			return flagchange.ApplyPlanned(ctx, tx, store.Actor{Name: "system:flag-plan"}, "checkout", "shop.new-checkout.prod", fs, "step")
+		})
+	}
+	if err := step(1); !errors.Is(err, flagchange.ErrAwaitingApproval) || !strings.Contains(err.Error(), "its start, flag change "+start) {
+		t.Fatalf("step 0 before approval: %v", err)
+	}
+	if err := w.vote("dev", []string{"tech-lead"}, start, flagchange.Approve); err == nil {
+		t.Fatal("the plan's author approved its start")
+	}
+	for _, v := range []struct{ who, role string }{{"lead", "tech-lead"}, {"oncall", "sre"}} {
+		if err := w.vote(v.who, []string{v.role}, start, flagchange.Approve); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fs, fst, rev := w.flag("shop.new-checkout.prod")
+	if fs.Fractional[0].Weight != 1 || fst.Plan != "checkout" {
+		t.Fatalf("after approving the start: %+v %+v", fs.Fractional, fst)
+	}
+	if err := step(1); err != nil {
+		t.Fatalf("step 0 after approval: %v", err)
+	}
+	if _, _, rev2 := w.flag("shop.new-checkout.prod"); rev2 != rev {
+		t.Fatalf("re-applying the approved first step wrote the flag again (revision %d → %d)", rev, rev2)
+	}
+	if err := step(10); err != nil {
+		t.Fatalf("step 1: %v", err)
+	}
+	fs, fst, _ = w.flag("shop.new-checkout.prod")
 	spec, st := w.change(fst.Change)
-	if fs.Fractional[0].Weight != 30 || spec.Origin != "plan rollout" || st.Phase != flagchange.Applied || st.Message != "approved as part of plan rollout" {
-		t.Fatalf("planned step: %+v %+v %+v", fs.Fractional, spec, st)
+	if fs.Fractional[0].Weight != 10 || spec.Origin != "plan checkout" || st.Phase != flagchange.Applied {
+		t.Fatalf("step 1: %+v %+v %+v", fs.Fractional, spec, st)
 	}
 }
 

@@ -22,6 +22,15 @@ type Service struct {
 	scheme *resource.Scheme
 	// Actor is who applies approved changes when their window opens.
 	Actor store.Actor
+	// OnApplied, when set, is called after an approval or an opening
+	// window applied a change (the plan controller retries at once).
+	OnApplied func()
+}
+
+func (s *Service) applied() {
+	if s.OnApplied != nil {
+		s.OnApplied()
+	}
 }
 
 // New returns a Service over st; scheme validates flags built by Set.
@@ -264,6 +273,9 @@ func (s *Service) vote(ctx context.Context, actor store.Actor, v VoteRequest) (*
 		out, err = tx.Get(ctx, Kind, v.Change)
 		return err
 	})
+	if err == nil {
+		s.applied()
+	}
 	return out, err
 }
 
@@ -372,6 +384,9 @@ func (s *Service) RunOnce(ctx context.Context) (int, error) {
 			return applied, fmt.Errorf("flag change %s: %w", o.Metadata.Name, err)
 		}
 	}
+	if applied > 0 {
+		s.applied()
+	}
 	return applied, nil
 }
 
@@ -393,9 +408,10 @@ func (s *Service) Loop(ctx context.Context, interval time.Duration, onErr func(e
 }
 
 // ApplyPlanned applies, in tx, a change a progressive release plan makes
-// as one of its steps: the plan was approved as a whole, so the step skips
-// approvals but not deployment windows (the error then wraps
-// ErrWindowClosed).
+// as one of its steps. Where the environment needs approvals, the plan is
+// approved by approving its first step (PlanGuard proposes it): until then
+// the error wraps ErrAwaitingApproval; after, steps skip approvals. No step
+// skips a closed deployment window (the error then wraps ErrWindowClosed).
 func ApplyPlanned(ctx context.Context, tx store.Tx, actor store.Actor, plan, flagName string, next flag.Spec, note string) error {
 	cur, err := tx.Get(ctx, flag.KindName, flagName)
 	if err != nil {
@@ -403,6 +419,16 @@ func ApplyPlanned(ctx context.Context, tx store.Tx, actor store.Actor, plan, fla
 	}
 	if err := flag.Validate(next); err != nil {
 		return err
+	}
+	var now flag.Spec
+	if err := cur.DecodeSpec(&now); err != nil {
+		return err
+	}
+	if err := planGate(ctx, tx, plan, flagName, now); err != nil {
+		return err
+	}
+	if jsonEqual(now, next) {
+		return nil // the approved start change already applied this step
 	}
 	obj := cur.DeepCopy()
 	if err := obj.SetSpec(next); err != nil {

@@ -6,9 +6,12 @@ package server
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"github.com/airlock-dev/airlock/internal/approval"
+	"github.com/airlock-dev/airlock/internal/flag/plan"
+	"github.com/airlock-dev/airlock/internal/verdict"
 	"log/slog"
 	"net"
 	"net/http"
@@ -21,6 +24,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/airlock-dev/airlock/internal/access"
+	_ "github.com/airlock-dev/airlock/internal/access/broker/hook" // the exec and webhook brokers
+	_ "github.com/airlock-dev/airlock/internal/access/broker/postgres"
+	_ "github.com/airlock-dev/airlock/internal/access/broker/sshca"
+	"github.com/airlock-dev/airlock/internal/access/seal"
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/application"
 	"github.com/airlock-dev/airlock/internal/audit"
@@ -71,7 +79,10 @@ func NewScheme() *resource.Scheme {
 	change.Register(s)
 	rollout.Register(s)
 	flag.Register(s)
+	verdict.Register(s)
+	plan.Register(s)
 	flagchange.Register(s)
+	access.Register(s)
 	return s
 }
 
@@ -126,6 +137,18 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	deps := NewDeps(st, signer, logger, reg)
+	// Credentials waiting to be collected (and break-glass ones) are
+	// sealed with a key kept beside the audit key, outside the database.
+	sealer, err := seal.LoadOrCreateKey(filepath.Join(cfg.DataDir, "seal.key"))
+	if err != nil {
+		return err
+	}
+	deps.Access = access.New(st, sealer, os.Getenv, time.Now)
+	// Access that ran out while airlock was down is revoked before it
+	// serves anything.
+	if _, err := deps.Access.RunOnce(ctx); err != nil {
+		logger.Warn("revoking overdue access at start failed; retrying in the background", slog.Any("error", err))
+	}
 	// The local runtime: versions run as supervised processes behind one
 	// router per application and environment; instances outlive a restart
 	// of the server and are adopted by the next one.
@@ -143,6 +166,9 @@ func Run(ctx context.Context, cfg Config) error {
 	rec := &rollout.Reconciler{Store: st, Target: target, Logger: logger, OnFinish: deps.Promotions.RolloutFinished}
 	deps.Runtime, deps.Rollouts = target, rollout.NewService(st, rec.Wake)
 	deps.Rehearser = &rollout.Rehearser{Store: st, Service: deps.Rollouts, Probe: probe(target)}
+	planCtl := &plan.Controller{Store: st, Apply: applyPlanStep, Logger: logger}
+	deps.FlagPlans.Wake = planCtl.Wake
+	deps.FlagChanges.OnApplied = planCtl.Retry
 	handler := api.New(deps)
 	cp, promotions := deps.Checkpointer.(*Checkpointer), deps.Promotions
 
@@ -155,11 +181,12 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(6)
+	wg.Add(7)
 	go func() {
 		defer wg.Done()
 		rec.Loop(ctx)
 	}()
+	wg.Go(func() { planCtl.Loop(ctx) }) // flag release plans
 	go func() {
 		defer wg.Done()
 		cp.Loop(ctx, cfg.CheckpointEvery, logger)
@@ -176,6 +203,12 @@ func Run(ctx context.Context, cfg Config) error {
 		defer wg.Done()
 		deps.FlagChanges.Loop(ctx, 30*time.Second, func(err error) {
 			logger.WarnContext(ctx, "applying approved flag changes failed", slog.Any("error", err))
+		})
+	}()
+	go func() {
+		defer wg.Done()
+		deps.Access.Loop(ctx, func(err error) {
+			logger.WarnContext(ctx, "just-in-time access: issuing or revoking failed; retrying", slog.Any("error", err))
 		})
 	}()
 	go func() {
@@ -216,11 +249,20 @@ func NewDeps(st store.Store, signer *audit.Signer, logger *slog.Logger, reg *pro
 	scheme := NewScheme()
 	promotions := promotion.New(st)
 	cat, flags := catalog.New(st, scheme), flagchange.New(st, scheme)
+	var key [32]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		panic(err) // crypto/rand does not fail
+	}
 	cat.SetGuard(flag.KindName, flags.Guard)
+	cat.SetGuard(plan.Kind, flagchange.PlanGuard)
 	return api.Deps{
 		Store: st, Scheme: scheme, Catalog: cat, Tokens: auth.NewTokens(st), FlagChanges: flags,
+		// Run replaces it with one whose seal key is kept in the data
+		// directory; this one's key lives as long as the process.
+		Access: access.New(st, seal.New(key), os.Getenv, time.Now),
 		Ingest: ingest.New(st, promotions.Reevaluate), Promotions: promotions, Incidents: incident.New(st),
 		Changes:      change.New(st, promotions.Reevaluate),
+		FlagPlans:    plan.NewService(st, applyPlanStep, nil),
 		Rollouts:     rollout.NewService(st, nil),
 		Checkpointer: &Checkpointer{Store: st, Signer: signer, Now: time.Now},
 		Logger:       logger, Registry: reg, Version: Version,
@@ -453,3 +495,25 @@ func (c *Checkpointer) Loop(ctx context.Context, every time.Duration, logger *sl
 		}
 	}
 }
+
+// applyPlanStep is the flag plans' ApplyFunc: a step goes through flag
+// change control, held back (the plan controller waits) by a closed
+// deployment window or, where the environment needs approvals, until the
+// plan's first step is approved.
+func applyPlanStep(ctx context.Context, tx store.Tx, actor store.Actor, planName, flagName string, next flag.Spec, note string) error {
+	err := flagchange.ApplyPlanned(ctx, tx, actor, planName, flagName, next, note)
+	switch {
+	case errors.Is(err, flagchange.ErrWindowClosed):
+		return &planWait{sentinel: plan.ErrWindowClosed, err: err}
+	case errors.Is(err, flagchange.ErrAwaitingApproval):
+		return &planWait{sentinel: plan.ErrAwaitingApproval, err: err}
+	}
+	return err
+}
+
+// planWait carries flag change control's reason to wait under the plan
+// controller's sentinel, keeping the reason's words.
+type planWait struct{ sentinel, err error }
+
+func (e *planWait) Error() string   { return e.err.Error() }
+func (e *planWait) Unwrap() []error { return []error{e.sentinel, e.err} }

@@ -19,6 +19,11 @@ import (
 // tries the step again later, without pausing the plan.
 var ErrWindowClosed = errors.New("deployment window closed")
 
+// ErrAwaitingApproval is what an ApplyFunc's error wraps while the plan
+// itself waits for approval (its first step, proposed as a flag change,
+// is not approved yet). The controller waits as for a closed window.
+var ErrAwaitingApproval = errors.New("awaiting approval")
+
 // ApplyFunc writes a flag's next spec inside tx, with whatever change
 // control, audit and status bookkeeping flag changes need. actor is who
 // makes the step (ActorName for the controller, a person for Advance),
@@ -98,6 +103,16 @@ func (c *Controller) Wake() {
 	case c.wake <- struct{}{}:
 	default:
 	}
+}
+
+// Retry forgets every plan's wait (for a window, for an approval) and
+// wakes the loop: something they waited for may have happened.
+func (c *Controller) Retry() {
+	c.init()
+	c.mu.Lock()
+	clear(c.retryAt)
+	c.mu.Unlock()
+	c.Wake()
 }
 
 // Decode reads a FlagPlan object.
@@ -283,7 +298,7 @@ func (c *Controller) step(ctx context.Context, o *resource.Object, spec Spec, st
 	})
 	c.mu.Lock()
 	delete(c.retryAt, name)
-	if errors.Is(err, ErrWindowClosed) {
+	if errors.Is(err, ErrWindowClosed) || errors.Is(err, ErrAwaitingApproval) {
 		c.retryAt[name] = now.Add(c.WindowRetry)
 	}
 	c.mu.Unlock()
@@ -292,8 +307,8 @@ func (c *Controller) step(ctx context.Context, o *resource.Object, spec Spec, st
 	case err == nil:
 		c.Logger.InfoContext(ctx, "flag plan step applied", slog.String("plan", name), slog.Int("step", n), slog.String("serves", spec.Describe(n)))
 		return time.Millisecond, nil // look again at once: NextAt, the next verdict check
-	case errors.Is(err, ErrWindowClosed):
-		msg := fmt.Sprintf("step %d (%s) waits for a deployment window: %v", n, spec.Describe(n), err)
+	case errors.Is(err, ErrWindowClosed), errors.Is(err, ErrAwaitingApproval):
+		msg := fmt.Sprintf("step %d (%s) waits: %v", n, spec.Describe(n), err)
 		return c.WindowRetry, c.update(ctx, o, func(next *Status) string {
 			if next.Message == msg {
 				return ""

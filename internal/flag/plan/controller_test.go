@@ -398,7 +398,7 @@ func TestWindowClosedWaitsWithoutPausing(t *testing.T) {
 	w.run()
 	w.want(plan.Pending, 0)
 	st := w.status()
-	if !strings.Contains(st.Message, "waits for a deployment window") || len(st.History) != 1 {
+	if !strings.Contains(st.Message, "waits: environment prod: deployment window closed") || len(st.History) != 1 {
 		t.Errorf("message %q, %d events; want a wait message recorded once", st.Message, len(st.History))
 	}
 	if f := w.flag(); f.Enabled || f.Targeting != nil {
