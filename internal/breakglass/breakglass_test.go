@@ -749,3 +749,29 @@ func TestExampleDecodes(t *testing.T) {
 		t.Errorf("example spec %+v, want prod and 1h", spec)
 	}
 }
+
+func TestUsesListsEveryOpenFromItsReview(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.breakGlass(nil)
+	e.store("pw-1")
+	first := e.clock.Now()
+	e.open("alice")
+	e.clock.Add(2 * time.Hour)
+	e.store("pw-2")
+	e.open("bob")
+	uses, err := breakglass.Uses(e.ctx, e.st, "prod", time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(uses) != 2 || uses[0].OpenedBy != "alice" || !uses[0].OpenedAt.Equal(first) || uses[1].OpenedBy != "bob" ||
+		uses[0].ReviewPhase != "Open" || !strings.Contains(uses[0].Reason, "orders-db") || uses[0].Incident == "" {
+		t.Errorf("uses: %+v", uses)
+	}
+	if uses, _ := breakglass.Uses(e.ctx, e.st, "prod", first.Add(time.Hour)); len(uses) != 1 || uses[0].OpenedBy != "bob" {
+		t.Errorf("uses since an hour after the first: %+v", uses)
+	}
+	if uses, _ := breakglass.Uses(e.ctx, e.st, "staging", time.Time{}); len(uses) != 0 {
+		t.Errorf("uses in staging: %+v", uses)
+	}
+}

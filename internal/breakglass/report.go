@@ -3,8 +3,11 @@ package breakglass
 import (
 	"context"
 	"fmt"
+	"sort"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/promotion"
+	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
 )
 
@@ -134,5 +137,60 @@ func Overdue(ctx context.Context, r store.Reader, now time.Time) ([]Finding, err
 		}
 		out = append(out, f)
 	}
+	return out, nil
+}
+
+// Use is one open of a break-glass, as its review records it.
+type Use struct {
+	BreakGlass  string    `json:"breakGlass"`
+	Environment string    `json:"environment"`
+	OpenedBy    string    `json:"openedBy"`
+	OpenedAt    time.Time `json:"openedAt"`
+	Reason      string    `json:"reason"`
+	Incident    string    `json:"incident"`
+	Review      string    `json:"review"`
+	// ReviewPhase is Open or Completed; ReviewOutcome is set once completed.
+	ReviewPhase   string `json:"reviewPhase"`
+	ReviewOutcome string `json:"reviewOutcome,omitempty"`
+	ReviewOverdue bool   `json:"reviewOverdue,omitempty"`
+}
+
+// Uses returns every open of a break-glass at or after since, in
+// environment env ("" for all), oldest first. It reads the reviews the
+// opens left behind, which are kept for good (status.history is bounded),
+// so the access report can put break-glass uses beside granted access.
+func Uses(ctx context.Context, r store.Reader, env string, since time.Time) ([]Use, error) {
+	sel := resource.Selector{{Key: "breakglass", Op: resource.Exists}}
+	if env != "" {
+		sel = append(sel, resource.Requirement{Key: "environment", Op: resource.Equals, Values: []string{env}})
+	}
+	objs, err := r.List(ctx, promotion.ReviewKind, sel)
+	if err != nil {
+		return nil, fmt.Errorf("list break-glass reviews: %w", err)
+	}
+	out := []Use{}
+	for _, o := range objs {
+		var spec promotion.ReviewSpec
+		var st promotion.ReviewStatus
+		if err := o.DecodeSpec(&spec); err != nil {
+			return nil, fmt.Errorf("review %s: %w", o.Metadata.Name, err)
+		}
+		if err := o.DecodeStatus(&st); err != nil {
+			return nil, fmt.Errorf("review %s: %w", o.Metadata.Name, err)
+		}
+		if spec.BreakGlass == "" {
+			continue
+		}
+		opened := spec.DueAt.Add(-promotion.ReviewDue)
+		if opened.Before(since) {
+			continue
+		}
+		out = append(out, Use{
+			BreakGlass: spec.BreakGlass, Environment: spec.Environment, OpenedBy: spec.RequestedBy, OpenedAt: opened,
+			Reason: spec.Reason, Incident: spec.Incident, Review: o.Metadata.Name,
+			ReviewPhase: string(st.Phase), ReviewOutcome: string(st.Outcome), ReviewOverdue: st.Overdue,
+		})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].OpenedAt.Before(out[j].OpenedAt) })
 	return out, nil
 }
