@@ -175,7 +175,7 @@ type Status struct {
 	// credential is stored.
 	RotationReported bool      `json:"rotationReported,omitempty"`
 	Rotation         *Rotation `json:"rotation,omitempty"`
-	// Opens counts the opens, for the names of their reviews.
+	// Opens counts the opens.
 	Opens int `json:"opens,omitempty"`
 
 	LastDrill *Drill `json:"lastDrill,omitempty"`

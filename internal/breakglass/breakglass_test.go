@@ -775,3 +775,39 @@ func TestUsesListsEveryOpenFromItsReview(t *testing.T) {
 		t.Errorf("uses in staging: %+v", uses)
 	}
 }
+
+func TestGuardKeepsWhatIsOwed(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	s := resource.NewScheme()
+	breakglass.Register(s)
+	cat := catalog.New(e.st, s)
+	cat.SetGuard(breakglass.Kind, breakglass.Guard)
+	apply := func(doc string) error {
+		objs, err := s.Decode("test.yaml", []byte(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = cat.Apply(e.ctx, store.Actor{Name: "admin"}, objs, false)
+		return err
+	}
+	const doc = "apiVersion: airlock.dev/v1\nkind: BreakGlass\nmetadata: {name: prod-root}\nspec: {environment: prod, validFor: 1h}\n"
+	if err := apply(doc); err != nil {
+		t.Fatal(err)
+	}
+	e.store("pw-1")
+	if err := apply(strings.Replace(doc, "1h", "30m", 1)); err != nil {
+		t.Fatal(err)
+	}
+	if st := e.status(); st.Sealed == "" {
+		t.Error("an apply dropped the sealed credential")
+	}
+	e.open("alice")
+	if err := cat.Delete(e.ctx, store.Actor{Name: "admin"}, breakglass.Kind, "prod-root", 0); !errors.As(err, new(*catalog.PolicyError)) {
+		t.Fatalf("delete of an opened break-glass: %v, want a PolicyError", err)
+	}
+	e.store("pw-2")
+	if err := cat.Delete(e.ctx, store.Actor{Name: "admin"}, breakglass.Kind, "prod-root", 0); err != nil {
+		t.Fatalf("delete once replaced: %v", err)
+	}
+}
