@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"sort"
 
 	"encoding/json"
 	"fmt"
@@ -222,6 +223,34 @@ func columnsFor(kind string) []column {
 					return fmt.Sprintf("%.0f%%", w)
 				}
 				return "0%"
+			}},
+		},
+		"AccessRequest": {
+			{"REQUESTER", field("spec.requester")},
+			{"ENV", field("spec.environment")},
+			{"RESOURCE", field("spec.resource")},
+			{"ROLE", field("spec.role")},
+			{"STATE", field("status.state")},
+			{"UNTIL", func(m map[string]any, _ time.Time) string { return orNone(str(lookup(m, "status.notAfter"))) }},
+			{"REASON", func(m map[string]any, _ time.Time) string { return cell(str(lookup(m, "spec.reason")), maxSummaryCell) }},
+		},
+		"AccessResource": {
+			{"ENV", field("spec.environment")},
+			{"BROKER", field("spec.broker.type")},
+			{"ROLES", func(m map[string]any, _ time.Time) string {
+				roles, _ := lookup(m, "spec.roles").(map[string]any)
+				names := make([]string, 0, len(roles))
+				for n := range roles {
+					names = append(names, n)
+				}
+				sort.Strings(names)
+				return strings.Join(names, ",")
+			}},
+			{"MAX", func(m map[string]any, _ time.Time) string {
+				if v := str(lookup(m, "spec.maxDuration")); v != "" {
+					return v
+				}
+				return "8h"
 			}},
 		},
 		"FlagChange": {
