@@ -21,8 +21,8 @@ type sim struct {
 	up   bool
 
 	// The broker's view: whether a credential it issued is live.
-	live      bool
-	liveUntil time.Time // the window the broker issued it for
+	live                  bool
+	liveUntil             time.Time // the window the broker issued it for
 	failGrant, failRevoke bool
 	revokeHealthy         time.Time // since when revocations succeed
 

@@ -23,7 +23,7 @@ type Held struct {
 	Approvers []string   `json:"approvers,omitempty"`
 	State     State      `json:"state"`
 	Requested time.Time  `json:"requested"`
-	From      *time.Time `json:"from,omitempty"` // when the credential was issued
+	From      *time.Time `json:"from,omitempty"`  // when the credential was issued
 	Until     *time.Time `json:"until,omitempty"` // when it was revoked, or its window's end
 	EndedBy   string     `json:"endedBy,omitempty"`
 	Alerts    []string   `json:"alerts,omitempty"`

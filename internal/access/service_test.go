@@ -458,4 +458,3 @@ func TestReport(t *testing.T) {
 		t.Fatalf("timeline: %v", whats)
 	}
 }
-

@@ -458,7 +458,9 @@ func TestSummarize(t *testing.T) {
 	}{
 		{"kill switch", func(s *flag.Spec) { s.Enabled = false }, "enabled: true → false"},
 		{"default", func(s *flag.Spec) { s.DefaultVariant = "on" }, "defaultVariant: off → on"},
-		{"split added", func(s *flag.Spec) { s.Fractional = []flag.Split{{Variant: "on", Weight: 1}, {Variant: "off", Weight: 99}} }, "split: none → on 1 / off 99"},
+		{"split added", func(s *flag.Spec) {
+			s.Fractional = []flag.Split{{Variant: "on", Weight: 1}, {Variant: "off", Weight: 99}}
+		}, "split: none → on 1 / off 99"},
 		{"rule condition", func(s *flag.Spec) { s.Targeting[0].When = &flag.Condition{Segment: "beta"} }, "rules: conditions or variants changed"},
 		{"rule added", func(s *flag.Spec) { s.Targeting = append(s.Targeting, flag.Rule{Name: "beta", Variant: "on"}) }, "rules: staff → staff, beta"},
 		{"variant", func(s *flag.Spec) { s.Variants = map[string]any{"on": true, "off": false, "maybe": true} }, "variants: +maybe"},
@@ -475,4 +477,3 @@ func TestSummarize(t *testing.T) {
 		t.Errorf("create: %q", got)
 	}
 }
-
