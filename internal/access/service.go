@@ -37,6 +37,9 @@ type Service struct {
 
 	locks [64]sync.Mutex // by request name: one broker call at a time per request
 	wake  chan struct{}
+
+	brokerMu sync.Mutex
+	brokers  map[string]broker.Broker // by resource type and configuration
 }
 
 // New returns a Service. env is where brokers read their secrets
@@ -510,12 +513,28 @@ func grantOf(name string, spec RequestSpec, st Status) broker.Grant {
 	return g
 }
 
+// brokerFor returns the broker of a resource, built once per broker type
+// and configuration, so its connection limits hold across requests.
 func (s *Service) brokerFor(ctx context.Context, resName string) (broker.Broker, error) {
 	res, err := loadResource(ctx, s.store, resName)
 	if err != nil {
 		return nil, err
 	}
-	return broker.New(res.Broker.Type, res.Broker.Config, s.env)
+	key := res.Broker.Type + "\x00" + string(res.Broker.Config)
+	s.brokerMu.Lock()
+	defer s.brokerMu.Unlock()
+	if b, ok := s.brokers[key]; ok {
+		return b, nil
+	}
+	b, err := broker.New(res.Broker.Type, res.Broker.Config, s.env)
+	if err != nil {
+		return nil, err
+	}
+	if s.brokers == nil {
+		s.brokers = map[string]broker.Broker{}
+	}
+	s.brokers[key] = b
+	return b, nil
 }
 
 func (s *Service) issue(ctx context.Context, name string, spec RequestSpec, st Status) error {
