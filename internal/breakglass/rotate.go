@@ -222,6 +222,9 @@ func (s *Service) rotate(ctx context.Context, name string, spec Spec) error {
 			return err
 		}
 		if st.Rotation == nil || st.Rotation.Grant != id {
+			if st.Handle == issued.Handle {
+				return nil // another replica finished this very grant: it is the current credential
+			}
 			// A credential was stored by hand meanwhile: the one just
 			// issued replaces nothing and is revoked.
 			queueRevoke(&st, name, gen, issued.Handle)
