@@ -14,6 +14,7 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/airlock-dev/airlock/internal/access/broker"
+	"github.com/airlock-dev/airlock/internal/access/broker/sshca"
 	"github.com/airlock-dev/airlock/internal/access/seal"
 	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/incident"
@@ -160,8 +161,13 @@ func (s *Service) create(ctx context.Context, tx store.Tx, actor store.Actor, as
 	if d > maxD {
 		return nil, &InvalidError{Msg: fmt.Sprintf("%s of %s on %s may last at most %s; you asked for %s", ask.Role, ask.Resource, ask.Environment, maxD, d)}
 	}
-	if res.Broker.Type == "ssh" && ask.PublicKey == "" {
-		return nil, &InvalidError{Msg: fmt.Sprintf("%s issues SSH certificates: give the public key to certify (--public-key FILE)", ask.Resource)}
+	if res.Broker.Type == "ssh" {
+		if ask.PublicKey == "" {
+			return nil, &InvalidError{Msg: fmt.Sprintf("%s issues SSH certificates: give the public key to certify (--public-key FILE)", ask.Resource)}
+		}
+		if _, err := sshca.ParsePublicKey(ask.PublicKey); err != nil {
+			return nil, &InvalidError{Msg: err.Error()}
+		}
 	}
 	if ask.Incident != "" {
 		open, err := incident.IsOpen(ctx, tx, ask.Incident)
