@@ -194,13 +194,16 @@ func TestStaleFlags(t *testing.T) {
 	}
 
 	// Day 0: checkout and ops-switch evaluated one by one, every qa flag
-	// in bulk. An admin trying banner is no client using it. Nothing is
-	// stale yet.
+	// in bulk. An admin trying staging's flags is no client using them.
+	// Nothing is stale yet.
 	evalOne("checkout")
 	evalOne("ops-switch")
 	evalBulk("", 200)
 	if code, body := e.do("POST", "/ofrep/v1/evaluate/flags/banner?environment=staging", e.admin, "application/json", `{"context":{"targetingKey":"u1"}}`); code != 200 {
 		t.Fatalf("an admin evaluating banner: %d %s", code, body)
+	}
+	if code, body := e.do("POST", "/ofrep/v1/evaluate/flags?environment=staging", e.admin, "application/json", `{"context":{"targetingKey":"u1"}}`); code != 200 {
+		t.Fatalf("an admin evaluating every staging flag: %d %s", code, body)
 	}
 	flush(3)
 	for _, name := range []string{"shop.checkout.staging", "shop.ops-switch.staging", "web.theme.qa"} {
