@@ -23,6 +23,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/access"
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/breakglass"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/change"
 	"github.com/airlock-dev/airlock/internal/flagchange"
@@ -61,6 +62,8 @@ type Deps struct {
 	Promotions *promotion.Service
 	Incidents  *incident.Service
 	Changes    *change.Service
+	// BreakGlass keeps sealed emergency credentials; nil answers 503.
+	BreakGlass *breakglass.Service
 	// Access is just-in-time access to production resources.
 	Access *access.Service
 	// FlagChanges is the change control every flag write goes through.

@@ -220,6 +220,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			if strings.HasPrefix(rt.Path, "/api/v1/flagchanges/{name}/") {
 				name = "fch-20000101-001" // absent: 404 once authorized
 			}
+			if strings.HasPrefix(rt.Path, "/api/v1/breakglass/{name}/") {
+				name = "absent" // 404 once authorized
+			}
 			if strings.HasPrefix(rt.Path, "/api/v1/access/{name}/") {
 				name = "acc-20000101-001" // absent: 404 once authorized
 			}

@@ -1,7 +1,3 @@
-//go:build ignore
-
-// This file is built once api.Deps has its BreakGlass field (see the
-// break-glass wiring note); until then the build ignores it.
 
 package api
 

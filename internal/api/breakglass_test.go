@@ -1,6 +1,3 @@
-//go:build ignore
-
-// Built with breakglass.go, once api.Deps has its BreakGlass field.
 
 package api_test
 

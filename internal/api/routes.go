@@ -61,6 +61,7 @@ func (a *API) registerRoutes() {
 	a.registerFlagStaleRoutes()
 	a.registerFlagChangeRoutes()
 	a.registerAccessRoutes()
+	a.registerBreakGlassRoutes()
 
 	a.handle("GET", "/api/v1/watch/{resource}", "Stream changes of a kind as server-sent events.", rule{verb: "read"}, a.watch)
 	a.handle("GET", "/api/v1/{resource}", "List objects of a kind (selector: a label selector).", rule{verb: "read"}, a.list)

@@ -457,7 +457,7 @@ func (s *Service) FlagOverdue(ctx context.Context, actor store.Actor) (int, erro
 			if _, err := notify.Enqueue(ctx, tx, notify.Event{
 				Type:    notify.ReviewOverdue,
 				Subject: fmt.Sprintf("review of %s is overdue", spec.Subject()),
-				Message: fmt.Sprintf("the post-emergency review of %s %s in %s (incident %s) was due %s and is not complete; still missing: %s", spec.App, spec.Version, spec.Environment, spec.Incident, spec.DueAt.UTC().Format(time.RFC3339), st.Missing),
+				Message: fmt.Sprintf("the review of %s in %s (incident %s) was due %s and is not complete; still missing: %s", spec.Subject(), spec.Environment, spec.Incident, spec.DueAt.UTC().Format(time.RFC3339), st.Missing),
 				Data:    map[string]string{"review": o.Metadata.Name, "promotion": spec.Promotion, "app": spec.App, "environment": spec.Environment, "incident": spec.Incident, "dueAt": spec.DueAt.UTC().Format(time.RFC3339), "missing": st.Missing},
 			}); err != nil {
 				return fmt.Errorf("notify overdue review %s: %w", o.Metadata.Name, err)

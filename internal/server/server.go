@@ -33,6 +33,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/application"
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/breakglass"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/change"
 	"github.com/airlock-dev/airlock/internal/environment"
@@ -83,6 +84,7 @@ func NewScheme() *resource.Scheme {
 	plan.Register(s)
 	flagchange.Register(s)
 	access.Register(s)
+	breakglass.Register(s)
 	return s
 }
 
@@ -144,6 +146,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	deps.Access = access.New(st, sealer, os.Getenv, time.Now)
+	deps.BreakGlass = breakglass.New(st, sealer, time.Now)
 	// Access that ran out while airlock was down is revoked before it
 	// serves anything.
 	if _, err := deps.Access.RunOnce(ctx); err != nil {
@@ -187,6 +190,11 @@ func Run(ctx context.Context, cfg Config) error {
 		rec.Loop(ctx)
 	}()
 	wg.Go(func() { planCtl.Loop(ctx) }) // flag release plans
+	wg.Go(func() {
+		deps.BreakGlass.Loop(ctx, 30*time.Second, func(err error) {
+			logger.WarnContext(ctx, "rotating break-glass credentials failed; retrying with backoff", slog.Any("error", err))
+		})
+	})
 	go func() {
 		defer wg.Done()
 		cp.Loop(ctx, cfg.CheckpointEvery, logger)
@@ -255,12 +263,14 @@ func NewDeps(st store.Store, signer *audit.Signer, logger *slog.Logger, reg *pro
 	}
 	cat.SetGuard(flag.KindName, flags.Guard)
 	cat.SetGuard(plan.Kind, flagchange.PlanGuard)
+	cat.SetGuard(breakglass.Kind, breakglass.Guard)
 	return api.Deps{
 		Store: st, Scheme: scheme, Catalog: cat, Tokens: auth.NewTokens(st), FlagChanges: flags,
 		// Run replaces it with one whose seal key is kept in the data
 		// directory; this one's key lives as long as the process.
-		Access: access.New(st, seal.New(key), os.Getenv, time.Now),
-		Ingest: ingest.New(st, promotions.Reevaluate), Promotions: promotions, Incidents: incident.New(st),
+		Access:     access.New(st, seal.New(key), os.Getenv, time.Now),
+		BreakGlass: breakglass.New(st, seal.New(key), time.Now),
+		Ingest:     ingest.New(st, promotions.Reevaluate), Promotions: promotions, Incidents: incident.New(st),
 		Changes:      change.New(st, promotions.Reevaluate),
 		FlagPlans:    plan.NewService(st, applyPlanStep, nil),
 		Rollouts:     rollout.NewService(st, nil),
