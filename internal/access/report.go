@@ -3,10 +3,12 @@ package access
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sort"
 	"strings"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/breakglass"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
 )
@@ -55,13 +57,15 @@ type Report struct {
 	Until       time.Time    `json:"until"`
 	Access      []Held       `json:"access"`
 	Deployments []Deployment `json:"deployments"`
-	Timeline    []Event      `json:"timeline"`
+	// BreakGlass lists the break-glass credentials opened in the period.
+	BreakGlass []breakglass.Use `json:"breakGlass"`
+	Timeline   []Event          `json:"timeline"`
 }
 
 // BuildReport reads the access requests, promotions and rollouts of env
 // overlapping [since, now].
 func BuildReport(ctx context.Context, r store.Reader, env string, since, now time.Time) (*Report, error) {
-	rep := &Report{Environment: env, Since: since, Until: now, Access: []Held{}, Deployments: []Deployment{}, Timeline: []Event{}}
+	rep := &Report{Environment: env, Since: since, Until: now, Access: []Held{}, Deployments: []Deployment{}, BreakGlass: []breakglass.Use{}, Timeline: []Event{}}
 	reqs, err := r.List(ctx, RequestKind, resource.Selector{{Key: "environment", Op: resource.Equals, Values: []string{env}}})
 	if err != nil {
 		return nil, err
@@ -109,6 +113,18 @@ func BuildReport(ctx context.Context, r store.Reader, env string, since, now tim
 	}
 	if err := deployments(ctx, r, env, since, now, rep); err != nil {
 		return nil, err
+	}
+	uses, err := breakglass.Uses(ctx, r, env, since)
+	if err != nil {
+		return nil, err
+	}
+	rep.BreakGlass = uses
+	for _, u := range uses {
+		if u.OpenedAt.After(now) {
+			continue
+		}
+		rep.Timeline = append(rep.Timeline, Event{At: u.OpenedAt, What: "breakglass-opened",
+			Line: fmt.Sprintf("%s opened break-glass %s (incident %s, review %s %s): %s", u.OpenedBy, u.BreakGlass, u.Incident, u.Review, u.ReviewPhase, u.Reason)})
 	}
 	sort.SliceStable(rep.Timeline, func(i, j int) bool { return rep.Timeline[i].At.Before(rep.Timeline[j].At) })
 	sort.SliceStable(rep.Deployments, func(i, j int) bool { return rep.Deployments[i].At.Before(rep.Deployments[j].At) })

@@ -249,13 +249,18 @@ func (a *app) printAccessReport(_ context.Context, rep map[string]any) error {
 			fmt.Fprintf(a.stdout, "      alert: %s\n", al)
 		}
 	}
+	uses, _ := rep["breakGlass"].([]any)
+	fmt.Fprintf(a.stdout, "\n%d break-glass use(s)\n", len(uses))
 	fmt.Fprintln(a.stdout, "\nTimeline (access and deployments side by side):")
 	events, _ := rep["timeline"].([]any)
 	for _, e := range events {
 		m, _ := e.(map[string]any)
 		col := "ACCESS"
-		if w := str(m["what"]); w == "promotion" || w == "rollout" {
+		switch str(m["what"]) {
+		case "promotion", "rollout":
 			col = "DEPLOY"
+		case "breakglass-opened":
+			col = "BREAK"
 		}
 		fmt.Fprintf(a.stdout, "  %s  %-6s  %s\n", str(m["at"]), col, str(m["line"]))
 	}
