@@ -178,7 +178,10 @@ func (a *API) compileFlags(ctx context.Context) (*flagSnapshot, error) {
 		}
 		cf.set[s.Key] = append(cf.set[s.Key], ev)
 		out.envs[s.Environment] = cf
-		tags[s.Environment] = fmt.Appendf(tags[s.Environment], "f%s@%d;", o.Metadata.Name, o.Metadata.Revision)
+		// The tag follows the spec, not the revision: a status write (the
+		// day a flag was last evaluated) changes no evaluation.
+		specSum := sha256.Sum256(o.Spec)
+		tags[s.Environment] = fmt.Appendf(tags[s.Environment], "f%s@%x;", o.Metadata.Name, specSum[:8])
 	}
 	for env, cf := range out.envs {
 		sum := sha256.Sum256(tags[env])

@@ -108,3 +108,43 @@ func between(s, from, to string) string {
 	v, _, _ := strings.Cut(rest, to)
 	return v
 }
+
+// TestOFREPTagIgnoresStatusWrites: a write of a flag's status alone (the
+// day it was last evaluated) keeps the bulk ETag, so clients' caches stay
+// valid.
+func TestOFREPTagIgnoresStatusWrites(t *testing.T) {
+	e := newEnv(t)
+	e.applyApproved(strings.Replace(flagsYAML, "ENABLED", "true", 1))
+	issued, err := auth.NewTokens(e.store).Create(context.Background(), store.Actor{Name: "admin"}, auth.CreateRequest{Name: "banner", Roles: []auth.Role{auth.Evaluator}, Environments: []string{"staging"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	etag := func() string {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/ofrep/v1/evaluate/flags", strings.NewReader(`{"context":{"targetingKey":"u1"}}`))
+		req.Header.Set("Authorization", "Bearer "+issued.Token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("ETag")
+	}
+	before := etag()
+	ctx := context.Background()
+	if err := e.store.Write(ctx, store.Actor{Name: "system:flag-usage"}, func(tx store.Tx) error {
+		o, err := tx.Get(ctx, "Flag", "shop.new-checkout.staging")
+		if err != nil {
+			return err
+		}
+		o.Status = []byte(`{"lastEvaluated":"2026-11-27T00:00:00Z"}`)
+		o.Metadata.Revision = 0
+		_, err = tx.Update(ctx, o)
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(50 * time.Millisecond) // the watch moves the cache on
+	if after := etag(); before == "" || after != before {
+		t.Fatalf("ETag %q after a status write, %q before", after, before)
+	}
+}

@@ -43,6 +43,16 @@ func (a *API) ofrepChanges(w http.ResponseWriter, r *http.Request, c *call) erro
 	if err != nil {
 		return err
 	}
+	// A flag's status changes (the day it was last evaluated) are not
+	// news to clients: only a spec that differs from the last one seen is.
+	seen := map[string][sha256.Size]byte{}
+	current, err := a.Store.List(r.Context(), flag.KindName, nil)
+	if err != nil {
+		return err
+	}
+	for _, o := range current {
+		seen[o.Metadata.Name] = sha256.Sum256(o.Spec)
+	}
 	return streamEvents(w, r, events, func(ev store.Event) (string, any, bool) {
 		var keys []string
 		switch ev.Kind {
@@ -53,7 +63,14 @@ func (a *API) ofrepChanges(w http.ResponseWriter, r *http.Request, c *call) erro
 				if err := ev.Object.DecodeSpec(&s); err != nil || s.Environment != env {
 					return "", nil, false
 				}
+				sum := sha256.Sum256(ev.Object.Spec)
+				if prev, ok := seen[ev.Name]; ok && prev == sum && ev.Type == store.Updated {
+					return "", nil, false
+				}
+				seen[ev.Name] = sum
 				keys = []string{s.Key}
+			} else {
+				delete(seen, ev.Name)
 			}
 		default:
 			return "", nil, false
