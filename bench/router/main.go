@@ -262,17 +262,18 @@ type harness struct {
 	addrs   []string // backend addresses
 	version []string // version of each backend
 
-	latency   map[string][]latencyResult
-	tput      map[string]tputResult
-	wrk       map[string]tputResult
-	routerPID int
-	nginxURL  string
-	nginxConf string
-	nginxPID  int
-	loadStart string
-	flipRes   *loadResult
-	flipInfo  string
-	splitRes  *loadResult
+	latency    map[string][]latencyResult
+	tput       map[string]tputResult
+	wrk        map[string]tputResult
+	routerPID  int
+	backendPID int
+	nginxURL   string
+	nginxConf  string
+	nginxPID   int
+	loadStart  string
+	flipRes    *loadResult
+	flipInfo   string
+	splitRes   *loadResult
 }
 
 func (h *harness) has(phase string) bool { return slices.Contains(h.phases, phase) }
@@ -296,6 +297,7 @@ func (h *harness) run() error {
 		return fmt.Errorf("start backends: %w", err)
 	}
 	defer be.stop()
+	h.backendPID = be.cmd.Process.Pid
 	h.addrs = strings.Split(out, ",")
 	fmt.Fprintf(os.Stderr, "backends: %v %v\n", h.addrs, vs)
 
@@ -403,10 +405,11 @@ func (h *harness) throughput(ctx context.Context, routerURL string) error {
 				return ctx.Err()
 			}
 			closedLoop(ctx, []string{t.url}, h.conns, 0, 2*time.Second, 0) // warm-up
-			cpu0 := t.cpu()
+			cpu0, be0 := t.cpu(), procCPU(h.backendPID)
 			res := closedLoop(ctx, []string{t.url}, h.conns, 0, h.tputDur, 0)
-			r := tputResult{rps: res.rate(), errs: res.errors, cpuPerReq: (t.cpu() - cpu0) / time.Duration(max(1, res.n))}
-			fmt.Fprintf(os.Stderr, "throughput round %d go-loadgen %-6s %s cpu/request=%s\n", round+1, t.name, res, us(r.cpuPerReq))
+			n := time.Duration(max(1, res.n))
+			r := tputResult{rps: res.rate(), errs: res.errors, cpuPerReq: (t.cpu() - cpu0) / n, backendCPU: (procCPU(h.backendPID) - be0) / n}
+			fmt.Fprintf(os.Stderr, "throughput round %d go-loadgen %-6s %s cpu/request=%s backend-cpu/request=%s\n", round+1, t.name, res, us(r.cpuPerReq), us(r.backendCPU))
 			if best, ok := h.tput[t.name]; !ok || r.rps > best.rps {
 				h.tput[t.name] = r
 			}
@@ -415,11 +418,11 @@ func (h *harness) throughput(ctx context.Context, routerURL string) error {
 	if wrk, err := exec.LookPath("wrk"); err == nil {
 		for round := range h.rounds {
 			for _, t := range targets {
-				r, err := runWrk(ctx, wrk, t.url, h.conns, h.tputDur, t.cpu)
+				r, err := runWrk(ctx, wrk, t.url, h.conns, h.tputDur, t.cpu, func() time.Duration { return procCPU(h.backendPID) })
 				if err != nil {
 					return fmt.Errorf("wrk %s: %w", t.name, err)
 				}
-				fmt.Fprintf(os.Stderr, "throughput round %d wrk %-6s %.0f req/s errors=%d cpu/request=%s\n", round+1, t.name, r.rps, r.errs, us(r.cpuPerReq))
+				fmt.Fprintf(os.Stderr, "throughput round %d wrk %-6s %.0f req/s errors=%d cpu/request=%s backend-cpu/request=%s\n", round+1, t.name, r.rps, r.errs, us(r.cpuPerReq), us(r.backendCPU))
 				if w, ok := h.wrk[t.name]; !ok || r.rps > w.rps {
 					h.wrk[t.name] = r
 				}
@@ -431,9 +434,10 @@ func (h *harness) throughput(ctx context.Context, routerURL string) error {
 
 // tputResult is one maximum-throughput run.
 type tputResult struct {
-	rps       float64
-	errs      int
-	cpuPerReq time.Duration // CPU time of the proxy process(es) per request
+	rps        float64
+	errs       int
+	cpuPerReq  time.Duration // CPU time of the proxy process(es) per request
+	backendCPU time.Duration // CPU time of the backends per request
 }
 
 var (
@@ -443,12 +447,12 @@ var (
 	wrkSocket   = regexp.MustCompile(`Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)`)
 )
 
-func runWrk(ctx context.Context, wrk, url string, conns int, d time.Duration, cpu func() time.Duration) (tputResult, error) {
+func runWrk(ctx context.Context, wrk, url string, conns int, d time.Duration, cpu, backendCPU func() time.Duration) (tputResult, error) {
 	// Warm up the connection pools, then measure.
 	exec.CommandContext(ctx, wrk, "-t2", "-c"+strconv.Itoa(conns), "-d2s", url).Run()
-	cpu0 := cpu()
+	cpu0, be0 := cpu(), backendCPU()
 	out, err := exec.CommandContext(ctx, wrk, "-t2", "-c"+strconv.Itoa(conns), fmt.Sprintf("-d%ds", int(d.Seconds())), url).CombinedOutput()
-	used := cpu() - cpu0
+	used, beUsed := cpu()-cpu0, backendCPU()-be0
 	if err != nil {
 		return tputResult{}, fmt.Errorf("%v: %s", err, out)
 	}
@@ -461,6 +465,7 @@ func runWrk(ctx context.Context, wrk, url string, conns int, d time.Duration, cp
 	if m := wrkRequests.FindSubmatch(out); m != nil {
 		n, _ := strconv.Atoi(string(m[1]))
 		r.cpuPerReq = used / time.Duration(max(1, n))
+		r.backendCPU = beUsed / time.Duration(max(1, n))
 	}
 	if m := wrkNon2xx.FindSubmatch(out); m != nil {
 		n, _ := strconv.Atoi(string(m[1]))

@@ -2,6 +2,7 @@ package router
 
 import (
 	"bufio"
+	"bytes"
 	"errors"
 	"log/slog"
 	"net"
@@ -65,7 +66,7 @@ type server struct {
 	handoffs  atomic.Uint64 // connections given to fallback
 
 	readers sync.Pool // *bufio.Reader of clientBufSize
-	writers sync.Pool // *bufio.Writer of clientBufSize
+	writers sync.Pool // *[]byte of clientBufSize
 	date    atomic.Pointer[dateLine]
 }
 
@@ -184,12 +185,16 @@ func (s *server) dateHeader(now time.Time) []byte {
 
 // serverConn is one client connection served by the fast loop.
 type serverConn struct {
-	r     *Router
-	nc    net.Conn
-	br    *bufio.Reader
-	bw    *bufio.Writer
-	ip    []byte // client address for X-Forwarded-For; nil when unknown
-	state atomic.Int32
+	r   *Router
+	nc  net.Conn
+	rio rawIO
+	br  *bufio.Reader // reads c.rio
+	bw  outBuf
+	ip  []byte // client address for X-Forwarded-For; nil when unknown
+	// readBy is the read deadline set on nc (zero: none). The idle
+	// deadline is moved on about once a second, not at every request.
+	readBy time.Time
+	state  atomic.Int32
 
 	// The request being served.
 	head       bool // HEAD request
@@ -220,17 +225,18 @@ type field struct {
 
 func (c *serverConn) serve() {
 	s := &c.r.srv
+	c.rio = newRawIO(c.nc)
 	c.br, _ = s.readers.Get().(*bufio.Reader)
 	if c.br == nil {
-		c.br = bufio.NewReaderSize(c.nc, clientBufSize)
+		c.br = bufio.NewReaderSize(&c.rio, clientBufSize)
 	} else {
-		c.br.Reset(c.nc)
+		c.br.Reset(&c.rio)
 	}
-	c.bw, _ = s.writers.Get().(*bufio.Writer)
-	if c.bw == nil {
-		c.bw = bufio.NewWriterSize(c.nc, clientBufSize)
+	c.bw.nc = c.nc
+	if b, ok := s.writers.Get().(*[]byte); ok {
+		c.bw.buf = (*b)[:0]
 	} else {
-		c.bw.Reset(c.nc)
+		c.bw.buf = make([]byte, 0, clientBufSize)
 	}
 	if h, _, err := net.SplitHostPort(c.nc.RemoteAddr().String()); err == nil {
 		c.ip = []byte(h)
@@ -240,8 +246,9 @@ func (c *serverConn) serve() {
 		s.mu.Lock()
 		delete(s.conns, c)
 		s.mu.Unlock()
-		c.bw.Reset(nil)
-		s.writers.Put(c.bw)
+		b := c.bw.buf[:0]
+		c.bw = outBuf{}
+		s.writers.Put(&b)
 		if !handedOff {
 			c.nc.Close()
 			c.br.Reset(nil)
@@ -250,11 +257,18 @@ func (c *serverConn) serve() {
 	}()
 	for {
 		if c.br.Buffered() == 0 {
-			if c.bw.Buffered() > 0 && c.bw.Flush() != nil {
+			if c.bw.err != nil {
 				return
 			}
-			c.nc.SetReadDeadline(time.Now().Add(idleTimeout))
-			if _, err := c.br.Peek(1); err != nil {
+			// The answer still buffered goes out with the read that
+			// waits for the next request.
+			if now := time.Now(); c.readBy.Sub(now) < idleTimeout-time.Second {
+				c.setReadDeadline(now.Add(idleTimeout))
+			}
+			c.rio.pending = c.bw.buf
+			_, err := c.br.Peek(1)
+			c.rio.pending, c.bw.buf = nil, c.bw.buf[:0]
+			if err != nil {
 				return
 			}
 		}
@@ -270,7 +284,7 @@ func (c *serverConn) serve() {
 			if c.bw.Flush() != nil || s.shutting.Load() {
 				return
 			}
-			c.nc.SetReadDeadline(time.Time{})
+			c.setReadDeadline(time.Time{})
 			s.mu.Lock()
 			delete(s.conns, c)
 			s.mu.Unlock()
@@ -304,7 +318,7 @@ func (c *serverConn) readHead() (int, error) {
 			return 0, nil
 		}
 		if !deadline {
-			c.nc.SetReadDeadline(time.Now().Add(readHeaderTimeout))
+			c.setReadDeadline(time.Now().Add(readHeaderTimeout))
 			deadline = true
 		}
 		if _, err := c.br.Peek(len(buf) + 1); err != nil {
@@ -332,14 +346,7 @@ func headEnd(b []byte) int {
 	return 0
 }
 
-func indexByte(b []byte, c byte) int {
-	for i, x := range b {
-		if x == c {
-			return i
-		}
-	}
-	return -1
-}
+func indexByte(b []byte, c byte) int { return bytes.IndexByte(b, c) }
 
 // cutLine returns the first line of b without its line end, and the rest.
 func cutLine(b []byte) (line, rest []byte) {
@@ -702,7 +709,7 @@ func (r *Router) serveFast(c *serverConn) bool {
 	switch {
 	case err == nil:
 		served.metrics.observe(time.Since(start), failed)
-		return c.bw.Buffered() == 0 || c.br.Buffered() > 0 || c.bw.Flush() == nil
+		return c.bw.err == nil
 	case errors.Is(err, errBackendRead) && !c.gone.Load():
 		served.metrics.connFailures.Add(1)
 		r.passiveFailure(in, st.ejection, now)
@@ -728,17 +735,16 @@ func (c *serverConn) exchange(r *Router, in *instance) (*upConn, error) {
 			uc = newUpConn(nc)
 		}
 		if c.watching {
-			uc.nc.SetReadDeadline(time.Time{}) // a pooled one may keep an old one
+			uc.setReadDeadline(time.Time{}) // a pooled one may keep an old one
 		}
 		c.cur.Store(uc)
 		if c.gone.Load() {
 			uc.nc.Close()
 			return nil, errClientGone
 		}
-		_, err := uc.nc.Write(c.out)
-		if err == nil {
-			err = c.readResponseHead(uc)
-		}
+		uc.rio.pending = c.out // written by the read that waits for the answer
+		err := c.readResponseHead(uc)
+		uc.rio.pending = nil
 		if err == nil {
 			return uc, nil
 		}
@@ -766,12 +772,17 @@ func (c *serverConn) waitUpstream(uc *upConn) error {
 	}
 	want := uc.br.Buffered() + 1
 	if !c.watching {
-		uc.nc.SetReadDeadline(time.Now().Add(watchAfter))
+		// The deadline is renewed when it has passed, so the watch
+		// starts between 0 and watchAfter into a wait, and a busy
+		// connection does not move a timer at every request.
+		if now := time.Now(); uc.readBy.Before(now) {
+			uc.setReadDeadline(now.Add(watchAfter))
+		}
 		_, err := uc.br.Peek(want)
 		if err == nil || !errors.Is(err, os.ErrDeadlineExceeded) {
 			return err
 		}
-		uc.nc.SetReadDeadline(time.Time{})
+		uc.setReadDeadline(time.Time{})
 		c.startWatch()
 	}
 	_, err := uc.br.Peek(want)
@@ -788,7 +799,7 @@ func (c *serverConn) waitUpstream(uc *upConn) error {
 func (c *serverConn) startWatch() {
 	c.watching = true
 	c.watched = make(chan struct{})
-	c.nc.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	go func() {
 		defer close(c.watched)
 		if c.br.Buffered() >= c.br.Size() {
@@ -811,7 +822,7 @@ func (c *serverConn) stopWatch() {
 	}
 	c.nc.SetReadDeadline(time.Unix(1, 0))
 	<-c.watched
-	c.nc.SetReadDeadline(time.Time{})
+	c.setReadDeadline(time.Time{})
 	c.watching = false
 }
 
@@ -981,7 +992,7 @@ func (c *serverConn) writeResponseHead(served *pool, setCookie bool, now time.Ti
 	case rh.length < 0:
 		body = bodyUntilClose
 	}
-	w := c.bw
+	w := &c.bw
 	w.WriteString("HTTP/1.1 ")
 	w.Write(rh.statusTxt)
 	w.WriteString("\r\n")
@@ -1165,7 +1176,7 @@ func chunkSize(line []byte) (int64, bool) {
 // writeError answers a router error like http.Error does. It reports
 // whether the connection may go on.
 func (c *serverConn) writeError(code int, msg string, retryAfter bool) bool {
-	w := c.bw
+	w := &c.bw
 	w.WriteString("HTTP/1.1 ")
 	w.WriteString(strconv.Itoa(code))
 	w.WriteString(" ")
@@ -1186,13 +1197,13 @@ func (c *serverConn) writeError(code int, msg string, retryAfter bool) bool {
 		w.WriteString(msg)
 		w.WriteString("\n")
 	}
-	return w.Flush() == nil
+	return w.err == nil
 }
 
 // newUpConn wraps a new connection to an instance.
 func newUpConn(nc net.Conn) *upConn {
-	c := &upConn{nc: nc}
-	c.lim.R = nc
+	c := &upConn{nc: nc, rio: newRawIO(nc)}
+	c.lim.R = &c.rio
 	c.lim.N = 1<<63 - 1
 	c.br = bufio.NewReaderSize(&c.lim, upstreamBuffer)
 	c.bw = bufio.NewWriterSize(nc, 4<<10)
@@ -1245,4 +1256,10 @@ func (l *connListener) deliver(c net.Conn) bool {
 	case <-l.done:
 		return false
 	}
+}
+
+// setReadDeadline sets the client connection's read deadline and records it.
+func (c *serverConn) setReadDeadline(t time.Time) {
+	c.nc.SetReadDeadline(t)
+	c.readBy = t
 }

@@ -28,6 +28,7 @@ const (
 // upConn is one keep-alive connection to an instance.
 type upConn struct {
 	nc    net.Conn
+	rio   rawIO            // under lim: writes the pending request of Serve's loop
 	lim   io.LimitedReader // under br: bounds the response head
 	br    *bufio.Reader
 	bw    *bufio.Writer
@@ -35,6 +36,14 @@ type upConn struct {
 	reuse bool            // taken from the idle list
 	stop  func() bool     // stops the cancellation hook of the current request
 	ctx   context.Context // of the current request
+	// readBy is the read deadline set on nc (zero: none).
+	readBy time.Time
+}
+
+// setReadDeadline sets the connection's read deadline and records it.
+func (c *upConn) setReadDeadline(t time.Time) {
+	c.nc.SetReadDeadline(t)
+	c.readBy = t
 }
 
 // abort is the cancellation hook: a request whose client went away
@@ -125,7 +134,7 @@ func (r *Router) roundTrip(in *instance, req *http.Request) (*http.Response, *up
 			}
 			c = newUpConn(nc)
 		} else {
-			c.nc.SetReadDeadline(time.Time{}) // Serve's loop leaves one behind
+			c.setReadDeadline(time.Time{}) // Serve's loop leaves one behind
 		}
 		c.ctx = ctx
 		c.stop = context.AfterFunc(ctx, c.abort)
