@@ -52,6 +52,7 @@ a last audit checkpoint is signed.`,
 	f.StringVar(&cfg.DatabaseURL, "database", "", "PostgreSQL URL (postgres://...); default SQLite in --data")
 	f.StringVar(&cfg.SigningKey, "signing-key", "", "ed25519 audit signing key, PEM PKCS #8 (default DATA/audit.key, created when missing)")
 	f.DurationVar(&cfg.CheckpointEvery, "checkpoint-every", 0, "how often to sign an audit checkpoint when the log grew (default 1m)")
+	f.Float64Var(&cfg.OFREPRate, "ofrep-rate", 0, "OFREP evaluations a second one evaluation key may make, bursts of twice that (default 1000)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

@@ -20,6 +20,9 @@ type Config struct {
 	// CheckpointEvery is how often a checkpoint is signed when the log grew
 	// (default 1 minute).
 	CheckpointEvery time.Duration
+	// OFREPRate is the OFREP evaluations a second one evaluation key may
+	// make (bursts of twice that); 0 means api.DefaultOFREPRate (1,000).
+	OFREPRate float64
 	// Logger receives structured logs; nil means slog.Default().
 	Logger *slog.Logger
 	// Ready, when set, is called with the bound address once the server serves.

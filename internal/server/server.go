@@ -139,6 +139,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	deps := NewDeps(st, signer, logger, reg)
+	if cfg.OFREPRate < 0 {
+		return fmt.Errorf("--ofrep-rate %v must not be negative", cfg.OFREPRate)
+	}
+	deps.OFREPRate = cfg.OFREPRate
 	// Credentials waiting to be collected (and break-glass ones) are
 	// sealed with a key kept beside the audit key, outside the database.
 	sealer, err := seal.LoadOrCreateKey(filepath.Join(cfg.DataDir, "seal.key"))
