@@ -26,7 +26,7 @@ import (
 
 // env is one test server over a real SQLite file.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	api    *api.API
 	srv    *httptest.Server
 	store  store.Store
@@ -35,7 +35,7 @@ type env struct {
 	tokens map[auth.Role]string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -191,6 +191,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"POST /api/v1/flagplans/{name}/cancel":        `{"reason":"matrix"}`,
 		"POST /api/v1/flagchanges/{name}/reject":      `{"reason":"matrix"}`,
 		"POST /api/v1/flagchanges/{name}/withdraw":    `{"reason":"matrix"}`,
+		"POST /api/v1/verdicts/{name}/accept":         `{"reason":"matrix"}`,
+		"POST /api/v1/verdicts/{name}/override":       `{"reason":"matrix","outcome":"pass"}`,
 		"PUT /api/v1/releases/{name}/artifact":        `not the artifact`,
 		"POST /api/v1/rollouts/{app}/{env}/{command}": `{"reason":"matrix"}`,
 		"POST /api/v1/keys":                           `{"name":"k","publicKey":"-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEAGb9ECWmEzf6FQbrBZ9w7lshQhqowtrbLDFw4rXAxZuE=\n-----END PUBLIC KEY-----\n","identity":"ci"}`,
@@ -219,6 +221,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			if strings.HasPrefix(rt.Path, "/api/v1/flagchanges/{name}/") {
 				name = "fch-20000101-001" // absent: 404 once authorized
+			}
+			if strings.HasPrefix(rt.Path, "/api/v1/verdicts/{name}/") {
+				name = "absent" // 404 once authorized
 			}
 			if strings.HasPrefix(rt.Path, "/api/v1/breakglass/{name}/") {
 				name = "absent" // 404 once authorized
