@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/access"
 	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/store"
 )
 
 func (a *API) registerAccessRoutes() {
@@ -35,27 +37,15 @@ func (a *API) requestAccess(w http.ResponseWriter, r *http.Request, c *call) err
 	return writeJSON(w, http.StatusCreated, obj)
 }
 
+func (a *API) accessTarget(ctx context.Context, name string) (string, error) {
+	env, _, err := a.Access.Target(ctx, name)
+	return env, err
+}
+
 func (a *API) voteAccess(d string) func(http.ResponseWriter, *http.Request, *call) error {
-	return func(w http.ResponseWriter, r *http.Request, c *call) error {
-		var req VoteRequest
-		if err := readJSON(r, &req); err != nil {
-			return err
-		}
-		env, _, err := a.Access.Target(r.Context(), r.PathValue("name"))
-		if err != nil {
-			return err
-		}
-		if err := auth.Authorize(c.principal, auth.Approve, env); err != nil {
-			return err
-		}
-		actor := c.actor(r)
-		actor.Reason = fmt.Sprintf("%s: %s", d, req.Reason)
-		obj, err := a.Access.Vote(r.Context(), actor, access.VoteRequest{Request: r.PathValue("name"), Decision: d, Reason: req.Reason, Roles: rolesFor(c.principal)(env)})
-		if err != nil {
-			return err
-		}
-		return writeJSON(w, http.StatusOK, obj)
-	}
+	return a.decision(a.accessTarget, auth.Approve, d, func(ctx context.Context, actor store.Actor, name, reason string, roles []string) (any, error) {
+		return a.Access.Vote(ctx, actor, access.VoteRequest{Request: name, Decision: d, Reason: reason, Roles: roles})
+	})
 }
 
 func (a *API) revokeAccess(w http.ResponseWriter, r *http.Request, c *call) error {

@@ -1,11 +1,13 @@
 package api
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/change"
+	"github.com/airlock-dev/airlock/internal/store"
 )
 
 func (a *API) registerChangeRoutes() {
@@ -13,7 +15,7 @@ func (a *API) registerChangeRoutes() {
 	a.handle("POST", "/api/v1/changes/{name}/approve", "Approve an internal change request (body: {reason}); the caller's roles for its environment are recorded.", rule{action: auth.Approve, inHandler: true}, a.voteChange(change.Approve))
 	a.handle("POST", "/api/v1/changes/{name}/reject", "Reject an internal change request (body: {reason}).", rule{action: auth.Approve, inHandler: true}, a.voteChange(change.Reject))
 	a.handle("POST", "/api/v1/changes/{name}/confirm", "Ask an external change request's system for its approval now and record the answer.", rule{action: auth.ManageChanges, inHandler: true}, a.confirmChange)
-	a.handle("POST", "/api/v1/changes/{name}/close", "Close (withdraw) a change request (body: {reason}).", rule{action: auth.ManageChanges, inHandler: true}, a.closeChange)
+	a.handle("POST", "/api/v1/changes/{name}/close", "Close (withdraw) a change request (body: {reason}).", rule{action: auth.ManageChanges, inHandler: true}, a.closeChange())
 }
 
 func (a *API) createChange(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -44,23 +46,9 @@ func (a *API) authorizeChange(r *http.Request, c *call, action auth.Action) (str
 }
 
 func (a *API) voteChange(d string) func(http.ResponseWriter, *http.Request, *call) error {
-	return func(w http.ResponseWriter, r *http.Request, c *call) error {
-		var req VoteRequest
-		if err := readJSON(r, &req); err != nil {
-			return err
-		}
-		env, err := a.authorizeChange(r, c, auth.Approve)
-		if err != nil {
-			return err
-		}
-		actor := c.actor(r)
-		actor.Reason = fmt.Sprintf("%s: %s", d, req.Reason)
-		obj, err := a.Changes.Vote(r.Context(), actor, change.VoteRequest{Name: r.PathValue("name"), Decision: d, Reason: req.Reason, Roles: rolesFor(c.principal)(env)})
-		if err != nil {
-			return err
-		}
-		return writeJSON(w, http.StatusOK, obj)
-	}
+	return a.decision(a.Changes.Target, auth.Approve, d, func(ctx context.Context, actor store.Actor, name, reason string, roles []string) (any, error) {
+		return a.Changes.Vote(ctx, actor, change.VoteRequest{Name: name, Decision: d, Reason: reason, Roles: roles})
+	})
 }
 
 func (a *API) confirmChange(w http.ResponseWriter, r *http.Request, c *call) error {
@@ -76,19 +64,8 @@ func (a *API) confirmChange(w http.ResponseWriter, r *http.Request, c *call) err
 	return writeJSON(w, http.StatusOK, obj)
 }
 
-func (a *API) closeChange(w http.ResponseWriter, r *http.Request, c *call) error {
-	var req VoteRequest
-	if err := readJSON(r, &req); err != nil {
-		return err
-	}
-	if _, err := a.authorizeChange(r, c, auth.ManageChanges); err != nil {
-		return err
-	}
-	actor := c.actor(r)
-	actor.Reason = "closed: " + req.Reason
-	obj, err := a.Changes.Close(r.Context(), actor, r.PathValue("name"), req.Reason)
-	if err != nil {
-		return err
-	}
-	return writeJSON(w, http.StatusOK, obj)
+func (a *API) closeChange() func(http.ResponseWriter, *http.Request, *call) error {
+	return a.decision(a.Changes.Target, auth.ManageChanges, "closed", func(ctx context.Context, actor store.Actor, name, reason string, _ []string) (any, error) {
+		return a.Changes.Close(ctx, actor, name, reason)
+	})
 }
