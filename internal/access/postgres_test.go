@@ -25,7 +25,7 @@ func pgWorld(t *testing.T, day time.Time) (*world, string) {
 		t.Skip("AIRLOCK_TEST_POSTGRES is not set (.ci/start-postgres starts a server)")
 	}
 	w := newWorld(t)
-	w.clock.now = day
+	w.clock.Set(day)
 	w.env["ORDERS_DB_ADMIN_DSN"] = dsn
 	prefix := "airlock_acc_" + day.Format("20060102") + "_"
 	dropRoles(t, dsn, prefix)

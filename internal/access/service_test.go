@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,30 +13,16 @@ import (
 	"github.com/airlock-dev/airlock/internal/access/seal"
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/audit"
+	"github.com/airlock-dev/airlock/internal/server/servertest"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/notify"
-	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
-	"github.com/airlock-dev/airlock/internal/store/sqlite"
-	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 type world struct {
 	t      *testing.T
 	dir    string
-	clock  *clock
+	clock  *servertest.Clock
 	st     store.Store
 	deps   api.Deps
 	sealer *seal.Sealer
@@ -51,23 +36,12 @@ type world struct {
 // file exists).
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	c := &clock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "airlock.db"), sqlstore.Options{Now: c.Now})
+	sw := servertest.New(t, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	sealer, err := seal.LoadOrCreateKey(filepath.Join(sw.Dir, "seal.key"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
-	key, err := audit.LoadOrCreateKey(filepath.Join(dir, "audit.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := seal.LoadOrCreateKey(filepath.Join(dir, "seal.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &world{t: t, dir: dir, clock: c, st: st, deps: server.NewDeps(st, audit.NewSigner(key), nil, nil), sealer: sealer, env: map[string]string{}}
+	w := &world{t: t, dir: sw.Dir, clock: sw.Clock, st: sw.Store, deps: sw.Deps, sealer: sealer, env: map[string]string{}}
 	w.script("grant", `#!/bin/sh
 printf '{"credential": {"token": "secret-%s"}, "handle": "h-%s"}' "$AIRLOCK_ACCESS_ID" "$AIRLOCK_ACCESS_ID"
 `)
@@ -76,7 +50,7 @@ printf '{"credential": {"token": "secret-%s"}, "handle": "h-%s"}' "$AIRLOCK_ACCE
 echo "$AIRLOCK_ACCESS_HANDLE" >> "$(dirname "$0")/revoked"
 `)
 	w.restart()
-	w.apply(world0 + strings.NewReplacer("GRANT", filepath.Join(dir, "grant"), "REVOKE", filepath.Join(dir, "revoke")).Replace(resources))
+	w.apply(world0 + strings.NewReplacer("GRANT", filepath.Join(w.dir, "grant"), "REVOKE", filepath.Join(w.dir, "revoke")).Replace(resources))
 	return w
 }
 

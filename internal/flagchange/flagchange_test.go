@@ -3,9 +3,7 @@ package flagchange_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,27 +12,13 @@ import (
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/flag"
 	"github.com/airlock-dev/airlock/internal/flagchange"
-	"github.com/airlock-dev/airlock/internal/server"
+	"github.com/airlock-dev/airlock/internal/server/servertest"
 	"github.com/airlock-dev/airlock/internal/store"
-	"github.com/airlock-dev/airlock/internal/store/sqlite"
-	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 )
-
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
 
 type world struct {
 	t     *testing.T
-	clock *clock
+	clock *servertest.Clock
 	st    store.Store
 	deps  api.Deps
 }
@@ -43,19 +27,8 @@ type world struct {
 // Monday 10:00 UTC.
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	ctx := context.Background()
-	c := &clock{now: time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC)}
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "airlock.db"), sqlstore.Options{Now: c.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	key, err := audit.LoadOrCreateKey(filepath.Join(dir, "audit.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &world{t: t, clock: c, st: st, deps: server.NewDeps(st, audit.NewSigner(key), nil, nil)}
+	sw := servertest.New(t, time.Date(2026, 11, 23, 10, 0, 0, 0, time.UTC))
+	return &world{t: t, clock: sw.Clock, st: sw.Store, deps: sw.Deps}
 }
 
 var admin = store.Actor{Name: "admin"}
