@@ -13,9 +13,9 @@ import (
 	"github.com/airlock-dev/airlock/internal/access/seal"
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/audit"
-	"github.com/airlock-dev/airlock/internal/server/servertest"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/notify"
+	"github.com/airlock-dev/airlock/internal/server/servertest"
 	"github.com/airlock-dev/airlock/internal/store"
 )
 
