@@ -107,7 +107,7 @@ func main() {
 		log.Fatal(err)
 	}
 	rep := newReport(c, scs, results, *runs)
-	rep.Command = "go run ./bench/judge " + strings.Join(os.Args[1:], " ")
+	rep.Command = strings.TrimSpace("go run ./bench/judge " + shellJoin(os.Args[1:]))
 	rep.Seed = *seed
 	rep.Band = *band
 	rep.Bursts = c.bursts
@@ -124,6 +124,21 @@ func main() {
 		return
 	}
 	rep.print(os.Stdout)
+}
+
+// shellJoin quotes the arguments that a POSIX shell would split or expand,
+// so the printed command can be pasted back.
+func shellJoin(args []string) string {
+	quoted := make([]string, len(args))
+	for i, a := range args {
+		quoted[i] = a
+		if a == "" || strings.ContainsFunc(a, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./=,:+%@", r))
+		}) {
+			quoted[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return strings.Join(quoted, " ")
 }
 
 func matchesAny(name, list string) bool {

@@ -314,3 +314,12 @@ func TestWilsonAndQuantile(t *testing.T) {
 		t.Errorf("median with most runs undetected = %v, want nil", *m)
 	}
 }
+
+func TestShellJoin(t *testing.T) {
+	t.Parallel()
+	got := shellJoin([]string{"-runs", "200", "-scenarios", "healthy,1% -> 6%", "it's", ""})
+	want := `-runs 200 -scenarios 'healthy,1% -> 6%' 'it'\''s' ''`
+	if got != want {
+		t.Errorf("shellJoin = %s, want %s", got, want)
+	}
+}
