@@ -15,7 +15,7 @@ import (
 	"time"
 )
 
-// Serve runs the router's own HTTP/1.1 connection loop. The requests that
+// Serve runs the router's own HTTP/1.1 connection loop (this file). The requests that
 // make up nearly all traffic, GET, HEAD and OPTIONS without a body, in
 // HTTP/1.1 origin form with one valid Host, are parsed, routed and relayed
 // on the connection's goroutine: the request head is rewritten into a
@@ -30,10 +30,11 @@ import (
 const (
 	idleTimeout       = 2 * time.Minute  // keep-alive wait for the next request
 	readHeaderTimeout = 10 * time.Second // a started request head must arrive in this
-	// watchAfter is how long a response may take before the connection
-	// starts watching the client, so that a client that goes away cancels
-	// the upstream request (the watch costs a goroutine; fast answers
-	// never need it).
+	// watchAfter bounds how long a response may take before the
+	// connection starts watching the client, so that a client that goes
+	// away cancels the upstream request (the watch costs a goroutine;
+	// fast answers never need it). The watch starts between 0 and
+	// watchAfter into a wait (see waitUpstream).
 	watchAfter     = 50 * time.Millisecond
 	clientBufSize  = 8 << 10
 	upstreamBuffer = 16 << 10
@@ -138,9 +139,9 @@ func (r *Router) Serve(ln net.Listener) error {
 	}
 }
 
-// shutdownConns stops the connection loops: listeners close, idle
-// connections close, busy ones close after their current answer. It
-// returns when none is left or ctx ends.
+// shutdown stops the connection loops: listeners close, idle connections
+// close, busy ones close after their current answer. It returns when none
+// is left, or with an error when done is closed first.
 func (s *server) shutdown(done <-chan struct{}) error {
 	s.mu.Lock()
 	s.shutting.Store(true)
