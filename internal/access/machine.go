@@ -82,6 +82,10 @@ type Status struct {
 	// collects it; then it is removed.
 	Sealed    string     `json:"sealed,omitempty"`
 	Collected *time.Time `json:"collected,omitempty"`
+	// IssuingBy is the airlock process calling the broker, until
+	// IssuingUntil: no other process issues meanwhile.
+	IssuingBy    string     `json:"issuingBy,omitempty"`
+	IssuingUntil *time.Time `json:"issuingUntil,omitempty"`
 	// Issuing: failed attempts to issue, and when to try again.
 	GrantAttempts int        `json:"grantAttempts,omitempty"`
 	GrantError    string     `json:"grantError,omitempty"`

@@ -2,6 +2,8 @@ package access
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +38,7 @@ type Service struct {
 	// Actor is who the reconciler acts as.
 	Actor store.Actor
 
+	id    string         // this process, for issuing claims
 	locks [64]sync.Mutex // by request name: one broker call at a time per request
 	wake  chan struct{}
 
@@ -49,7 +52,9 @@ func New(st store.Store, sealer *seal.Sealer, env broker.Env, now func() time.Ti
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: st, sealer: sealer, env: env, now: now, wake: make(chan struct{}, 1),
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return &Service{store: st, sealer: sealer, env: env, now: now, wake: make(chan struct{}, 1), id: hex.EncodeToString(b[:]),
 		Actor: store.Actor{Name: "system:access", Reason: "just-in-time access: issue, expire and revoke credentials"}}
 }
 
@@ -543,7 +548,34 @@ func (s *Service) brokerFor(ctx context.Context, resName string) (broker.Broker,
 	return b, nil
 }
 
+// IssueClaim is how long one airlock process holds the issuing of a
+// credential before another may take it over.
+const IssueClaim = 2 * time.Minute
+
+var errNotMine = errors.New("another airlock process is issuing it")
+
+// issue asks the broker for the credential. Several airlock processes may
+// share a database: the one that first claims the issuing (in the store)
+// calls the broker, so two never issue the same access twice (a second
+// PostgreSQL password would invalidate the first handed out).
 func (s *Service) issue(ctx context.Context, name string, spec RequestSpec, st Status) error {
+	err := s.update(ctx, s.Actor, name, func(spec RequestSpec, st Status, now time.Time) (Status, error) {
+		if Due(spec, st, now) != Issue {
+			return st, errNotMine
+		}
+		if st.IssuingBy != "" && st.IssuingBy != s.id && st.IssuingUntil != nil && now.Before(*st.IssuingUntil) {
+			return st, errNotMine
+		}
+		until := now.Add(IssueClaim)
+		st.IssuingBy, st.IssuingUntil = s.id, &until
+		return st, nil
+	})
+	if errors.Is(err, errNotMine) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
 	var iss broker.Issued
 	b, err := s.brokerFor(ctx, spec.Resource)
 	if err == nil {
@@ -558,6 +590,7 @@ func (s *Service) issue(ctx context.Context, name string, spec RequestSpec, st S
 		err = merr
 	}
 	return s.update(ctx, s.Actor, name, func(_ RequestSpec, st Status, now time.Time) (Status, error) {
+		st.IssuingBy, st.IssuingUntil = "", nil
 		if err != nil {
 			return issueFailed(st, err, now), nil
 		}

@@ -432,3 +432,42 @@ func TestReport(t *testing.T) {
 		t.Fatalf("timeline: %v", whats)
 	}
 }
+
+// TestOneProcessIssues: two airlock processes over one database; while one
+// calls the broker, the other does not issue the same access again.
+func TestOneProcessIssues(t *testing.T) {
+	w := newWorld(t)
+	w.script("grant", `#!/bin/sh
+echo "$AIRLOCK_ACCESS_ID" >> "$(dirname "$0")/granted"
+sleep 1
+printf '{"credential": {"token": "secret-%s"}, "handle": "h-%s"}' "$AIRLOCK_ACCESS_ID" "$AIRLOCK_ACCESS_ID"
+`)
+	id, err := w.request("alice", ask("readonly", "1h"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other := access.New(w.st, w.sealer, func(k string) string { return w.env[k] }, w.clock.Now)
+	done := make(chan error, 1)
+	go func() { done <- w.vote("bob", []string{"sre"}, id, access.Approve) }()
+	for { // wait until the first process holds the claim
+		if _, st := w.get(id); st.IssuingBy != "" {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for range 5 {
+		if _, err := other.RunOnce(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(w.dir, "granted"))
+	if got := strings.Count(string(b), "\n"); got != 1 {
+		t.Fatalf("the broker was asked %d times", got)
+	}
+	if _, st := w.get(id); st.State != access.Active || st.IssuingBy != "" {
+		t.Fatalf("after issuing: %+v", st)
+	}
+}
