@@ -128,7 +128,7 @@ func (d *Deliverer) RunOnce(ctx context.Context) (delivered, failed int, err err
 			sink = d.sink(ctx, spec.Sink)
 			sinks[spec.Sink] = sink
 		}
-		status, sendErr := d.send(ctx, o.Metadata.Name, spec, sink)
+		status, sendErr := d.send(ctx, o.Metadata.Name, o.Metadata.CreatedAt, spec, sink)
 		if ctx.Err() != nil {
 			return delivered, failed, ctx.Err() // shutting down: try again next start
 		}
@@ -165,8 +165,9 @@ func (d *Deliverer) sink(ctx context.Context, name string) *SinkSpec {
 	return &s
 }
 
-// send posts one notification and returns the HTTP status.
-func (d *Deliverer) send(ctx context.Context, id string, n NotificationSpec, sink *SinkSpec) (int, error) {
+// send posts one notification, queued at queued, and returns the HTTP
+// status.
+func (d *Deliverer) send(ctx context.Context, id string, queued time.Time, n NotificationSpec, sink *SinkSpec) (int, error) {
 	if sink == nil {
 		return 0, fmt.Errorf("sink %q does not exist", n.Sink)
 	}
@@ -180,6 +181,8 @@ func (d *Deliverer) send(ctx context.Context, id string, n NotificationSpec, sin
 			text += "\n" + n.Message
 		}
 		body, err = json.Marshal(map[string]string{"text": text})
+	case Grafana:
+		body, err = json.Marshal(annotationFor(n, queued))
 	default:
 		body, err = json.Marshal(WebhookBody{ID: id, Event: n.Event, Subject: n.Subject, Message: n.Message, Data: n.Data, Time: now.UTC()})
 	}
@@ -197,11 +200,19 @@ func (d *Deliverer) send(ctx context.Context, id string, n NotificationSpec, sin
 			return 0, fmt.Errorf("sink %s: the environment variable %s does not hold a usable URL: %v", n.Sink, sink.URLEnv, err)
 		}
 	}
+	if sink.Type == Grafana {
+		target = annotationsURL(target)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(body))
 	if err != nil {
 		return 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	if sink.Type == Grafana {
+		if err := d.grafanaRequest(req, n.Sink, sink); err != nil {
+			return 0, err
+		}
+	}
 	if sink.SecretEnv != "" {
 		var key string
 		if d.Getenv != nil {

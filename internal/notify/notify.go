@@ -1,8 +1,9 @@
 // Package notify tells people about what airlock did: a Sink is where
-// messages go (a generic signed JSON webhook or a Slack incoming webhook), a
-// Notification is one message queued for one sink. Notifications are queued
-// in the same transaction as the change that caused them, so an event is
-// never lost across a restart, and a Deliverer sends them with retries.
+// messages go (a generic signed JSON webhook, a Slack incoming webhook, or
+// Grafana's annotation API for deployment markers), a Notification is one
+// message queued for one sink. Notifications are queued in the same
+// transaction as the change that caused them, so an event is never lost
+// across a restart, and a Deliverer sends them with retries.
 package notify
 
 import (
@@ -26,6 +27,9 @@ const (
 const (
 	Webhook = "webhook"
 	Slack   = "slack"
+	// Grafana posts each event as an annotation through Grafana's HTTP
+	// API (grafana.go).
+	Grafana = "grafana"
 )
 
 // Events airlock emits. Later work adds its own.
@@ -51,9 +55,32 @@ const (
 	BreakGlassDrill = "breakglass.drill"
 )
 
+// Deployment markers: what a rollout, a promotion and the analysis did,
+// for timelines (Grafana annotations) rather than for people to act on.
+// A sink receives them only when its events list names them, except a
+// grafana sink without a list, which receives exactly Markers.
+const (
+	RolloutStarted     = "rollout.started"
+	RolloutStep        = "rollout.step"     // the candidate's share of traffic moved
+	RolloutFinished    = "rollout.finished" // data phase: Succeeded, Failed, RolledBack or Aborted
+	PromotionSucceeded = "promotion.succeeded"
+	VerdictRecorded    = "verdict.recorded"
+)
+
 // Events lists every event a sink may ask for.
 var Events = []string{ApprovalRequested, PromotionBlocked, PromotionEmergency, ReviewDue, ReviewOverdue, Rollback,
-	AccessRequested, AccessAlert, AccessRevocationFailed, BreakGlassOpened, BreakGlassDrill}
+	AccessRequested, AccessAlert, AccessRevocationFailed, BreakGlassOpened, BreakGlassDrill,
+	RolloutStarted, RolloutStep, RolloutFinished, PromotionSucceeded, VerdictRecorded}
+
+// Markers are the events a grafana sink without an events list receives:
+// the deployment markers and rollback.
+var Markers = []string{RolloutStarted, RolloutStep, RolloutFinished, PromotionSucceeded, VerdictRecorded, Rollback}
+
+// IsMarker reports whether event is a deployment marker (rollback, which
+// predates the markers, is not: every sink without a list receives it).
+func IsMarker(event string) bool {
+	return event != Rollback && slices.Contains(Markers, event)
+}
 
 // SinkSpec is where notifications go. The HMAC key is never stored in the
 // object (objects and the audit log are readable): SecretEnv names the
@@ -64,15 +91,24 @@ type SinkSpec struct {
 	// URLEnv names the server's environment variable that holds the URL,
 	// for URLs that are themselves secrets (a Slack incoming webhook). Give
 	// url or urlEnv, not both.
-	URLEnv    string   `json:"urlEnv,omitempty"`
-	SecretEnv string   `json:"secretEnv,omitempty"`
-	Events    []string `json:"events,omitempty"` // empty means every event
+	URLEnv    string `json:"urlEnv,omitempty"`
+	SecretEnv string `json:"secretEnv,omitempty"`
+	// TokenEnv names the server's environment variable that holds a
+	// grafana sink's service-account token (sent as a bearer token).
+	TokenEnv string `json:"tokenEnv,omitempty"`
+	// Events empty means every event, except that deployment markers go
+	// only to sinks that name them, and a grafana sink without a list
+	// receives exactly Markers.
+	Events []string `json:"events,omitempty"`
 }
 
 // Matches reports whether the sink wants events of type event.
 func (s SinkSpec) Matches(event string) bool {
 	if len(s.Events) == 0 {
-		return true
+		if s.Type == Grafana {
+			return slices.Contains(Markers, event)
+		}
+		return !IsMarker(event)
 	}
 	for _, e := range s.Events {
 		if e == event {
@@ -161,8 +197,8 @@ func checkURL(raw string) error {
 // ValidateSink checks a sink on its own. The error is a *resource.PathError
 // naming the field at fault.
 func ValidateSink(s SinkSpec) error {
-	if s.Type != Webhook && s.Type != Slack {
-		return resource.Errorf("spec.type", "type %q is not webhook or slack: webhook posts signed JSON, slack posts to a Slack incoming webhook", s.Type)
+	if s.Type != Webhook && s.Type != Slack && s.Type != Grafana {
+		return resource.Errorf("spec.type", "type %q is not webhook, slack or grafana: webhook posts signed JSON, slack posts to a Slack incoming webhook, grafana posts annotations to a Grafana (url: its base URL)", s.Type)
 	}
 	switch {
 	case s.URL != "" && s.URLEnv != "":
@@ -175,6 +211,14 @@ func ValidateSink(s SinkSpec) error {
 		if err := checkURL(s.URL); err != nil {
 			return resource.Errorf("spec.url", "%v", err)
 		}
+	}
+	switch {
+	case s.Type == Grafana && s.SecretEnv != "":
+		return resource.Errorf("spec.secretEnv", "a grafana sink authenticates with tokenEnv (a service-account token); secretEnv signs webhook bodies")
+	case s.Type != Grafana && s.TokenEnv != "":
+		return resource.Errorf("spec.tokenEnv", "tokenEnv is for grafana sinks; a %s sink is signed with secretEnv", s.Type)
+	case s.TokenEnv != "" && !envRE.MatchString(s.TokenEnv):
+		return resource.Errorf("spec.tokenEnv", "tokenEnv %q must be an environment variable name such as AIRLOCK_GRAFANA_TOKEN (the token itself is never stored in the object)", s.TokenEnv)
 	}
 	if s.SecretEnv != "" && !envRE.MatchString(s.SecretEnv) {
 		return resource.Errorf("spec.secretEnv", "secretEnv %q must be an environment variable name such as AIRLOCK_HOOK_SECRET (the key itself is never stored in the object)", s.SecretEnv)
