@@ -598,7 +598,8 @@ func sameResults(a, b []gate.Result) bool {
 	return string(x) == string(y)
 }
 
-// admit records the release as having entered the environment.
+// admit records the release as having entered the environment and queues
+// the promotion.succeeded marker.
 func admit(ctx context.Context, tx store.Tx, spec Spec, promo string, now time.Time) error {
 	rel, err := tx.Get(ctx, "Release", spec.Release)
 	if err != nil {
@@ -616,8 +617,17 @@ func admit(ctx context.Context, tx store.Tx, spec Spec, promo string, now time.T
 		return err
 	}
 	rel.Metadata.Revision = 0
-	_, err = tx.Update(ctx, rel)
-	return err
+	if _, err := tx.Update(ctx, rel); err != nil {
+		return err
+	}
+	// The deployment marker: the release is in the environment now.
+	if _, err := notify.Enqueue(ctx, tx, notify.Event{Type: notify.PromotionSucceeded,
+		Subject: fmt.Sprintf("%s %s promoted to %s", spec.App, spec.Version, spec.To),
+		Data:    map[string]string{"promotion": promo, "app": spec.App, "environment": spec.To, "version": spec.Version, "phase": string(Succeeded)},
+	}); err != nil {
+		return fmt.Errorf("notify %s for %s: %w", notify.PromotionSucceeded, promo, err)
+	}
+	return nil
 }
 
 // ReevaluateOpen re-judges every promotion that is still Pending or

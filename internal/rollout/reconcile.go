@@ -149,6 +149,9 @@ func (r *Reconciler) store(ctx context.Context, o *resource.Object, spec Spec, p
 			return err
 		}
 		rev = saved.Metadata.Revision
+		if err := enqueueMarkers(ctx, tx, o.Metadata.Name, spec, prev, next); err != nil {
+			return err
+		}
 		if prev.Phase.Active() && !next.Phase.Active() && r.OnFinish != nil {
 			return r.OnFinish(ctx, tx, o.Metadata.Name, spec, next)
 		}
