@@ -18,6 +18,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/rollout"
 	"github.com/airlock-dev/airlock/internal/store"
+	"github.com/airlock-dev/airlock/internal/verdict"
 )
 
 // Problem is an RFC 9457 problem details body.
@@ -68,6 +69,8 @@ func problemFor(err error) Problem {
 		roPolicy   *rollout.PolicyError
 		accInvalid *access.InvalidError
 		accPolicy  *access.PolicyError
+		vrdInvalid *verdict.InvalidError
+		vrdPolicy  *verdict.PolicyError
 		unavail    *unavailable
 		keyScope   *keyScopeError
 		bad        *badRequest
@@ -84,7 +87,7 @@ func problemFor(err error) Problem {
 		}
 	case errors.As(err, &fieldErr), errors.As(err, &invalid), errors.As(err, &tokInvalid), errors.As(err, &bad), errors.As(err, &unknown),
 		errors.As(err, &ingInvalid), errors.As(err, &proInvalid), errors.As(err, &incInvalid), errors.As(err, &chgInvalid), errors.As(err, &roInvalid),
-		errors.As(err, &accInvalid):
+		errors.As(err, &accInvalid), errors.As(err, &vrdInvalid):
 		p.Status, p.Title = http.StatusBadRequest, "Invalid input"
 	case errors.As(err, &large):
 		p.Status, p.Title = http.StatusRequestEntityTooLarge, "Request too large"
@@ -97,7 +100,7 @@ func problemFor(err error) Problem {
 	case errors.As(err, &forbidden), errors.As(err, &keyScope):
 		p.Status, p.Title = http.StatusForbidden, "Forbidden"
 	case errors.As(err, &policy), errors.As(err, &mismatch), errors.As(err, &proPolicy), errors.As(err, &chgPolicy), errors.As(err, &roPolicy),
-		errors.As(err, &accPolicy):
+		errors.As(err, &accPolicy), errors.As(err, &vrdPolicy):
 		p.Status, p.Title = http.StatusUnprocessableEntity, "Blocked by policy"
 	case errors.As(err, &unavail):
 		p.Status, p.Title = http.StatusServiceUnavailable, "Unavailable"

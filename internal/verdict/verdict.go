@@ -39,6 +39,8 @@ const (
 	MaxReason   = 500
 	MaxJudge    = 200
 	MaxKindName = 63
+	MaxSignals  = 50
+	MaxSignal   = 100 // characters of a signal's name
 )
 
 // Outcome is what the judge concluded.
@@ -63,14 +65,27 @@ type Subject struct {
 
 // Spec is the judgement as recorded.
 type Spec struct {
-	App         string   `json:"app"`
-	Environment string   `json:"environment"`
-	Subject     Subject  `json:"subject"`
-	Outcome     Outcome  `json:"outcome"`
-	Summary     string   `json:"summary"`
-	Reasons     []string `json:"reasons,omitempty"`
+	App         string `json:"app"`
+	Environment string `json:"environment"`
+	// Version is the version judged (a rollout's candidate), when there is one.
+	Version string   `json:"version,omitempty"`
+	Subject Subject  `json:"subject"`
+	Outcome Outcome  `json:"outcome"`
+	Summary string   `json:"summary"`
+	Reasons []string `json:"reasons,omitempty"`
+	// Signals are the per-signal results the outcome was drawn from (error
+	// rate, latency p99, a log pattern, ...). Overrides are counted per
+	// signal name (OverrideCounts).
+	Signals []Signal `json:"signals,omitempty"`
 	// Judge is who or what judged, e.g. analysis/error-rate or a user.
 	Judge string `json:"judge"`
+}
+
+// Signal is one signal's result within a verdict.
+type Signal struct {
+	Name    string  `json:"name"` // e.g. error-rate, latency-p99, log-patterns
+	Outcome Outcome `json:"outcome"`
+	Detail  string  `json:"detail,omitempty"` // e.g. "7.9% vs 1.1% baseline over 1,240 requests, p < 0.001"
 }
 
 // Override is a person's correction of a verdict's outcome.
@@ -81,9 +96,18 @@ type Override struct {
 	Outcome Outcome   `json:"outcome"`
 }
 
-// Status is what airlock records about a verdict after it was made.
+// Acceptance is a person's agreement with a verdict as the judge made it.
+type Acceptance struct {
+	By     string    `json:"by"`
+	Reason string    `json:"reason"`
+	At     time.Time `json:"at"`
+}
+
+// Status is what airlock records about a verdict after it was made: at
+// most one person's decision, an acceptance or an override.
 type Status struct {
-	Override *Override `json:"override,omitempty"`
+	Override *Override   `json:"override,omitempty"`
+	Accepted *Acceptance `json:"accepted,omitempty"`
 }
 
 // Verdict is a decoded Verdict object.
@@ -150,6 +174,27 @@ func Validate(s Spec) error {
 		if len(r) > MaxReason {
 			return resource.Errorf(fmt.Sprintf("spec.reasons[%d]", i), "the reason is %d characters; at most %d are allowed", len(r), MaxReason)
 		}
+	}
+	if len(s.Version) > MaxSignal {
+		return resource.Errorf("spec.version", "the version is %d characters; at most %d are allowed", len(s.Version), MaxSignal)
+	}
+	if len(s.Signals) > MaxSignals {
+		return resource.Errorf("spec.signals", "%d signals; at most %d are allowed", len(s.Signals), MaxSignals)
+	}
+	seen := map[string]bool{}
+	for i, sg := range s.Signals {
+		at := fmt.Sprintf("spec.signals[%d]", i)
+		switch {
+		case strings.TrimSpace(sg.Name) == "" || len(sg.Name) > MaxSignal:
+			return resource.Errorf(at+".name", "a signal needs a name of at most %d characters, e.g. error-rate", MaxSignal)
+		case seen[sg.Name]:
+			return resource.Errorf(at+".name", "signal %q is listed twice", sg.Name)
+		case !sg.Outcome.Valid():
+			return resource.Errorf(at+".outcome", "outcome %q is not pass, fail or inconclusive", sg.Outcome)
+		case len(sg.Detail) > MaxReason:
+			return resource.Errorf(at+".detail", "the detail is %d characters; at most %d are allowed", len(sg.Detail), MaxReason)
+		}
+		seen[sg.Name] = true
 	}
 	if strings.TrimSpace(s.Judge) == "" || len(s.Judge) > MaxJudge {
 		return resource.Errorf("spec.judge", "who or what judged is required (at most %d characters), e.g. analysis/error-rate", MaxJudge)
