@@ -273,15 +273,29 @@ func TestOFREPChangeStream(t *testing.T) {
 		t.Fatalf("a prod key heard of a staging change: %s", l)
 	case <-time.After(300 * time.Millisecond):
 	}
-	start := time.Now()
-	apply(strings.Replace(flagsYAML, "ENABLED", "false", 1)) // the kill switch in prod
+	// The kill switch in prod: proposed, then applied by its approval.
+	code, body := e.do("POST", "/api/v1/apply", e.admin, "application/yaml", strings.Replace(flagsYAML, "ENABLED", "false", 1))
+	var proposed api.ApplyResponse
+	if err := json.Unmarshal(body, &proposed); code != 200 || err != nil {
+		t.Fatalf("apply: %d %s", code, body)
+	}
+	change := ""
+	for _, r := range proposed.Results {
+		if r.Change != "" {
+			change = r.Change
+		}
+	}
+	if code, body := e.do("POST", "/api/v1/flagchanges/"+change+"/approve", e.tokens[auth.TechLead], "application/json", `{"reason":"kill it"}`); code != 200 {
+		t.Fatalf("approve %s: %d %s", change, code, body)
+	}
+	applied := time.Now() // the change is committed by now
 	select {
 	case l := <-lines:
 		if !strings.Contains(l, `"keys":["new-checkout"]`) {
 			t.Fatalf("event %s", l)
 		}
-		if d := time.Since(start); d > time.Second {
-			t.Fatalf("the change arrived after %s", d)
+		if d := time.Since(applied); d > time.Second {
+			t.Fatalf("the change arrived %s after it was applied", d)
 		}
 	case <-time.After(time.Second):
 		t.Fatal("no change event within a second of the kill switch")
