@@ -281,7 +281,7 @@ func TestOFREPChangeStream(t *testing.T) {
 	}
 	change := ""
 	for _, r := range proposed.Results {
-		if r.Change != "" {
+		if r.Action == catalog.Proposed {
 			change = r.Change
 		}
 	}
