@@ -17,8 +17,7 @@
 //     its scheduled time and timed from it (no coordinated omission).
 //
 // airlock limits each evaluation key to 1,000 evaluations a second (bursts
-// of 2,000) and has no server flag to raise it, so the load rotates over
-// -keys evaluation keys.
+// of 2,000) by default, so the load rotates over -keys evaluation keys.
 package main
 
 import (

@@ -75,7 +75,7 @@ func (r *report) finish() *report {
 func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "machine: %s; load average %s at start, %s at end\n", r.Machine, r.LoadStart, r.LoadEnd)
 	fmt.Fprintf(w, "100 flags (50 static, 30 staff rule + 25%% split, 20 string with a segment rule); load generator in this process\n")
-	fmt.Fprintf(w, "airlock: per-key OFREP limit 1,000/s (burst 2,000) and no server flag to raise it: requests rotate over %d evaluation keys\n", r.Keys)
+	fmt.Fprintf(w, "airlock: per-key OFREP limit 1,000/s (burst 2,000), the default: requests rotate over %d evaluation keys\n", r.Keys)
 	fmt.Fprintf(w, "flagd: %s\n", r.Flagd)
 	if r.find(floorName, "closed") != nil || r.find(floorName, "open") != nil {
 		fmt.Fprintf(w, "%s: a minimal Go net/http server answering a fixed result, the machine's own loopback HTTP cost\n", floorName)
