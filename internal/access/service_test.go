@@ -82,18 +82,7 @@ func (w *world) apply(doc string) {
 
 func (w *world) get(name string) (access.RequestSpec, access.Status) {
 	w.t.Helper()
-	o, err := w.st.Get(context.Background(), access.RequestKind, name)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	var spec access.RequestSpec
-	var st access.Status
-	if err := o.DecodeSpec(&spec); err != nil {
-		w.t.Fatal(err)
-	}
-	if err := o.DecodeStatus(&st); err != nil {
-		w.t.Fatal(err)
-	}
+	spec, st, _ := servertest.Get[access.RequestSpec, access.Status](w.t, w.st, access.RequestKind, name)
 	return spec, st
 }
 

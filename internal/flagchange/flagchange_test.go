@@ -48,35 +48,13 @@ func (w *world) apply(actor store.Actor, doc string) []catalog.Result {
 
 func (w *world) flag(name string) (flag.Spec, flag.Status, int64) {
 	w.t.Helper()
-	o, err := w.st.Get(context.Background(), flag.KindName, name)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	var s flag.Spec
-	var st flag.Status
-	if err := o.DecodeSpec(&s); err != nil {
-		w.t.Fatal(err)
-	}
-	if err := o.DecodeStatus(&st); err != nil {
-		w.t.Fatal(err)
-	}
+	s, st, o := servertest.Get[flag.Spec, flag.Status](w.t, w.st, flag.KindName, name)
 	return s, st, o.Metadata.Revision
 }
 
 func (w *world) change(name string) (flagchange.Spec, flagchange.Status) {
 	w.t.Helper()
-	o, err := w.st.Get(context.Background(), flagchange.Kind, name)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	var s flagchange.Spec
-	var st flagchange.Status
-	if err := o.DecodeSpec(&s); err != nil {
-		w.t.Fatal(err)
-	}
-	if err := o.DecodeStatus(&st); err != nil {
-		w.t.Fatal(err)
-	}
+	s, st, _ := servertest.Get[flagchange.Spec, flagchange.Status](w.t, w.st, flagchange.Kind, name)
 	return s, st
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/audit"
+	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/sqlite"
@@ -70,4 +71,23 @@ func (w *World) Apply(t testing.TB, actor store.Actor, doc string) {
 	if _, err := w.Deps.Catalog.Apply(context.Background(), actor, objs, false); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// Get reads an object and decodes its spec into S and its status into T,
+// failing the test on any error.
+func Get[S, T any](t testing.TB, r store.Reader, kind, name string) (S, T, *resource.Object) {
+	t.Helper()
+	var spec S
+	var st T
+	o, err := r.Get(context.Background(), kind, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := o.DecodeSpec(&spec); err != nil {
+		t.Fatal(err)
+	}
+	if err := o.DecodeStatus(&st); err != nil {
+		t.Fatal(err)
+	}
+	return spec, st, o
 }
