@@ -2,7 +2,6 @@ package access
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -137,13 +136,7 @@ func castVote(spec RequestSpec, st Status, voter string, roles []string, decisio
 	case slices.ContainsFunc(st.Votes, func(v Vote) bool { return v.Approver == voter }):
 		return st, &PolicyError{Msg: fmt.Sprintf("%s already voted on this request", voter)}
 	}
-	var held []string
-	for _, r := range roles {
-		if spec.Require[r] > 0 && !slices.Contains(held, r) {
-			held = append(held, r)
-		}
-	}
-	slices.Sort(held)
+	held := approval.Held(roles, spec.Require)
 	if len(held) == 0 {
 		return st, &PolicyError{Msg: fmt.Sprintf("%s holds none of the roles this access needs (%s) in %s", voter, approval.Describe(spec.Require), spec.Environment)}
 	}
@@ -160,14 +153,7 @@ func castVote(spec RequestSpec, st Status, voter string, roles []string, decisio
 		}
 	}
 	have, missing := approval.Match(spec.Require, holders)
-	st.Have = strings.Join(have, ", ")
-	var parts []string
-	for _, r := range slices.Sorted(maps.Keys(missing)) {
-		if missing[r] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s approval", missing[r], r))
-		}
-	}
-	st.Missing = strings.Join(parts, ", ")
+	st.Have, st.Missing = strings.Join(have, ", "), approval.DescribeMissing(missing)
 	if st.Missing != "" {
 		st.Message = "awaits " + st.Missing
 		return st, nil

@@ -2,6 +2,7 @@ package approval
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -212,18 +213,11 @@ func Judge(p Policy, in *gate.Input, votes []Approval) Verdict {
 		approvers = append(approvers, Holder{Name: p, Roles: held})
 	}
 
-	have, missingBy := Match(require, approvers)
-	var missing []string
-	for _, role := range roles {
-		if n := missingBy[role]; n > 0 {
-			missing = append(missing, fmt.Sprintf("%d %s approval", n, role))
-		}
+	have, missing := Match(require, approvers)
+	v.Have, v.Missing = strings.Join(have, ", "), DescribeMissing(missing)
+	if in.Emergency && v.Missing != "" {
+		v.Missing += " (emergency)"
 	}
-	if in.Emergency && missing != nil {
-		missing[len(missing)-1] += " (emergency)"
-	}
-	v.Have = strings.Join(have, ", ")
-	v.Missing = strings.Join(missing, ", ")
 	return v
 }
 
@@ -297,4 +291,30 @@ func Describe(m map[string]int) string {
 		parts[i] = fmt.Sprintf("%d %s", m[r], r)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// DescribeMissing renders the approvals still missing, in role order:
+// "1 sre approval, 1 tech-lead approval". Roles with a count of 0 are left
+// out; nothing missing is "".
+func DescribeMissing(m map[string]int) string {
+	var parts []string
+	for _, r := range slices.Sorted(maps.Keys(m)) {
+		if m[r] > 0 {
+			parts = append(parts, fmt.Sprintf("%d %s approval", m[r], r))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// Held returns the roles among roles that require asks for, sorted and
+// without repeats: the roles a vote counts for.
+func Held(roles []string, require map[string]int) []string {
+	var out []string
+	for _, r := range roles {
+		if require[r] > 0 && !slices.Contains(out, r) {
+			out = append(out, r)
+		}
+	}
+	sort.Strings(out)
+	return out
 }

@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -395,13 +394,7 @@ func (s *Service) vote(ctx context.Context, actor store.Actor, v VoteRequest) (*
 		if err != nil {
 			return err
 		}
-		var roles []string
-		for _, r := range v.Roles {
-			if pol.Require[r] > 0 && !slices.Contains(roles, r) {
-				roles = append(roles, r)
-			}
-		}
-		sort.Strings(roles)
+		roles := approval.Held(v.Roles, pol.Require)
 		if len(roles) == 0 {
 			return &PolicyError{Msg: fmt.Sprintf("%s holds none of the roles the change request needs (%s) for environment %s", actor.Name, approval.Describe(pol.Require), spec.Environment)}
 		}

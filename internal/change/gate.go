@@ -3,7 +3,6 @@ package change
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -154,12 +153,7 @@ func Judge(p Policy, cr Request, parties Parties, now time.Time) Verdict {
 		holders = append(holders, approval.Holder{Name: who, Roles: held})
 	}
 	have, missing := approval.Match(p.Require, holders)
-	v.Have = strings.Join(have, ", ")
-	var parts []string
-	for _, r := range slices.Sorted(maps.Keys(missing)) {
-		parts = append(parts, fmt.Sprintf("%d %s approval", missing[r], r))
-	}
-	v.Missing = strings.Join(parts, ", ")
+	v.Have, v.Missing = strings.Join(have, ", "), approval.DescribeMissing(missing)
 	switch {
 	case len(v.Rejections) > 0:
 		v.Phase = Rejected

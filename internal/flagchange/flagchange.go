@@ -22,8 +22,6 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -319,7 +317,7 @@ func Propose(ctx context.Context, tx store.Tx, actor store.Actor, req Request) (
 	needApproval := len(pol.Require) > 0 && req.Emergency == nil && req.Preapproved == ""
 	if needApproval {
 		st.Require = pol.Require
-		st.Missing = describeMissing(pol.Require)
+		st.Missing = approval.DescribeMissing(pol.Require)
 		st.Message = fmt.Sprintf("awaits %s (%s)", st.Missing, pol.Source)
 	} else if req.Emergency == nil && pol.Windows {
 		if err := windowOpen(ctx, tx, spec.App, spec.Environment, now); err != nil {
@@ -539,16 +537,6 @@ func saveStatus(ctx context.Context, tx store.Tx, rec *resource.Object, st Statu
 	return err
 }
 
-func describeMissing(require map[string]int) string {
-	var parts []string
-	for _, r := range slices.Sorted(maps.Keys(require)) {
-		if require[r] > 0 {
-			parts = append(parts, fmt.Sprintf("%d %s approval", require[r], r))
-		}
-	}
-	return strings.Join(parts, ", ")
-}
-
 // Verdict is what a change's votes amount to.
 type Verdict struct {
 	Have, Missing string
@@ -588,21 +576,8 @@ func Judge(spec Spec, st Status, now time.Time) Verdict {
 		}
 	}
 	have, missing := approval.Match(st.Require, holders)
-	v.Have, v.Missing = strings.Join(have, ", "), describeMissing(missing)
+	v.Have, v.Missing = strings.Join(have, ", "), approval.DescribeMissing(missing)
 	return v
-}
-
-// sortedRoles returns the roles of roles that require asks for, sorted,
-// without duplicates.
-func sortedRoles(roles []string, require map[string]int) []string {
-	var out []string
-	for _, r := range roles {
-		if require[r] > 0 && !slices.Contains(out, r) {
-			out = append(out, r)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // incidentOpen refuses an emergency without an open incident.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/flag"
 	"github.com/airlock-dev/airlock/internal/resource"
@@ -245,13 +246,13 @@ func (s *Service) vote(ctx context.Context, actor store.Actor, v VoteRequest) (*
 		case st.Phase != Pending:
 			return &catalog.PolicyError{Msg: fmt.Sprintf("flag change %s is %s; there is nothing left to %s", v.Change, st.Phase, v.Decision)}
 		case actor.Name == spec.ProposedBy:
-			return &catalog.PolicyError{Msg: fmt.Sprintf("%s proposed flag change %s and may not %s it; another person holding a required role (%s) must", actor.Name, v.Change, v.Decision, describeMissing(st.Require))}
+			return &catalog.PolicyError{Msg: fmt.Sprintf("%s proposed flag change %s and may not %s it; another person holding a required role (%s) must", actor.Name, v.Change, v.Decision, approval.DescribeMissing(st.Require))}
 		case slices.ContainsFunc(st.Votes, func(o Vote) bool { return o.Approver == actor.Name }):
 			return fmt.Errorf("%s already voted on flag change %s: %w", actor.Name, v.Change, store.ErrConflict)
 		}
-		roles := sortedRoles(v.Roles, st.Require)
+		roles := approval.Held(v.Roles, st.Require)
 		if len(roles) == 0 {
-			return &catalog.PolicyError{Msg: fmt.Sprintf("%s holds none of the roles flag change %s needs (%s) for environment %s", actor.Name, v.Change, describeMissing(st.Require), spec.Environment)}
+			return &catalog.PolicyError{Msg: fmt.Sprintf("%s holds none of the roles flag change %s needs (%s) for environment %s", actor.Name, v.Change, approval.DescribeMissing(st.Require), spec.Environment)}
 		}
 		now := tx.Now()
 		st.Votes = append(st.Votes, Vote{Approver: actor.Name, Roles: roles, Decision: v.Decision, Reason: v.Reason, At: now})
