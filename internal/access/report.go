@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -191,9 +192,7 @@ func ParseSince(s string) (time.Duration, error) {
 		d, err = time.ParseDuration(s)
 	}
 	if err != nil || d < time.Minute || d > 3660*24*time.Hour {
-		return 0, &InvalidError{Msg: "since " + strconvQuote(s) + " must be a duration such as 30d, 72h or 90m"}
+		return 0, &InvalidError{Msg: "since " + strconv.Quote(s) + " must be a duration such as 30d, 72h or 90m"}
 	}
 	return d, nil
 }
-
-func strconvQuote(s string) string { b, _ := json.Marshal(s); return string(b) }

@@ -19,8 +19,7 @@ import (
 // Service proposes, approves, withdraws and applies flag changes through
 // the store, every write audited with its actor.
 type Service struct {
-	store  store.Store
-	scheme *resource.Scheme
+	store store.Store
 	// Actor is who applies approved changes when their window opens.
 	Actor store.Actor
 	// OnApplied, when set, is called after an approval or an opening
@@ -34,9 +33,9 @@ func (s *Service) applied() {
 	}
 }
 
-// New returns a Service over st; scheme validates flags built by Set.
-func New(st store.Store, scheme *resource.Scheme) *Service {
-	return &Service{store: st, scheme: scheme, Actor: store.Actor{Name: "system:flag-changes", Reason: "apply approved flag changes whose deployment window opened"}}
+// New returns a Service over st.
+func New(st store.Store) *Service {
+	return &Service{store: st, Actor: store.Actor{Name: "system:flag-changes", Reason: "apply approved flag changes whose deployment window opened"}}
 }
 
 // Guard is catalog's hook for Flag objects: apply and delete propose a

@@ -260,7 +260,7 @@ func Run(ctx context.Context, cfg Config) error {
 func NewDeps(st store.Store, signer *audit.Signer, logger *slog.Logger, reg *prometheus.Registry) api.Deps {
 	scheme := NewScheme()
 	promotions := promotion.New(st)
-	cat, flags := catalog.New(st, scheme), flagchange.New(st, scheme)
+	cat, flags := catalog.New(st, scheme), flagchange.New(st)
 	var key [32]byte
 	if _, err := rand.Read(key[:]); err != nil {
 		panic(err) // crypto/rand does not fail
