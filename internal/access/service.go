@@ -219,7 +219,7 @@ func (s *Service) create(ctx context.Context, tx store.Tx, actor store.Actor, as
 	st.Message = "awaits " + st.Missing
 	obj := &resource.Object{APIVersion: resource.APIVersion, Kind: RequestKind, Metadata: resource.Metadata{
 		Name:   name,
-		Labels: map[string]string{"environment": ask.Environment, "resource": ask.Resource, "role": ask.Role, "state": string(Pending), "day": now.UTC().Format("20060102")},
+		Labels: map[string]string{"environment": ask.Environment, "resource": ask.Resource, "role": ask.Role, "state": string(Pending), openLabel: "true", "day": now.UTC().Format("20060102")},
 	}}
 	if err := obj.SetSpec(spec); err != nil {
 		return nil, err
@@ -392,8 +392,17 @@ func loadRequest(ctx context.Context, r store.Reader, name string) (*resource.Ob
 	return obj, spec, st, nil
 }
 
+// openLabel marks the requests the reconciler looks at: not final, or
+// with a revocation still to confirm.
+const openLabel = "open"
+
 func save(ctx context.Context, tx store.Tx, obj *resource.Object, st Status) error {
 	obj.Metadata.Labels["state"] = string(st.State)
+	if !st.State.Final() || st.RevokePending {
+		obj.Metadata.Labels[openLabel] = "true"
+	} else {
+		delete(obj.Metadata.Labels, openLabel)
+	}
 	if st.RevokePending {
 		obj.Metadata.Labels["revoke"] = "pending"
 	} else {
@@ -633,22 +642,13 @@ func (s *Service) revoke(ctx context.Context, name string, spec RequestSpec, st 
 // while airlock was down is revoked first. It returns when the next
 // request needs attention (zero: none is waiting).
 func (s *Service) RunOnce(ctx context.Context) (time.Time, error) {
-	objs, err := s.store.List(ctx, RequestKind, resource.Selector{{Key: "state", Op: resource.In, Values: []string{string(Pending), string(Approved), string(Active)}}})
+	objs, err := s.store.List(ctx, RequestKind, resource.Selector{{Key: openLabel, Op: resource.Equals, Values: []string{"true"}}})
 	if err != nil {
 		return time.Time{}, err
 	}
-	pending, err := s.store.List(ctx, RequestKind, resource.Selector{{Key: "revoke", Op: resource.Equals, Values: []string{"pending"}}})
-	if err != nil {
-		return time.Time{}, err
-	}
-	seen := map[string]bool{}
 	var errs []error
 	var next time.Time
-	for _, o := range append(objs, pending...) {
-		if seen[o.Metadata.Name] {
-			continue
-		}
-		seen[o.Metadata.Name] = true
+	for _, o := range objs {
 		var spec RequestSpec
 		var st Status
 		if err := o.DecodeSpec(&spec); err != nil {
