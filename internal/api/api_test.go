@@ -35,7 +35,11 @@ type env struct {
 	tokens map[auth.Role]string
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { t.Helper(); return newEnvWith(t, nil) }
+
+// newEnvWith is newEnv with the server's services adjusted by configure
+// (given the data directory) before the API is built.
+func newEnvWith(t testing.TB, configure func(dir string, d *api.Deps)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -56,7 +60,11 @@ func newEnv(t testing.TB) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a := api.New(server.NewDeps(st, audit.NewSigner(key), nil, nil))
+	deps := server.NewDeps(st, audit.NewSigner(key), nil, nil)
+	if configure != nil {
+		configure(dir, &deps)
+	}
+	a := api.New(deps)
 	srv := httptest.NewServer(a)
 	t.Cleanup(srv.Close)
 	e := &env{t: t, api: a, srv: srv, store: st, dbPath: filepath.Join(dir, "airlock.db"), admin: strings.TrimSpace(string(admin)), tokens: map[auth.Role]string{}}

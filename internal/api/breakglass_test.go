@@ -5,8 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -14,13 +12,9 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/access/seal"
 	"github.com/airlock-dev/airlock/internal/api"
-	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/breakglass"
-	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
-	"github.com/airlock-dev/airlock/internal/store/sqlite"
-	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 )
 
 // syncBuffer is a log destination the handlers write to concurrently.
@@ -47,35 +41,16 @@ func (s *syncBuffer) String() string {
 func newBreakGlassEnv(t *testing.T) (*env, *syncBuffer, map[string]string) {
 	t.Helper()
 	ctx := context.Background()
-	dir := t.TempDir()
-	st, err := sqlite.Open(ctx, filepath.Join(dir, "airlock.db"), sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	key, err := audit.LoadOrCreateKey(filepath.Join(dir, "audit.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealer, err := seal.LoadOrCreateKey(filepath.Join(dir, "seal.key"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tokens := auth.NewTokens(st)
-	if _, err := tokens.Bootstrap(ctx, dir); err != nil {
-		t.Fatal(err)
-	}
-	admin, err := os.ReadFile(filepath.Join(dir, auth.AdminTokenFile))
-	if err != nil {
-		t.Fatal(err)
-	}
 	log := &syncBuffer{}
-	deps := server.NewDeps(st, audit.NewSigner(key), slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug})), nil)
-	deps.BreakGlass = breakglass.New(st, sealer, nil)
-	a := api.New(deps)
-	srv := httptest.NewServer(a)
-	t.Cleanup(srv.Close)
-	e := &env{t: t, api: a, srv: srv, store: st, admin: strings.TrimSpace(string(admin)), tokens: map[auth.Role]string{}}
+	e := newEnvWith(t, func(dir string, d *api.Deps) {
+		sealer, err := seal.LoadOrCreateKey(filepath.Join(dir, "seal.key"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		d.Logger = slog.New(slog.NewTextHandler(log, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		d.BreakGlass = breakglass.New(d.Store, sealer, nil)
+	})
+	tokens := auth.NewTokens(e.store)
 	toks := map[string]string{}
 	for name, req := range map[string]auth.CreateRequest{
 		"sre-prod":    {Roles: []auth.Role{auth.SRE}, Environments: []string{"prod"}},
