@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/airlock-dev/airlock/bench/internal/sysinfo"
 )
 
 // target is one OFREP server under load.
@@ -166,14 +168,14 @@ func (g *loadGen) closedLoop(ctx context.Context, t *target, conns int, warmup, 
 		run(wctx, false)
 		cancel()
 	}
-	cpu0, self0 := procCPU(t.pid), selfCPU()
+	cpu0, self0 := sysinfo.ProcCPU(t.pid), selfCPU()
 	rctx, cancel := context.WithTimeout(ctx, dur)
 	defer cancel()
 	start := time.Now()
 	n, lim, errs, lat := run(rctx, true)
 	el := time.Since(start)
 	r := result{Server: t.name, Mode: "closed", Conns: conns, N: n, Errors: errs, Limited: lim, Rate: float64(n) / el.Seconds()}
-	if cpu := procCPU(t.pid) - cpu0; cpu > 0 && n > 0 {
+	if cpu := sysinfo.ProcCPU(t.pid) - cpu0; cpu > 0 && n > 0 {
 		r.ServerCPU = micros(cpu) / float64(n)
 	}
 	if n > 0 {
@@ -205,7 +207,7 @@ func (g *loadGen) openLoop(ctx context.Context, t *target, rate, workers int, wa
 	var lastDone atomic.Int64
 	var seq atomic.Uint64
 	var wg sync.WaitGroup
-	cpu0, self0 := procCPU(t.pid), selfCPU()
+	cpu0, self0 := sysinfo.ProcCPU(t.pid), selfCPU()
 	for w := range workers {
 		wg.Go(func() {
 			rng := rand.New(rand.NewPCG(uint64(w), 7))
@@ -259,7 +261,7 @@ func (g *loadGen) openLoop(ctx context.Context, t *target, rate, workers int, wa
 		r.Rate = float64(n-errs) / el.Seconds()
 	}
 	// CPU over the whole run, warm-up included, per request issued.
-	if cpu := procCPU(t.pid) - cpu0; cpu > 0 && total > 0 {
+	if cpu := sysinfo.ProcCPU(t.pid) - cpu0; cpu > 0 && total > 0 {
 		r.ServerCPU = micros(cpu) / float64(total)
 	}
 	if total > 0 {

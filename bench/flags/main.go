@@ -37,11 +37,11 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/airlock-dev/airlock/bench/internal/sysinfo"
 	"github.com/airlock-dev/airlock/internal/client"
 	airflag "github.com/airlock-dev/airlock/internal/flag"
 )
@@ -93,8 +93,8 @@ func run(ctx context.Context, o opts) error {
 	}
 	defer os.RemoveAll(dir)
 	rep := report{
-		Machine:     fmt.Sprintf("%d CPUs (%s), %s %s/%s", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH),
-		LoadStart:   loadAvg(),
+		Machine:     fmt.Sprintf("%d CPUs (%s), %s %s/%s", runtime.NumCPU(), sysinfo.CPUModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH),
+		LoadStart:   sysinfo.LoadAvg(),
 		Duration:    o.duration.String(),
 		Connections: o.conns,
 		Rate:        o.rate,
@@ -181,7 +181,7 @@ func run(ctx context.Context, o opts) error {
 			rep.Results = append(rep.Results, r)
 		}
 	}
-	rep.LoadEnd = loadAvg()
+	rep.LoadEnd = sysinfo.LoadAvg()
 	if o.json {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -520,47 +520,4 @@ func moduleRoot() (string, error) {
 		return "", errors.New("run from inside the airlock module (or pass -airlock PATH)")
 	}
 	return filepath.Dir(mod), nil
-}
-
-// procCPU returns the user+system CPU time of a process (0 if unknown).
-func procCPU(pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Fields(string(data))[0]
-}
-
-func cpuModel() string {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }

@@ -43,6 +43,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/airlock-dev/airlock/bench/internal/sysinfo"
 	"github.com/airlock-dev/airlock/internal/router"
 )
 
@@ -284,9 +285,9 @@ func (h *harness) run() error {
 	h.latency = map[string][]latencyResult{}
 	h.tput = map[string]tputResult{}
 	h.wrk = map[string]tputResult{}
-	h.loadStart = loadAvg()
+	h.loadStart = sysinfo.LoadAvg()
 
-	fmt.Fprintf(os.Stderr, "machine: %d CPUs (%s), %s %s/%s\n", runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	fmt.Fprintf(os.Stderr, "machine: %d CPUs (%s), %s %s/%s\n", runtime.NumCPU(), sysinfo.CPUModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	var vs []string
 	for i := range h.backends {
 		vs = append(vs, versions[i*2/h.backends])
@@ -395,7 +396,7 @@ func (h *harness) throughput(ctx context.Context, routerURL string) error {
 		name, url string
 		cpu       func() time.Duration
 	}
-	targets := []target{{"router", routerURL, func() time.Duration { return procCPU(h.routerPID) }}}
+	targets := []target{{"router", routerURL, func() time.Duration { return sysinfo.ProcCPU(h.routerPID) }}}
 	if nginxURL != "" {
 		targets = append(targets, target{"nginx", nginxURL, func() time.Duration { return treeCPU(nginxPID) }})
 	}
@@ -405,10 +406,10 @@ func (h *harness) throughput(ctx context.Context, routerURL string) error {
 				return ctx.Err()
 			}
 			closedLoop(ctx, []string{t.url}, h.conns, 0, 2*time.Second, 0) // warm-up
-			cpu0, be0 := t.cpu(), procCPU(h.backendPID)
+			cpu0, be0 := t.cpu(), sysinfo.ProcCPU(h.backendPID)
 			res := closedLoop(ctx, []string{t.url}, h.conns, 0, h.tputDur, 0)
 			n := time.Duration(max(1, res.n))
-			r := tputResult{rps: res.rate(), errs: res.errors, cpuPerReq: (t.cpu() - cpu0) / n, backendCPU: (procCPU(h.backendPID) - be0) / n}
+			r := tputResult{rps: res.rate(), errs: res.errors, cpuPerReq: (t.cpu() - cpu0) / n, backendCPU: (sysinfo.ProcCPU(h.backendPID) - be0) / n}
 			fmt.Fprintf(os.Stderr, "throughput round %d go-loadgen %-6s %s cpu/request=%s backend-cpu/request=%s\n", round+1, t.name, res, us(r.cpuPerReq), us(r.backendCPU))
 			if best, ok := h.tput[t.name]; !ok || r.rps > best.rps {
 				h.tput[t.name] = r
@@ -418,7 +419,7 @@ func (h *harness) throughput(ctx context.Context, routerURL string) error {
 	if wrk, err := exec.LookPath("wrk"); err == nil {
 		for round := range h.rounds {
 			for _, t := range targets {
-				r, err := runWrk(ctx, wrk, t.url, h.conns, h.tputDur, t.cpu, func() time.Duration { return procCPU(h.backendPID) })
+				r, err := runWrk(ctx, wrk, t.url, h.conns, h.tputDur, t.cpu, func() time.Duration { return sysinfo.ProcCPU(h.backendPID) })
 				if err != nil {
 					return fmt.Errorf("wrk %s: %w", t.name, err)
 				}
@@ -480,30 +481,10 @@ func runWrk(ctx context.Context, wrk, url string, conns int, d time.Duration, cp
 	return r, nil
 }
 
-// procCPU returns the user+system CPU time of a process (0 if unknown).
-func procCPU(pid int) time.Duration {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	s := string(data)
-	i := strings.LastIndexByte(s, ')')
-	if i < 0 {
-		return 0
-	}
-	f := strings.Fields(s[i+1:]) // f[0] is field 3 (state)
-	if len(f) < 13 {
-		return 0
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
-}
-
 // treeCPU returns the CPU time of a process and its direct children (the
 // nginx master and its workers).
 func treeCPU(pid int) time.Duration {
-	total := procCPU(pid)
+	total := sysinfo.ProcCPU(pid)
 	entries, _ := os.ReadDir("/proc")
 	for _, e := range entries {
 		child, err := strconv.Atoi(e.Name())
@@ -517,7 +498,7 @@ func treeCPU(pid int) time.Duration {
 		s := string(data)
 		i := strings.LastIndexByte(s, ')')
 		if f := strings.Fields(s[i+1:]); i > 0 && len(f) > 1 && f[1] == strconv.Itoa(pid) {
-			total += procCPU(child)
+			total += sysinfo.ProcCPU(child)
 		}
 	}
 	return total
@@ -728,29 +709,6 @@ func (c *child) stop() string {
 		}
 	})
 	return c.final
-}
-
-// loadAvg returns the 1-minute load average: other work on the machine
-// skews every figure.
-func loadAvg() string {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return "?"
-	}
-	return strings.Fields(string(data))[0]
-}
-
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, l := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.0fµs", float64(d)/float64(time.Microsecond)) }

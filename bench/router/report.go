@@ -8,13 +8,15 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/airlock-dev/airlock/bench/internal/sysinfo"
 )
 
 // report prints the table of figures against the targets of issue 5.
 func (h *harness) report() {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "machine\t%d CPUs, %s, %s\t\t\n", runtime.NumCPU(), cpuModel(), runtime.Version())
-	fmt.Fprintf(tw, "load average at start / end\t%s / %s\t\t\n", h.loadStart, loadAvg())
+	fmt.Fprintf(tw, "machine\t%d CPUs, %s, %s\t\t\n", runtime.NumCPU(), sysinfo.CPUModel(), runtime.Version())
+	fmt.Fprintf(tw, "load average at start / end\t%s / %s\t\t\n", h.loadStart, sysinfo.LoadAvg())
 	if h.nginxConf != "" {
 		fmt.Fprintf(tw, "nginx\t%s\t\t\n", h.nginxConf)
 	}
