@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -128,6 +129,10 @@ func New(d Deps) *API {
 // ServeHTTP serves every route.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
+// ofrepSources are the route prefixes whose writes may change what OFREP
+// serves from its cache, besides the kind-generic routes.
+var ofrepSources = []string{"/api/v1/apply", "/api/v1/tokens", "/api/v1/flags/", "/api/v1/flagchanges/", "/api/v1/flagplans/"}
+
 // rule is how a route is authorized. Exactly one of its fields says how.
 type rule struct {
 	public bool        // no token needed (health, readiness, the OpenAPI document)
@@ -181,9 +186,11 @@ func (a *API) handle(method, path, summary string, rl rule, h func(http.Response
 	}
 	a.routes = append(a.routes, rt)
 	latency := a.latency.WithLabelValues(method + " " + path)
-	// A write may change what OFREP serves: the cache starts a new
-	// generation once it is done, so the writer's next evaluation sees it.
-	writes := method != http.MethodGet && !strings.HasPrefix(path, "/ofrep/")
+	// A write that may change what OFREP serves (flags, segments, tokens,
+	// role bindings) starts a new cache generation once it is done, so the
+	// writer's next evaluation sees it; the store watch catches every other
+	// writer a moment later.
+	writes := method != http.MethodGet && (rl.verb != "" || slices.ContainsFunc(ofrepSources, func(p string) bool { return strings.HasPrefix(path, p) }))
 	a.mux.HandleFunc(method+" "+path, func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}

@@ -143,10 +143,10 @@ func TestOFREPTagIgnoresStatusWrites(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	// Any write request moves the cache on at once (the watch does too,
-	// a moment later): the next evaluation compiles the flags again.
-	if code, body := e.do("POST", "/api/v1/audit/checkpoints", e.admin, "", ""); code != 201 {
-		t.Fatalf("checkpoint: %d %s", code, body)
+	// A token write moves the cache on at once (the watch does too, a
+	// moment later): the next evaluation compiles the flags again.
+	if code, body := e.do("POST", "/api/v1/tokens", e.admin, "application/json", `{"name":"other","roles":["auditor"]}`); code != 201 {
+		t.Fatalf("token: %d %s", code, body)
 	}
 	if after := etag(); before == "" || after != before {
 		t.Fatalf("ETag %q after a status write, %q before", after, before)
