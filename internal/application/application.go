@@ -68,6 +68,10 @@ type EnvSettings struct {
 	// the airlock server that holds the secret value, which is read when an
 	// instance starts and never stored, logged or audited.
 	SecretEnv map[string]string `json:"secretEnv,omitempty"`
+	// Analysis, when set, judges each new version here while it rolls
+	// out: a canary step or rolling batch goes on only after a passing
+	// verdict (docs/analysis.md).
+	Analysis *Analysis `json:"analysis,omitempty"`
 }
 
 // DefaultHealthPath is the health path when an application sets none.
@@ -215,6 +219,11 @@ func Validate(a Spec) error {
 		}
 		if err := validateEnvVars(path+".secretEnv", s.SecretEnv, true); err != nil {
 			return err
+		}
+		if s.Analysis != nil {
+			if err := ValidateAnalysis(path+".analysis", *s.Analysis); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

@@ -10,6 +10,7 @@ package environment
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -108,6 +109,30 @@ type Spec struct {
 	// FlagChanges is how changes to this environment's feature flags are
 	// controlled; absent means the defaults FlagChanges documents.
 	FlagChanges *FlagChanges `json:"flagChanges,omitempty"`
+	// Analysis is the policy for the canary analysis's recommendations
+	// here; absent means every action runs automatically.
+	Analysis *AnalysisPolicy `json:"analysis,omitempty"`
+}
+
+// AnalysisPolicy decides which of the analysis's recommended actions
+// (continue, extend, pause, rollback-canary, rollback) run automatically
+// in an environment. The others wait for a person: the rollout pauses and
+// the verdict waits for airlock verdict accept (run the action) or
+// override (judge otherwise).
+type AnalysisPolicy struct {
+	Automatic []string `json:"automatic"`
+}
+
+// AnalysisActions are the actions an AnalysisPolicy may list.
+var AnalysisActions = []string{"continue", "extend", "pause", "rollback-canary", "rollback"}
+
+// AutomaticAnalysis reports whether the analysis's action runs without a
+// person in an environment with spec s.
+func (s Spec) AutomaticAnalysis(action string) bool {
+	if s.Analysis == nil {
+		return true
+	}
+	return slices.Contains(s.Analysis.Automatic, action)
 }
 
 // FlagChanges is the change control of an environment's feature flags.
@@ -305,6 +330,13 @@ func Validate(s Spec) error {
 	if fc := s.FlagChanges; fc != nil {
 		if err := validateFlagChanges(*fc); err != nil {
 			return err
+		}
+	}
+	if ap := s.Analysis; ap != nil {
+		for i, a := range ap.Automatic {
+			if !slices.Contains(AnalysisActions, a) {
+				return resource.Errorf(fmt.Sprintf("spec.analysis.automatic[%d]", i), "action %q is not one of %s", a, strings.Join(AnalysisActions, ", "))
+			}
 		}
 	}
 	if s.IsProduction() && !s.Isolation.Level.AtLeast(MinimumProductionLevel) && w == nil {

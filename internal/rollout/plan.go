@@ -95,6 +95,7 @@ func (p *planner) requests() {
 		p.event("rolled back: %s; traffic back on %s at once (it was still running)", st.RollbackReason, p.stableName())
 	}
 	st.AbortRequested, st.RollbackReason = "", ""
+	p.analysisRequest()
 	if !st.Phase.Active() {
 		st.PauseRequested, st.ResumeRequested, st.PromoteRequested = false, false, false
 		return
@@ -111,6 +112,70 @@ func (p *planner) requests() {
 		p.event("resumed at %d%%", st.Weight)
 	}
 	st.PauseRequested, st.ResumeRequested = false, false
+}
+
+// analysisRequest applies an action of the analysis (or of a person's
+// decision on its verdict).
+func (p *planner) analysisRequest() {
+	req := p.st.AnalysisRequest
+	p.st.AnalysisRequest = nil
+	if req == nil || !p.st.Phase.Active() {
+		return
+	}
+	a := p.st.Analysis
+	if a == nil {
+		a = &AnalysisStatus{}
+		p.st.Analysis = a
+	}
+	current := req.Step == p.st.Step
+	why := ""
+	if req.Reason != "" {
+		why = ": " + req.Reason
+	}
+	switch req.Action {
+	case application.ActionRollback:
+		a.Verdict, a.Action, a.Awaiting = req.Verdict, req.Action, ""
+		p.finish(RolledBack, "rolled back by the analysis (verdict %s)%s; traffic back on %s", req.Verdict, why, p.stableName())
+	case application.ActionRollbackCanary:
+		a.Verdict, a.Action, a.Awaiting = req.Verdict, req.Action, ""
+		p.finish(Failed, "canary rolled back by the analysis (verdict %s)%s; traffic back on %s", req.Verdict, why, p.stableName())
+	case application.ActionPause:
+		a.Verdict, a.Action = req.Verdict, req.Action
+		if req.Reason == "" || p.st.Phase == Paused {
+			break
+		}
+		now := p.now
+		p.st.Phase, p.st.PausedAt = Paused, &now
+		a.Awaiting = req.Verdict
+		p.event("paused by the analysis at %d%% (verdict %s)%s; decide with airlock verdict accept|override %s", p.st.Weight, req.Verdict, why, req.Verdict)
+	case application.ActionExtend:
+		if !current {
+			return
+		}
+		a.Verdict, a.Action, a.ExtendedUntil = req.Verdict, req.Action, req.ExtendedUntil
+		if req.ExtendedUntil != nil {
+			p.event("soak at %d%% extended until %s by the analysis (verdict %s)%s", p.st.Weight, req.ExtendedUntil.UTC().Format(time.RFC3339), req.Verdict, why)
+		}
+	case application.ActionContinue:
+		if !current {
+			return
+		}
+		step := req.Step
+		a.Verdict, a.Action, a.PassedStep, a.Awaiting = req.Verdict, req.Action, &step, ""
+		if p.st.Phase == Paused {
+			p.st.Phase, p.st.PausedAt = Progressing, nil
+			p.event("resumed at %d%%: verdict %s passes%s", p.st.Weight, req.Verdict, why)
+		}
+	}
+}
+
+// analysing reports whether step i still waits for a passing verdict.
+func (p *planner) analysing(i int) bool {
+	if p.spec.Analysis == nil || p.spec.Rollback {
+		return false
+	}
+	a := p.st.Analysis
+	return a == nil || a.PassedStep == nil || *a.PassedStep != i
 }
 
 // stableRunning reports whether the stable version still runs after a
@@ -171,6 +236,9 @@ func (p *planner) set(candidate, stable, weight int) {
 // step moves to the next step: the candidate is asked for more.
 func (p *planner) step(n int) {
 	p.st.Step, p.st.WaitingSince, p.st.StepStartedAt, p.st.Resumed = n, p.now, nil, false
+	if p.st.Analysis != nil {
+		p.st.Analysis.ExtendedUntil = nil
+	}
 }
 
 func (p *planner) firstDeploy() {
@@ -240,6 +308,10 @@ func (p *planner) canary() {
 		p.requeue = soak - elapsed
 		return
 	}
+	if !p.st.Resumed && p.analysing(i) {
+		p.requeue = poll // the analysis's verdict on this step lets it go on
+		return
+	}
 	p.step(i + 1)
 	p.requeue = time.Millisecond // the next step at once
 }
@@ -254,6 +326,13 @@ func (p *planner) rolling() {
 	}
 	done := p.st.Step // candidate instances proven healthy
 	want := min(n, done+surge+unavailable)
+	if done > 0 && done < n && p.analysing(done) {
+		want = done // the next batch waits for the analysis's verdict on this one
+		if p.st.StepStartedAt == nil {
+			now := p.now
+			p.st.StepStartedAt = &now
+		}
+	}
 	stable := max(0, n-done-unavailable)
 	if want == done { // nothing left to start
 		stable = max(0, n-done)
@@ -262,6 +341,12 @@ func (p *planner) rolling() {
 	if done >= n {
 		p.set(n, 0, 100)
 		p.finish(Succeeded, "%s %s replaced all %d instances in %s", p.spec.App, p.spec.Candidate.Version, n, p.spec.Environment)
+		return
+	}
+	if want == done { // waiting for the analysis
+		if p.need(done) {
+			p.requeue = poll
+		}
 		return
 	}
 	if p.need(want) {

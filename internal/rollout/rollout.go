@@ -67,6 +67,10 @@ type Spec struct {
 	// served before Stable, at someone's request.
 	Rollback bool   `json:"rollback,omitempty"`
 	Reason   string `json:"reason,omitempty"`
+	// Analysis, copied from the application when the rollout starts,
+	// makes each canary step and rolling batch wait for a passing verdict
+	// of the analysis before the next (see AnalysisStatus).
+	Analysis *application.Analysis `json:"analysis,omitempty"`
 }
 
 // Runtime are the application's settings in the environment that the
@@ -111,7 +115,39 @@ type Status struct {
 	PromoteRequested bool    `json:"promoteRequested,omitempty"`
 	AbortRequested   string  `json:"abortRequested,omitempty"`    // the reason
 	RollbackReason   string  `json:"rollbackRequested,omitempty"` // the reason
-	Events           []Event `json:"events,omitempty"`
+	// AnalysisRequest is an action of the analysis (or of a person
+	// deciding on its verdict), applied by the next Plan.
+	AnalysisRequest *AnalysisRequest `json:"analysisRequest,omitempty"`
+	// Analysis is where the analysis stands; nil until its first action.
+	Analysis *AnalysisStatus `json:"analysis,omitempty"`
+	Events   []Event         `json:"events,omitempty"`
+}
+
+// AnalysisRequest asks the planner to act on a verdict: Action is one of
+// application.Actions, Step the step the verdict judged (a continue or
+// extend for a step the rollout has left is ignored).
+type AnalysisRequest struct {
+	Action  string `json:"action"`
+	Verdict string `json:"verdict"`
+	Step    int    `json:"step"`
+	Reason  string `json:"reason,omitempty"`
+	// ExtendedUntil is when an extended soak ends (action extend).
+	ExtendedUntil *time.Time `json:"extendedUntil,omitempty"`
+}
+
+// AnalysisStatus is the analysis's hold on a rollout. With Spec.Analysis
+// set, a canary step (after its soak) or a rolling batch goes on only when
+// PassedStep is that step.
+type AnalysisStatus struct {
+	PassedStep *int `json:"passedStep,omitempty"`
+	// Verdict and Action are the latest verdict acted on and its action.
+	Verdict string `json:"verdict,omitempty"`
+	Action  string `json:"action,omitempty"`
+	// ExtendedUntil is when the current step's extended soak ends.
+	ExtendedUntil *time.Time `json:"extendedUntil,omitempty"`
+	// Awaiting names a verdict whose action waits for a person (airlock
+	// verdict accept|override); the rollout is paused meanwhile.
+	Awaiting string `json:"awaiting,omitempty"`
 }
 
 // Event is one thing a rollout did, for people.

@@ -119,6 +119,7 @@ func Start(ctx context.Context, tx store.Tx, req StartRequest) (*resource.Object
 		App: req.App, Environment: req.Environment, Candidate: req.Candidate, Stable: stable,
 		Replicas: req.Settings.ReplicaCount(), Strategy: req.Settings.StrategyOrDefault(),
 		Runtime: runtimeOf(req.Settings), StableRuntime: stableRT, Promotion: req.Promotion,
+		Analysis: req.Settings.Analysis,
 	})
 }
 

@@ -42,6 +42,10 @@ type DecideRequest struct {
 	Decision Decision
 	Reason   string
 	Outcome  Outcome
+	// Then, when set, runs in the decision's transaction with the verdict
+	// as decided (the analysis carries out the verdict's action with it).
+	// Its error undoes the decision.
+	Then func(ctx context.Context, tx store.Tx, v Verdict, actor store.Actor) error
 }
 
 // Record creates the verdict object name for spec inside tx and queues the
@@ -151,8 +155,14 @@ func decide(ctx context.Context, st store.Store, actor store.Actor, req DecideRe
 		if err != nil {
 			return err
 		}
-		out, err = tx.Update(ctx, next)
-		return err
+		if out, err = tx.Update(ctx, next); err != nil || req.Then == nil {
+			return err
+		}
+		decided, err := Decode(out)
+		if err != nil {
+			return err
+		}
+		return req.Then(ctx, tx, decided, actor)
 	})
 	return out, err
 }

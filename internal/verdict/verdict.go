@@ -15,6 +15,7 @@ package verdict
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -79,6 +80,19 @@ type Spec struct {
 	Signals []Signal `json:"signals,omitempty"`
 	// Judge is who or what judged, e.g. analysis/error-rate or a user.
 	Judge string `json:"judge"`
+	// Action is what the judge recommends: continue, extend, pause,
+	// rollback-canary or rollback (empty for verdicts that recommend
+	// nothing). Automatic says whether the environment's policy let it run
+	// without a person; when not, it waits for airlock verdict accept.
+	Action    string `json:"action,omitempty"`
+	Automatic bool   `json:"automatic,omitempty"`
+	// Confidence is how sure the judge is of the outcome, from 0 to 1.
+	Confidence float64 `json:"confidence,omitempty"`
+	// Step is the rollout step judged (a canary step's index or a rolling
+	// update's replaced instances).
+	Step int `json:"step,omitempty"`
+	// Score is the 0–100 score of the metric comparison, when there was one.
+	Score *float64 `json:"score,omitempty"`
 }
 
 // Signal is one signal's result within a verdict.
@@ -108,7 +122,21 @@ type Acceptance struct {
 type Status struct {
 	Override *Override   `json:"override,omitempty"`
 	Accepted *Acceptance `json:"accepted,omitempty"`
+	// Executed is the action that was carried out on the verdict, by
+	// airlock (automatic) or after a person's decision.
+	Executed *Execution `json:"executed,omitempty"`
 }
+
+// Execution is an action carried out on a verdict.
+type Execution struct {
+	Action string    `json:"action"`
+	By     string    `json:"by"`
+	At     time.Time `json:"at"`
+}
+
+// Actions a verdict may recommend, mildest first (the same names as
+// application.Actions).
+var Actions = []string{"continue", "extend", "pause", "rollback-canary", "rollback"}
 
 // Verdict is a decoded Verdict object.
 type Verdict struct {
@@ -195,6 +223,15 @@ func Validate(s Spec) error {
 			return resource.Errorf(at+".detail", "the detail is %d characters; at most %d are allowed", len(sg.Detail), MaxReason)
 		}
 		seen[sg.Name] = true
+	}
+	if s.Action != "" && !slices.Contains(Actions, s.Action) {
+		return resource.Errorf("spec.action", "action %q is not one of %s", s.Action, strings.Join(Actions, ", "))
+	}
+	if !(s.Confidence >= 0 && s.Confidence <= 1) {
+		return resource.Errorf("spec.confidence", "confidence %v is not between 0 and 1", s.Confidence)
+	}
+	if s.Score != nil && !(*s.Score >= 0 && *s.Score <= 100) {
+		return resource.Errorf("spec.score", "score %v is not between 0 and 100", *s.Score)
 	}
 	if strings.TrimSpace(s.Judge) == "" || len(s.Judge) > MaxJudge {
 		return resource.Errorf("spec.judge", "who or what judged is required (at most %d characters), e.g. analysis/error-rate", MaxJudge)
