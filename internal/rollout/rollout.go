@@ -111,10 +111,10 @@ type Status struct {
 	ResumeRequested bool `json:"resumeRequested,omitempty"`
 	// Resumed is set when someone resumed the current step, so a manual
 	// pause lets the canary go on; it is cleared at the next step.
-	Resumed          bool    `json:"resumed,omitempty"`
-	PromoteRequested bool    `json:"promoteRequested,omitempty"`
-	AbortRequested   string  `json:"abortRequested,omitempty"`    // the reason
-	RollbackReason   string  `json:"rollbackRequested,omitempty"` // the reason
+	Resumed          bool   `json:"resumed,omitempty"`
+	PromoteRequested bool   `json:"promoteRequested,omitempty"`
+	AbortRequested   string `json:"abortRequested,omitempty"`    // the reason
+	RollbackReason   string `json:"rollbackRequested,omitempty"` // the reason
 	// AnalysisRequest is an action of the analysis (or of a person
 	// deciding on its verdict), applied by the next Plan.
 	AnalysisRequest *AnalysisRequest `json:"analysisRequest,omitempty"`
