@@ -70,6 +70,9 @@ type Deps struct {
 	// FlagChanges is the change control every flag write goes through.
 	FlagChanges *flagchange.Service
 	Rollouts    *rollout.Service
+	// WakeRollouts tells the rollout reconciler to act at once (after a
+	// decision on a verdict); nil: it acts within a second anyway.
+	WakeRollouts func()
 	// Runtime is the local runtime; nil when the server runs none (the
 	// artifact upload then answers 503).
 	Runtime *local.Target

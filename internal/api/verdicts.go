@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/airlock-dev/airlock/internal/analysis"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/verdict"
@@ -33,7 +34,7 @@ func (a *API) verdictTarget(ctx context.Context, name string) (string, error) {
 
 func (a *API) acceptVerdict() func(http.ResponseWriter, *http.Request, *call) error {
 	return a.decision(a.verdictTarget, auth.Approve, "verdict accept", func(ctx context.Context, actor store.Actor, name, reason string, _ []string) (any, error) {
-		return verdict.Decide(ctx, a.Store, actor, verdict.DecideRequest{Name: name, Decision: verdict.AcceptDecision, Reason: reason})
+		return verdict.Decide(ctx, a.Store, actor, verdict.DecideRequest{Name: name, Decision: verdict.AcceptDecision, Reason: reason, Then: analysis.Decided(a.WakeRollouts)})
 	})
 }
 
@@ -54,7 +55,7 @@ func (a *API) overrideVerdict(w http.ResponseWriter, r *http.Request, c *call) e
 	}
 	actor := c.actor(r)
 	actor.Reason = fmt.Sprintf("verdict override to %s: %s", req.Outcome, req.Reason)
-	obj, err := verdict.Decide(r.Context(), a.Store, actor, verdict.DecideRequest{Name: name, Decision: verdict.OverrideDecision, Reason: req.Reason, Outcome: req.Outcome})
+	obj, err := verdict.Decide(r.Context(), a.Store, actor, verdict.DecideRequest{Name: name, Decision: verdict.OverrideDecision, Reason: req.Reason, Outcome: req.Outcome, Then: analysis.Decided(a.WakeRollouts)})
 	if err != nil {
 		return err
 	}

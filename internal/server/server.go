@@ -9,9 +9,6 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
-	"github.com/airlock-dev/airlock/internal/approval"
-	"github.com/airlock-dev/airlock/internal/flag/plan"
-	"github.com/airlock-dev/airlock/internal/verdict"
 	"log/slog"
 	"net"
 	"net/http"
@@ -29,8 +26,10 @@ import (
 	_ "github.com/airlock-dev/airlock/internal/access/broker/postgres"
 	_ "github.com/airlock-dev/airlock/internal/access/broker/sshca"
 	"github.com/airlock-dev/airlock/internal/access/seal"
+	"github.com/airlock-dev/airlock/internal/analysis"
 	"github.com/airlock-dev/airlock/internal/api"
 	"github.com/airlock-dev/airlock/internal/application"
+	"github.com/airlock-dev/airlock/internal/approval"
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/breakglass"
@@ -38,6 +37,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/change"
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/flag"
+	"github.com/airlock-dev/airlock/internal/flag/plan"
 	"github.com/airlock-dev/airlock/internal/flagchange"
 	"github.com/airlock-dev/airlock/internal/incident"
 	"github.com/airlock-dev/airlock/internal/ingest"
@@ -48,11 +48,13 @@ import (
 	"github.com/airlock-dev/airlock/internal/release"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/rollout"
+	"github.com/airlock-dev/airlock/internal/router"
 	"github.com/airlock-dev/airlock/internal/runtime/local"
 	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/postgres"
 	"github.com/airlock-dev/airlock/internal/store/sqlite"
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
+	"github.com/airlock-dev/airlock/internal/verdict"
 	"github.com/airlock-dev/airlock/internal/window"
 )
 
@@ -81,6 +83,7 @@ func NewScheme() *resource.Scheme {
 	rollout.Register(s)
 	flag.Register(s)
 	verdict.Register(s)
+	analysis.Register(s)
 	plan.Register(s)
 	flagchange.Register(s)
 	access.Register(s)
@@ -171,7 +174,9 @@ func Run(ctx context.Context, cfg Config) error {
 		target.Close(ctx)
 	}()
 	rec := &rollout.Reconciler{Store: st, Target: target, Logger: logger, OnFinish: deps.Promotions.RolloutFinished}
-	deps.Runtime, deps.Rollouts = target, rollout.NewService(st, rec.Wake)
+	deps.Runtime, deps.Rollouts, deps.WakeRollouts = target, rollout.NewService(st, rec.Wake), rec.Wake
+	analyst := &analysis.Controller{Store: st, Source: analysisSource{target}, Bounds: router.LatencyBounds(),
+		Logger: logger, Wake: rec.Wake, LookupEnv: os.LookupEnv}
 	deps.Rehearser = &rollout.Rehearser{Store: st, Service: deps.Rollouts, Probe: probe(target)}
 	planCtl := &plan.Controller{Store: st, Apply: applyPlanStep, Logger: logger}
 	deps.FlagPlans.Wake = planCtl.Wake
@@ -194,6 +199,7 @@ func Run(ctx context.Context, cfg Config) error {
 		rec.Loop(ctx)
 	}()
 	wg.Go(func() { planCtl.Loop(ctx) }) // flag release plans
+	wg.Go(func() { analyst.Loop(ctx) }) // canary analysis
 	wg.Go(func() {
 		deps.BreakGlass.Loop(ctx, 30*time.Second, func(err error) {
 			logger.WarnContext(ctx, "rotating break-glass credentials failed; retrying with backoff", slog.Any("error", err))

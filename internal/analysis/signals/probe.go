@@ -57,6 +57,10 @@ type ProbeConfig struct {
 	BodyRegex    string `json:"bodyRegex,omitempty"`
 	// Timeout bounds one probe, connection included. Default 10s.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Headers are sent with the request; values may hold the same
+	// placeholders as URL (e.g. X-Airlock-Version: {{version}} reaches
+	// the candidate through airlock's router).
+	Headers map[string]string `json:"headers,omitempty"`
 	// Interval is the schedule of a Monitor. Default 30s.
 	Interval time.Duration `json:"interval,omitempty"`
 	// MaxBodyBytes is how much of the body is read. Default 1 MiB.
@@ -78,11 +82,13 @@ func (p ProbeConfig) Validate(path string) error {
 
 // Probe is a compiled ProbeConfig. It is safe for concurrent use.
 type Probe struct {
-	cfg    ProbeConfig
-	url    *Template
-	status []StatusRange
-	re     *regexp.Regexp
-	http   *http.Client
+	cfg     ProbeConfig
+	url     *Template
+	headers map[string]*Template
+	labels  Labels // for the headers, set per run
+	status  []StatusRange
+	re      *regexp.Regexp
+	http    *http.Client
 }
 
 func compileProbe(p ProbeConfig, path string) (*Probe, error) {
@@ -113,6 +119,22 @@ func compileProbe(p ProbeConfig, path string) (*Probe, error) {
 			errs = append(errs, fmt.Errorf("%s.url: no host", path))
 		case u.User != nil:
 			errs = append(errs, fmt.Errorf("%s.url: credentials in the URL are not allowed (they would be logged and kept in the results)", path))
+		}
+	}
+	for k, v := range p.Headers {
+		t, err := ParseTemplate(v)
+		switch {
+		case !validToken(k):
+			errs = append(errs, fmt.Errorf("%s.headers: %q is not a header name", path, k))
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s.headers.%s: %w", path, k, err))
+		case strings.ContainsAny(v, "\r\n\x00"):
+			errs = append(errs, fmt.Errorf("%s.headers.%s: a header value may not hold a line break", path, k))
+		default:
+			if pr.headers == nil {
+				pr.headers = map[string]*Template{}
+			}
+			pr.headers[k] = t
 		}
 	}
 	statuses := p.ExpectStatus
@@ -211,7 +233,7 @@ func (p *Probe) Run(ctx context.Context, l Labels, clock Clock) ProbeResult {
 	}
 	target := p.url.Execute(l, EscapeURL)
 	res := ProbeResult{Time: clock.Now(), URL: target}
-	err := p.run(ctx, target, &res)
+	err := p.withLabels(l).run(ctx, target, &res)
 	res.Duration = clock.Now().Sub(res.Time)
 	if err != nil {
 		err.Source = p.cfg.Name
@@ -232,6 +254,9 @@ func (p *Probe) run(ctx context.Context, target string, res *ProbeResult) *Error
 		return &Error{Kind: KindConfig, Err: fmt.Errorf("request %s %s: %v", p.cfg.Method, target, err)}
 	}
 	req.Header.Set("User-Agent", "airlock-probe")
+	for k, t := range p.headers {
+		req.Header.Set(k, t.Execute(p.labels, stripBreaks))
+	}
 	resp, err := p.http.Do(req)
 	if err != nil {
 		return transportError(ctx, err, p.cfg.Timeout)
@@ -254,6 +279,18 @@ func (p *Probe) run(ctx context.Context, target string, res *ProbeResult) *Error
 		return &Error{Kind: KindBody, Status: resp.StatusCode, Err: fmt.Errorf("body (%d bytes read) does not match /%s/", len(body), p.cfg.BodyRegex)}
 	}
 	return nil
+}
+
+// withLabels returns a copy of p that renders its headers for l.
+func (p *Probe) withLabels(l Labels) *Probe {
+	q := *p
+	q.labels = l
+	return &q
+}
+
+// stripBreaks keeps a header value on one line.
+func stripBreaks(s string) string {
+	return strings.NewReplacer("\r", "", "\n", "", "\x00", "").Replace(s)
 }
 
 func (p *Probe) statusOK(code int) bool {

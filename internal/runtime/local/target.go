@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"net"
@@ -379,4 +380,35 @@ func (t *Target) Close(ctx context.Context) error {
 		s.router.Close()
 	}
 	return errors.Join(errs...)
+}
+
+// Health returns how many instances of a version run and how many are
+// healthy (and routable, once the router found them healthy too).
+func (t *Target) Health(app, env, version string) (running, healthy int) {
+	vs := t.state(app, env, version)
+	t.mu.Lock()
+	if s := t.served[key(app, env)]; s != nil {
+		vs.Healthy = min(vs.Healthy, s.router.HealthyInstances()[version])
+	}
+	t.mu.Unlock()
+	return vs.Running, vs.Healthy
+}
+
+// Logs returns up to n of the newest lines of each instance of a version,
+// its stdout then its stderr.
+func (t *Target) Logs(app, env, version string, n int) ([]string, error) {
+	var out []string
+	for _, in := range t.sup.Instances(app, env, version) {
+		for _, stream := range []string{"stdout", "stderr"} {
+			lines, err := t.sup.Tail(in.ID, stream, n)
+			if err != nil {
+				if errors.Is(err, fs.ErrNotExist) {
+					continue
+				}
+				return out, err
+			}
+			out = append(out, lines...)
+		}
+	}
+	return out, nil
 }
