@@ -206,10 +206,11 @@ type Metric struct {
 // Register adds the AnalysisTemplate kind to s.
 func Register(s *resource.Scheme) {
 	s.Register(resource.Kind{
-		Name:    Kind,
-		Plural:  "analysistemplates",
-		Aliases: []string{"analysistemplate", "at"},
-		NewSpec: func() any { return &TemplateSpec{} },
+		Name:        Kind,
+		Plural:      "analysistemplates",
+		Aliases:     []string{"analysistemplate", "at"},
+		Declarative: true,
+		NewSpec:     func() any { return &TemplateSpec{} },
 		Validate: func(obj *resource.Object, spec any) error {
 			t, ok := spec.(*TemplateSpec)
 			if !ok {

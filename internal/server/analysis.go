@@ -9,6 +9,9 @@ import (
 // the router's per-version counters, instance health and logs.
 type analysisSource struct{ t *local.Target }
 
+// NewAnalysisSource returns the analysis's view of the local runtime t.
+func NewAnalysisSource(t *local.Target) analysis.Source { return analysisSource{t} }
+
 func (s analysisSource) Counters(app, env, version string) (analysis.Counters, bool) {
 	r := s.t.Router(app, env)
 	if r == nil {
