@@ -292,6 +292,9 @@ func printRollout(w io.Writer, obj *resource.Object, now time.Time) error {
 	if spec.Promotion != "" {
 		fmt.Fprintf(w, "  promotion  %s\n", spec.Promotion)
 	}
+	if spec.Analysis != nil {
+		fmt.Fprintf(w, "  analysis   %s\n", analysisLine(spec, st))
+	}
 	if st.Message != "" {
 		fmt.Fprintf(w, "  message    %s\n", st.Message)
 	}
@@ -302,4 +305,22 @@ func printRollout(w io.Writer, obj *resource.Object, now time.Time) error {
 		}
 	}
 	return nil
+}
+
+// analysisLine says where the analysis of a rollout stands.
+func analysisLine(spec rollout.Spec, st rollout.Status) string {
+	tmpl := spec.Analysis.Template
+	if tmpl == "" {
+		tmpl = "default"
+	}
+	a := st.Analysis
+	switch {
+	case a == nil:
+		return "template " + tmpl + "; no verdict yet"
+	case a.Awaiting != "":
+		return fmt.Sprintf("template %s; waits for a decision on verdict %s (airlock verdict accept|override %s --reason TEXT)", tmpl, a.Awaiting, a.Awaiting)
+	case a.ExtendedUntil != nil:
+		return fmt.Sprintf("template %s; soak extended until %s by verdict %s", tmpl, a.ExtendedUntil.UTC().Format(time.RFC3339), a.Verdict)
+	}
+	return fmt.Sprintf("template %s; last verdict %s (%s)", tmpl, a.Verdict, a.Action)
 }

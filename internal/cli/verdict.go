@@ -32,8 +32,10 @@ type verdictView struct {
 		} `json:"subject"`
 		Outcome string `json:"outcome"`
 		Summary string `json:"summary"`
-		Judge   string `json:"judge"`
-		Signals []struct {
+		Judge     string `json:"judge"`
+		Action    string `json:"action"`
+		Automatic bool   `json:"automatic"`
+		Signals   []struct {
 			Name    string `json:"name"`
 			Outcome string `json:"outcome"`
 			Detail  string `json:"detail"`
@@ -47,6 +49,10 @@ type verdictView struct {
 		Accepted *struct {
 			By string `json:"by"`
 		} `json:"accepted"`
+		Executed *struct {
+			Action string `json:"action"`
+			By     string `json:"by"`
+		} `json:"executed"`
 	}
 }
 
@@ -68,6 +74,21 @@ func (v verdictView) decision() string {
 		return "accepted by " + v.Status.Accepted.By
 	}
 	return ""
+}
+
+// action says what the verdict recommended and whether it ran:
+// "rollback-canary (done by system:analysis)", "rollback (waits for a
+// person)", or "-".
+func (v verdictView) action() string {
+	switch {
+	case v.Spec.Action == "":
+		return "-"
+	case v.Status.Executed != nil:
+		return fmt.Sprintf("%s (done by %s)", v.Status.Executed.Action, v.Status.Executed.By)
+	case !v.Spec.Automatic && v.decision() == "":
+		return v.Spec.Action + " (waits for a person)"
+	}
+	return v.Spec.Action
 }
 
 func (a *app) verdictListCommand() *cobra.Command {
@@ -101,7 +122,7 @@ func (a *app) verdictListCommand() *cobra.Command {
 			return a.printObjects(*output, objs, true)
 		}
 		tw := tabwriter.NewWriter(a.stdout, 0, 8, 3, ' ', 0)
-		fmt.Fprintln(tw, "NAME\tAPP\tENV\tVERSION\tSUBJECT\tOUTCOME\tJUDGE\tDECISION\tAGE")
+		fmt.Fprintln(tw, "NAME\tAPP\tENV\tVERSION\tSUBJECT\tOUTCOME\tACTION\tJUDGE\tDECISION\tAGE")
 		now := a.now()
 		for _, o := range objs {
 			v, err := decodeVerdict(o)
@@ -112,8 +133,8 @@ func (a *app) verdictListCommand() *cobra.Command {
 			if ov := v.Status.Override; ov != nil {
 				outcome = ov.Outcome + " (was " + v.Spec.Outcome + ")"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Metadata.Name, v.Spec.App, v.Spec.Environment, orNone(v.Spec.Version),
-				v.Spec.Subject.Kind+"/"+v.Spec.Subject.Name, outcome, v.Spec.Judge, orNone(v.decision()), age(o.Metadata.CreatedAt, now))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", o.Metadata.Name, v.Spec.App, v.Spec.Environment, orNone(v.Spec.Version),
+				v.Spec.Subject.Kind+"/"+v.Spec.Subject.Name, outcome, v.action(), v.Spec.Judge, orNone(v.decision()), age(o.Metadata.CreatedAt, now))
 		}
 		return tw.Flush()
 	}
@@ -128,7 +149,11 @@ func (a *app) verdictDecideCommand(decision string) *cobra.Command {
 		Long: `Record your decision on a verdict of the analysis. accept says you agree
 with the verdict and its recommended action; override replaces its outcome
 (--outcome pass, fail or inconclusive) for everything that reads it, such as
-a flag release plan waiting on a fail verdict. A verdict takes one decision,
+a flag release plan waiting on a fail verdict. When a rollout is paused
+waiting on the verdict (its action is not automatic in the environment),
+accept carries the action out (e.g. rolls the canary back), an override
+to pass lets the step go on, to fail rolls the canary back, and to
+inconclusive leaves it paused. A verdict takes one decision,
 its judge may not decide on it, and you need an approver's role for its
 environment. Both are audited with your reason; overrides are counted per
 signal (airlock verdict overrides) so false-alarm rates are visible.

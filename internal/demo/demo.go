@@ -28,6 +28,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/client"
 	"github.com/airlock-dev/airlock/internal/demoapp"
 	"github.com/airlock-dev/airlock/internal/rollout"
+	"github.com/airlock-dev/airlock/internal/verdict"
 	"github.com/airlock-dev/airlock/internal/runtime/local"
 	"github.com/airlock-dev/airlock/internal/server"
 )
@@ -247,6 +248,17 @@ spec:
     - {type: approvals, require: {tech-lead: 1, sre: 1}}
 %s---
 apiVersion: airlock.dev/v1
+kind: AnalysisTemplate
+metadata: {name: demo}
+spec:
+  description: the seeds' triggers, looking every second (the demo's canary steps last 3 seconds)
+  interval: 1s
+  window: 10s
+  minRequests: 10
+  judge:
+    tolerance: 1   # a per-second mean latency may move by up to the baseline's own median
+---
+apiVersion: airlock.dev/v1
 kind: Application
 metadata: {name: shop}
 spec:
@@ -272,6 +284,7 @@ spec:
         type: canary
         steps: [{weight: 10, pause: 3s}, {weight: 50, pause: 3s}, {weight: 100}]
         progressDeadline: 10s
+      analysis: {template: demo}
       rollbackPlan: airlock rollback shop --env prod --reason TEXT (the previous version comes back beside the current one)
 `
 
@@ -594,9 +607,9 @@ func (d *demo) followCanary(ctx context.Context, version, want string) error {
 }
 
 func (d *demo) bad(ctx context.Context) error {
-	// 1.2.0 works everywhere but in production, where its health fails
-	// 4 seconds after it starts (say, a production-only configuration).
-	if err := d.release(ctx, "1.2.0", "--fail-health-after 4s --misbehave-in prod", junitPass); err != nil {
+	// 1.2.0 works everywhere but in production, where 40% of its answers
+	// are errors (say, a production-only configuration).
+	if err := d.release(ctx, "1.2.0", "--error-rate 0.4 --misbehave-in prod", junitPass); err != nil {
 		return err
 	}
 	for _, env := range []string{"dev", "staging"} {
@@ -607,6 +620,7 @@ func (d *demo) bad(ctx context.Context) error {
 	if err := d.rehearse(ctx); err != nil {
 		return err
 	}
+	_, failedBefore, _ := d.traffic.totals()
 	if _, _, err := d.promote(ctx, d.dana, "1.2.0", "prod"); err != nil {
 		return err
 	}
@@ -616,6 +630,7 @@ func (d *demo) bad(ctx context.Context) error {
 	if err := d.followCanary(ctx, "1.2.0", client.PhaseFailed); err != nil {
 		return err
 	}
+	_, failedAfter, _ := d.traffic.totals()
 	rows, err := d.admin.Status(ctx, "shop")
 	if err != nil {
 		return err
@@ -628,7 +643,20 @@ func (d *demo) bad(ctx context.Context) error {
 	if got := d.traffic.servedRecently("1.1.1"); !got {
 		return fmt.Errorf("traffic is not back on 1.1.1: %s", d.traffic.recent())
 	}
+	objs, err := d.admin.ListVerdicts(ctx, "app=shop,environment=prod,outcome=fail")
+	if err != nil {
+		return err
+	}
+	if len(objs) == 0 {
+		return fmt.Errorf("no fail verdict of the analysis on shop 1.2.0 in prod")
+	}
+	v, err := verdict.Decode(objs[len(objs)-1])
+	if err != nil {
+		return err
+	}
+	d.say("verdict %s: %s, %s (automatic: %v): %s", v.Name, v.Spec.Outcome, v.Spec.Action, v.Spec.Automatic, v.Spec.Summary)
 	d.say("1.2.0 was ROLLED BACK automatically: prod serves 1.1.1 again")
+	d.say("the canary's blast radius: %d failed requests of 1.2.0 before the analysis rolled it back", failedAfter-failedBefore)
 	return nil
 }
 
