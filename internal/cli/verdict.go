@@ -30,8 +30,8 @@ type verdictView struct {
 			Kind string `json:"kind"`
 			Name string `json:"name"`
 		} `json:"subject"`
-		Outcome string `json:"outcome"`
-		Summary string `json:"summary"`
+		Outcome   string `json:"outcome"`
+		Summary   string `json:"summary"`
 		Judge     string `json:"judge"`
 		Action    string `json:"action"`
 		Automatic bool   `json:"automatic"`

@@ -28,9 +28,9 @@ import (
 	"github.com/airlock-dev/airlock/internal/client"
 	"github.com/airlock-dev/airlock/internal/demoapp"
 	"github.com/airlock-dev/airlock/internal/rollout"
-	"github.com/airlock-dev/airlock/internal/verdict"
 	"github.com/airlock-dev/airlock/internal/runtime/local"
 	"github.com/airlock-dev/airlock/internal/server"
+	"github.com/airlock-dev/airlock/internal/verdict"
 )
 
 // Options configure a demo run.
