@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -350,3 +351,110 @@ func TestAnalysisPausesACanaryWithoutTrafficUntilAPersonPassesIt(t *testing.T) {
 	}
 	w.wait(name, rollout.Succeeded, 20*time.Second)
 }
+
+// prometheus is an HTTP server that speaks the Prometheus query API:
+// /api/v1/query answers a vector whose value value() gives for the
+// version named in the query.
+func prometheus(t *testing.T, value func(version string) string) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/api/v1/query" {
+			http.NotFound(w, r)
+			return
+		}
+		q := r.FormValue("query")
+		version := "?"
+		if _, rest, ok := strings.Cut(q, `version="`); ok {
+			version, _, _ = strings.Cut(rest, `"`)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"status":"success","data":{"resultType":"vector","result":[{"metric":{"version":%q},"value":[%d,%q]}]}}`,
+			version, time.Now().Unix(), value(version))
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+func TestAnalysisPausesOnABusinessMetricDrop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	t.Parallel()
+	prom := prometheus(t, func(version string) string {
+		if version == "1.1.0" {
+			return "70" // checkouts a minute: 30% fewer than the baseline
+		}
+		return "100"
+	})
+	w := newWorld(t, nil)
+	w.create(analysis.Kind, "business", analysis.TemplateSpec{Interval: "1s", MinRequests: 10,
+		Prometheus: &analysis.PrometheusSpec{URL: prom},
+		Queries:    []analysis.QuerySpec{{Name: "business", Query: `sum(rate(checkouts_total{app="{{app}}",version="{{version}}"}[1m]))`}},
+		Triggers: []application.Trigger{{Name: "business", Metric: "query:business", Below: &application.Threshold{Percent: ptrTo(20.0)},
+			For: "2s", Action: application.ActionPause}},
+	})
+	w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
+	w.sendTraffic(50)
+	name := w.deploy("1.1.0", canary("60s"), &application.Analysis{Template: "business"})
+	st := w.wait(name, rollout.Paused, 40*time.Second)
+	vs := w.verdicts(name)
+	if len(vs) != 1 || vs[0].Spec.Outcome != verdict.Fail || vs[0].Spec.Action != application.ActionPause ||
+		!strings.Contains(vs[0].Spec.Summary, "trigger business fired: business 70 vs 100 baseline") || st.Analysis.Awaiting != vs[0].Name {
+		t.Fatalf("verdicts %+v, analysis %+v", vs, st.Analysis)
+	}
+}
+
+func TestAnalysisIsInconclusiveWhenPrometheusAnswersNaN(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	t.Parallel()
+	prom := prometheus(t, func(string) string { return "NaN" })
+	w := newWorld(t, nil)
+	w.create(analysis.Kind, "nan", analysis.TemplateSpec{Interval: "1s", MinRequests: 10,
+		Prometheus: &analysis.PrometheusSpec{URL: prom},
+		Queries:    []analysis.QuerySpec{{Name: "orders", Query: `sum(orders{version="{{version}}"})`}},
+	})
+	w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
+	w.sendTraffic(50)
+	name := w.deploy("1.1.0", canary("60s"), &application.Analysis{Template: "nan"})
+	w.wait(name, rollout.Paused, 40*time.Second)
+	vs := w.verdicts(name)
+	if len(vs) != 1 || vs[0].Spec.Outcome != verdict.Inconclusive || vs[0].Spec.Action != application.ActionPause ||
+		!strings.Contains(vs[0].Spec.Summary, "query:orders failed 3 times in a row") || !strings.Contains(vs[0].Spec.Summary, "NaN") {
+		t.Fatalf("verdicts %+v", vs)
+	}
+}
+
+func TestAnalysisProbeFailuresPrepareARollbackAPersonConfirms(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	t.Parallel()
+	w := newWorld(t, nil)
+	// The probe reaches the candidate through the router and wants the
+	// stable version's answer, so the candidate fails it every time.
+	w.create(analysis.Kind, "probed", analysis.TemplateSpec{Interval: "1s", MinRequests: 10,
+		Probes: []analysis.ProbeSpec{{Name: "home", URL: "http://{{listen}}/", Headers: map[string]string{"X-Airlock-Version": "{{version}}"},
+			BodyContains: "version 1.0.0", Interval: "1s", Timeout: "2s"}},
+	})
+	w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
+	w.sendTraffic(50)
+	name := w.deploy("1.1.0", canary("60s"), &application.Analysis{Template: "probed"})
+	st := w.wait(name, rollout.Paused, 40*time.Second)
+	vs := w.verdicts(name)
+	if len(vs) != 1 || vs[0].Spec.Action != application.ActionRollback || vs[0].Spec.Automatic || st.Analysis.Awaiting != vs[0].Name ||
+		!strings.Contains(vs[0].Spec.Summary, "probe home failed 3 times in a row") {
+		t.Fatalf("verdicts %+v, analysis %+v", vs, st.Analysis)
+	}
+	if _, err := verdict.Decide(context.Background(), w.st, store.Actor{Name: "carol"}, verdict.DecideRequest{Name: vs[0].Name,
+		Decision: verdict.AcceptDecision, Reason: "the home page is broken", Then: analysis.Decided(w.rec.Wake)}); err != nil {
+		t.Fatal(err)
+	}
+	st = w.wait(name, rollout.RolledBack, 20*time.Second)
+	if got := w.served(10); got["1.0.0"] != 10 {
+		t.Fatalf("after the confirmed rollback: %v (%s)", got, st.Message)
+	}
+}
+
+func ptrTo[T any](v T) *T { return &v }

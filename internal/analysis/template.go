@@ -54,13 +54,15 @@ type TemplateSpec struct {
 	MaxSignalErrors int `json:"maxSignalErrors,omitempty"`
 	// MaxExtensions is how often a step's soak may be extended before an
 	// unclear step pauses instead (default 1).
-	MaxExtensions *int                  `json:"maxExtensions,omitempty"`
-	Triggers      []application.Trigger `json:"triggers,omitempty"`
-	Judge         JudgeSpec             `json:"judge,omitempty"`
-	Logs          LogsSpec              `json:"logs,omitempty"`
-	Prometheus    *PrometheusSpec       `json:"prometheus,omitempty"`
-	Queries       []QuerySpec           `json:"queries,omitempty"`
-	Probes        []ProbeSpec           `json:"probes,omitempty"`
+	MaxExtensions *int `json:"maxExtensions,omitempty"`
+	// Triggers are the template's rules; omitted, they are the seeds'
+	// table (DefaultTemplate); an empty list declares none.
+	Triggers   []application.Trigger `json:"triggers"`
+	Judge      JudgeSpec             `json:"judge,omitempty"`
+	Logs       LogsSpec              `json:"logs,omitempty"`
+	Prometheus *PrometheusSpec       `json:"prometheus,omitempty"`
+	Queries    []QuerySpec           `json:"queries,omitempty"`
+	Probes     []ProbeSpec           `json:"probes,omitempty"`
 }
 
 // JudgeSpec configures the statistical judge.
@@ -279,6 +281,9 @@ func Resolve(name string, t TemplateSpec, app *application.Analysis) (Config, er
 		return c, err
 	}
 	triggers := slices.Clone(t.Triggers)
+	if t.Triggers == nil { // omitted: the seeds' table; an empty list means none
+		triggers = DefaultTemplate().Triggers
+	}
 	if app != nil {
 		for _, at := range app.Triggers {
 			i := slices.IndexFunc(triggers, func(x application.Trigger) bool { return x.Name == at.Name })
