@@ -3,6 +3,7 @@ package main
 import (
 	"math"
 	"math/rand/v2"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/analysis/stats"
 )
@@ -12,6 +13,7 @@ const (
 	judgeFixed = iota
 	judgeKayenta
 	judgeSequential
+	judgeRobust
 	numJudges
 )
 
@@ -19,6 +21,7 @@ var judgeNames = [numJudges]string{
 	"fixed rule (5 min window)",
 	"Kayenta-style (Mann-Whitney per interval)",
 	"sequential (mSPRT errors + MW latency per interval)",
+	"robust sequential (block test errors + MW latency per interval)",
 }
 
 // What made a judge roll back.
@@ -157,8 +160,9 @@ type config struct {
 	sampleEvery int // keep every n-th request's latency for Mann–Whitney
 	classifier  stats.ClassifierConfig
 	alpha       float64
-	pass        float64 // Kayenta pass threshold, 0–100
-	errWeight   float64 // Kayenta metric weights
+	robust      stats.RobustConfig // the robust judge's error test
+	pass        float64            // Kayenta pass threshold, 0–100
+	errWeight   float64            // Kayenta metric weights
 	latWeight   float64
 	errPoints   float64 // fixed rule
 	latIncrease float64 // fixed rule
@@ -213,6 +217,10 @@ func runOne(c config, sc Scenario, seed, stream uint64, ws *workspace) (outcome,
 	if err != nil {
 		return outcome{}, err
 	}
+	rob, err := stats.NewRobustErrorTest(c.robust)
+	if err != nil {
+		return outcome{}, err
+	}
 	var o outcome
 	var cum [2][2]int64 // [version]{errors, requests}
 	var sampled [2]int
@@ -248,6 +256,15 @@ func runOne(c config, sc Scenario, seed, stream uint64, ws *workspace) (outcome,
 				o.fire(judgeSequential, t, firedErrors)
 			}
 		}
+		if o.At[judgeRobust] == 0 {
+			res, err := rob.Update(time.Duration(t)*time.Second, cum[0][0], cum[0][1], cum[1][0], cum[1][1])
+			if err != nil {
+				return outcome{}, err
+			}
+			if res.Decision == stats.Reject {
+				o.fire(judgeRobust, t, firedErrors)
+			}
+		}
 
 		if t%c.interval == 0 {
 			if err := judgeInterval(c, ws, t, &o); err != nil {
@@ -271,8 +288,8 @@ func runOne(c config, sc Scenario, seed, stream uint64, ws *workspace) (outcome,
 // Mann–Whitney classification). The latency classification, the costly
 // one, is only computed when a judge still needs it.
 func judgeInterval(c config, ws *workspace, t int, o *outcome) error {
-	needK, needS := o.At[judgeKayenta] == 0, o.At[judgeSequential] == 0
-	if !needK && !needS {
+	needK, needS, needR := o.At[judgeKayenta] == 0, o.At[judgeSequential] == 0, o.At[judgeRobust] == 0
+	if !needK && !needS && !needR {
 		return nil
 	}
 	var latClass stats.Classification
@@ -311,13 +328,19 @@ func judgeInterval(c config, ws *workspace, t int, o *outcome) error {
 			o.fire(judgeKayenta, t, why)
 		}
 	}
-	if needS {
+	for _, jn := range [...]struct {
+		j    int
+		need bool
+	}{{judgeSequential, needS}, {judgeRobust, needR}} {
+		if !jn.need {
+			continue
+		}
 		lc, err := latency()
 		if err != nil {
 			return err
 		}
 		if lc == stats.High {
-			o.fire(judgeSequential, t, firedLatency)
+			o.fire(jn.j, t, firedLatency)
 		}
 	}
 	return nil

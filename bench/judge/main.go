@@ -53,6 +53,9 @@ func main() {
 	confidence := flag.Float64("confidence", stats.DefaultConfidence, "classifier confidence")
 	tolerance := flag.Float64("tolerance", stats.DefaultTolerance, "classifier tolerance")
 	alpha := flag.Float64("alpha", stats.DefaultAlpha, "mSPRT false rejection bound")
+	robustBlock := flag.Duration("robust-block", stats.DefaultRobustBlock, "robust judge: block length (each block adds at most about half a nat of evidence)")
+	robustAlpha := flag.Float64("robust-alpha", stats.DefaultRobustAlpha, "robust judge: false rejection bound of its error test when the versions' errors are exchangeable")
+	robustPrior := flag.Float64("robust-prior", stats.DefaultRobustPrior, "robust judge: precision of the mixture over the betting rate, in errors^2")
 	pass := flag.Float64("pass", 95, "Kayenta pass threshold (0-100)")
 	burstRate := flag.Float64("burst-error-rate", DefaultBursts.BadRate, "error rate inside a burst (bursty scenarios; the average stays 1%)")
 	burstSec := flag.Float64("burst-seconds", DefaultBursts.MeanBadSec, "mean length of a burst in seconds")
@@ -69,6 +72,7 @@ func main() {
 		sampleEvery: *sampleEvery,
 		classifier:  stats.ClassifierConfig{Confidence: *confidence, Tolerance: *tolerance, Direction: stats.Increase},
 		alpha:       *alpha,
+		robust:      stats.RobustConfig{Alpha: *robustAlpha, Block: *robustBlock, Prior: *robustPrior},
 		pass:        *pass,
 		errWeight:   50,
 		latWeight:   50,

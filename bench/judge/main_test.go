@@ -274,6 +274,7 @@ func TestRunOneDeterministic(t *testing.T) {
 		rate: 50, bursts: DefaultBursts, duration: 600, interval: 300, sampleEvery: 8, alpha: 0.01, pass: 95,
 		errWeight: 50, latWeight: 50, errPoints: 0.05, latIncrease: 1,
 		classifier: stats.ClassifierConfig{Direction: stats.Increase, Band: stats.BandBaseline},
+		robust:     stats.RobustConfig{Alpha: stats.DefaultRobustAlpha},
 	}
 	sc := Scenario{Latency: LogNormal, Errors: IID, ErrorAdd: 0.05}
 	a, err := runOne(c, sc, 1, 42, newWorkspace(c))
@@ -292,11 +293,28 @@ func TestRunOneDeterministic(t *testing.T) {
 	if s := a.At[judgeSequential]; s == 0 || s > 60 {
 		t.Errorf("sequential judge at %ds, want within 60 s", s)
 	}
+	// The robust test's blocks give at most half a nat each: not before
+	// about 14 s at α = 0.0005, and within a minute here.
+	if r := a.At[judgeRobust]; r < 14 || r > 60 || a.Why[judgeRobust] != firedErrors {
+		t.Errorf("robust judge at %ds on %q, want 14-60 s on errors", r, a.Why[judgeRobust])
+	}
 	if k := a.At[judgeKayenta]; k != 300 {
 		t.Errorf("Kayenta-style judge at %ds, want 300", k)
 	}
 	if f := a.At[judgeFixed]; f != 0 && f < 300 {
 		t.Errorf("fixed rule at %ds, before its 300 s window was full", f)
+	}
+
+	// p99 ×2: both sequential judges roll back on latency at the first
+	// interval's end (their error tests see equal rates).
+	lat, err := runOne(c, Scenario{Latency: LogNormal, Errors: IID, LatencyScale: 2}, 1, 43, newWorkspace(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range []int{judgeSequential, judgeRobust} {
+		if lat.At[j] != 300 || lat.Why[j] != firedLatency {
+			t.Errorf("p99 x2: %s at %ds on %q, want 300 s on latency", judgeNames[j], lat.At[j], lat.Why[j])
+		}
 	}
 }
 

@@ -26,6 +26,9 @@ type report struct {
 	Confidence     float64          `json:"confidence"`
 	Tolerance      float64          `json:"tolerance"`
 	Alpha          float64          `json:"alpha"`
+	RobustAlpha    float64          `json:"robustAlpha"`
+	RobustBlockS   float64          `json:"robustBlockSeconds"`
+	RobustPrior    float64          `json:"robustPrior"`
 	Pass           float64          `json:"passThreshold"`
 	Scenarios      []scenarioResult `json:"scenarios"`
 	Targets        []check          `json:"targets"`
@@ -67,6 +70,7 @@ func newReport(c config, scs []Scenario, out [][]outcome, runs int) *report {
 		Runs: runs, DurationS: c.duration, RatePerVersion: c.rate, IntervalS: c.interval,
 		SampleEvery: c.sampleEvery, Confidence: c.classifier.Confidence, Tolerance: c.classifier.Tolerance,
 		Alpha: c.alpha, Pass: c.pass,
+		RobustAlpha: c.robust.Alpha, RobustBlockS: c.robust.Block.Seconds(), RobustPrior: c.robust.Prior,
 	}
 	for k, sc := range scs {
 		sr := scenarioResult{Scenario: sc}
@@ -212,8 +216,10 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "fixed: errors > baseline + 5 points or p99 > baseline + 100%% over the last %ds, checked every second from %ds\n", r.IntervalS, r.IntervalS)
 	fmt.Fprintf(w, "Kayenta-style: every %ds, Classify (confidence %g, tolerance %g, band %s, direction increase) on per-second error rates (critical) and the latencies of 1 request in %d; score 0-100, pass >= %g\n",
 		r.IntervalS, r.Confidence, r.Tolerance, r.Band, r.SampleEvery, r.Pass)
-	fmt.Fprintf(w, "sequential: mSPRT on error counts (alpha %g) updated every second; latency: the same classification every %ds (no sequential latency test in internal/analysis/stats)\n\n",
+	fmt.Fprintf(w, "sequential: mSPRT on error counts (alpha %g) updated every second; latency: the same classification every %ds (no sequential latency test in internal/analysis/stats)\n",
 		r.Alpha, r.IntervalS)
+	fmt.Fprintf(w, "robust sequential: stats.RobustErrorTest (alpha %g, block %gs, prior %g) updated every second; latency as the sequential judge\n\n",
+		r.RobustAlpha, r.RobustBlockS, r.RobustPrior)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "scenario\tjudge\trolled back\trate [95%% CI]\tmedian\tp90\ton\n")
 	for _, sr := range r.Scenarios {
