@@ -292,6 +292,16 @@ func TestAnalysisLetsAGoodCanaryThroughStepByStep(t *testing.T) {
 	if vs[0].Name != st.Analysis.Verdict {
 		t.Errorf("status names verdict %s, recorded %s", st.Analysis.Verdict, vs[0].Name)
 	}
+	// The versions' logs were read and mined: no new error template.
+	logsRead := false
+	for _, sg := range vs[0].Spec.Signals {
+		if sg.Name == "log-patterns" && sg.Outcome == verdict.Pass && strings.Contains(sg.Detail, "candidate lines") && !strings.Contains(sg.Detail, " 0 candidate") {
+			logsRead = true
+		}
+	}
+	if !logsRead {
+		t.Errorf("no log-patterns result in %+v", vs[0].Spec.Signals)
+	}
 }
 
 func TestAnalysisWaitsForAPersonWhereThePolicySaysSo(t *testing.T) {
