@@ -163,7 +163,7 @@ func TestVerdictCLI(t *testing.T) {
 		{lead, []string{"verdict", "override", "shop-prod-1", "--outcome", "pass", "--reason", "load test traffic"}, 0, "verdict/shop-prod-1 overridden to pass by as-tech-lead\n", ""},
 		{lead, []string{"verdict", "accept", "shop-prod-1", "--reason", "agree"}, 3, "", "already overridden"},
 		{e.tokens[auth.SRE], []string{"verdict", "accept", "shop-prod-2", "--reason", "real errors"}, 0, "verdict/shop-prod-2 accepted by as-sre\n", ""},
-		{e.tokens[auth.Auditor], []string{"verdict", "list", "--env", "prod"}, 0, "shop-prod-1   shop   prod   1.0.0     Rollout/shop.prod.1   pass (was fail)   analysis/canary   overridden to pass by as-tech-lead", ""},
+		{e.tokens[auth.Auditor], []string{"verdict", "list", "--env", "prod"}, 0, "shop-prod-1   shop   prod   1.0.0     Rollout/shop.prod.1   pass (was fail)   -        analysis/canary   overridden to pass by as-tech-lead", ""},
 		{e.tokens[auth.Auditor], []string{"verdict", "overrides"}, 0, "SIGNAL       VERDICTS   OVERRIDDEN   RATE\nerror-rate   2          1            50.0%\n", ""},
 		{e.tokens[auth.Auditor], []string{"verdict", "overrides", "--app", "cart"}, 0, "", "No verdicts found."},
 	}
