@@ -468,3 +468,33 @@ func TestAnalysisProbeFailuresPrepareARollbackAPersonConfirms(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+func TestAnalysisIsInconclusiveWithoutItsSignals(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		template string
+		want     string
+	}{
+		{"a probe host that does not resolve", "unresolvable", "probe:home failed 3 times in a row"},
+		{"a template that is not there", "absent", "could not load its configuration 3 times: analysis template absent"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, nil)
+			w.create(analysis.Kind, "unresolvable", analysis.TemplateSpec{Interval: "1s", MinRequests: 10,
+				Probes: []analysis.ProbeSpec{{Name: "home", URL: "http://airlock-test-host.invalid/", Interval: "1s", Timeout: "2s"}}})
+			w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
+			w.sendTraffic(50)
+			name := w.deploy("1.1.0", canary("60s"), &application.Analysis{Template: tc.template})
+			w.wait(name, rollout.Paused, 40*time.Second)
+			vs := w.verdicts(name)
+			if len(vs) != 1 || vs[0].Spec.Outcome != verdict.Inconclusive || vs[0].Spec.Action != application.ActionPause || !strings.Contains(vs[0].Spec.Summary, tc.want) {
+				t.Fatalf("verdicts %+v", vs)
+			}
+		})
+	}
+}
