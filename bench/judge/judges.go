@@ -203,8 +203,8 @@ func newWorkspace(c config) *workspace {
 }
 
 // runOne simulates one canary of scenario sc for c.duration seconds of
-// simulated time, checking the three judges every second, and stops early
-// once all three have rolled back. The run is a pure function of
+// simulated time, checking the four judges every second, and stops early
+// once all four have rolled back. The run is a pure function of
 // (sc, seed, stream).
 func runOne(c config, sc Scenario, seed, stream uint64, ws *workspace) (outcome, error) {
 	r := rand.New(rand.NewPCG(seed, stream))

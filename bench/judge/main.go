@@ -1,11 +1,11 @@
-// Command judge measures how well three canary judges tell a healthy
+// Command judge measures how well four canary judges tell a healthy
 // candidate from a regressed one, on generated traffic in simulated time.
 //
 //	go run ./bench/judge [-runs 1000] [-seed 1] [-duration 10m] [-json]
 //
 // Each run is one canary: the candidate and the baseline each serve -rate
 // requests a second (default 50) for -duration of simulated time (no
-// sleeping), and three judges watch it:
+// sleeping), and four judges watch it:
 //
 //  1. the fixed rule of the seeds' table: roll back when, over the last 5
 //     minutes, the candidate's error rate is above the baseline's + 5
@@ -18,7 +18,11 @@
 //  3. sequential: the repository's mSPRT on error counts
 //     (stats.ErrorRateTest), updated every second, and for latency the
 //     same end-of-interval classification (the package has no sequential
-//     test for latency).
+//     test for latency);
+//  4. robust sequential: stats.RobustErrorTest on error counts (evidence
+//     bounded per 1-second block, so that bursts local to one version
+//     are not taken for regressions), updated every second, and the same
+//     latency classification.
 //
 // Healthy scenarios measure the false rollback rate (every run watched for
 // its whole length); regressions measure the detection rate and the time
