@@ -24,6 +24,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/access"
 	"github.com/airlock-dev/airlock/internal/audit"
 	"github.com/airlock-dev/airlock/internal/auth"
+	"github.com/airlock-dev/airlock/internal/cluster"
 	"github.com/airlock-dev/airlock/internal/breakglass"
 	"github.com/airlock-dev/airlock/internal/catalog"
 	"github.com/airlock-dev/airlock/internal/change"
@@ -70,6 +71,9 @@ type Deps struct {
 	// FlagChanges is the change control every flag write goes through.
 	FlagChanges *flagchange.Service
 	Rollouts    *rollout.Service
+	// Cluster is the database the replicas share (replicas and the
+	// leader lease); nil answers 503 on /api/v1/cluster.
+	Cluster *cluster.DB
 	// WakeRollouts tells the rollout reconciler to act at once (after a
 	// decision on a verdict); nil: it acts within a second anyway.
 	WakeRollouts func()

@@ -62,6 +62,7 @@ func (a *API) registerRoutes() {
 	a.registerFlagChangeRoutes()
 	a.registerAccessRoutes()
 	a.registerBreakGlassRoutes()
+	a.registerClusterRoutes()
 	a.registerVerdictRoutes()
 
 	a.handle("GET", "/api/v1/watch/{resource}", "Stream changes of a kind as server-sent events.", rule{verb: "read"}, a.watch)

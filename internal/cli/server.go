@@ -25,8 +25,14 @@ func (a *app) serverCommand() *cobra.Command {
 --database names a PostgreSQL server), the audit signing key and the
 bootstrap admin token, written to DIR/admin.token (mode 0600).
 
-SIGINT or SIGTERM stops the server gracefully: requests in flight finish and
-a last audit checkpoint is signed.`,
+Several servers may share one PostgreSQL database (--database), each with
+its own --data and the same --signing-key: all serve the API, and the one
+holding the leader lease runs the background loops (rollouts, analysis,
+access expiry, deliveries). If it dies, another takes over within about
+12 seconds; airlock cluster status shows who leads.
+
+SIGINT or SIGTERM stops the server gracefully: requests in flight finish,
+the leader lease is handed over, and a last audit checkpoint is signed.`,
 		Example: `  airlock server --data ./airlock-data
   airlock server --data /var/lib/airlock --listen 0.0.0.0:8640 --database postgres://airlock@db/airlock`,
 		Args: args(cobra.NoArgs),
@@ -50,6 +56,7 @@ a last audit checkpoint is signed.`,
 	f.StringVar(&cfg.DataDir, "data", "", "data directory (required; created on first start)")
 	f.StringVar(&cfg.Listen, "listen", server.DefaultListen, "HTTP listen address")
 	f.StringVar(&cfg.DatabaseURL, "database", "", "PostgreSQL URL (postgres://...); default SQLite in --data")
+	f.StringVar(&cfg.Advertise, "advertise", "", "the address airlock cluster status shows for this replica (default: the listen address)")
 	f.StringVar(&cfg.SigningKey, "signing-key", "", "ed25519 audit signing key, PEM PKCS #8 (default DATA/audit.key, created when missing)")
 	f.DurationVar(&cfg.CheckpointEvery, "checkpoint-every", 0, "how often to sign an audit checkpoint when the log grew (default 1m)")
 	f.Float64Var(&cfg.OFREPRate, "ofrep-rate", 0, "OFREP evaluations a second one evaluation key may make, bursts of twice that (default 1000)")

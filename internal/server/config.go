@@ -12,6 +12,9 @@ type Config struct {
 	DataDir string
 	// Listen is the HTTP address, default 127.0.0.1:8640.
 	Listen string
+	// Advertise is the address `airlock cluster status` shows for this
+	// replica (default: the address it listens on).
+	Advertise string
 	// DatabaseURL selects PostgreSQL (postgres://...) instead of SQLite in DataDir.
 	DatabaseURL string
 	// SigningKey is the path of the ed25519 audit signing key (PEM, PKCS #8);

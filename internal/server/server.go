@@ -34,6 +34,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/auth"
 	"github.com/airlock-dev/airlock/internal/breakglass"
 	"github.com/airlock-dev/airlock/internal/catalog"
+	"github.com/airlock-dev/airlock/internal/cluster"
 	"github.com/airlock-dev/airlock/internal/change"
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/flag"
@@ -181,6 +182,11 @@ func Run(ctx context.Context, cfg Config) error {
 	planCtl := &plan.Controller{Store: st, Apply: applyPlanStep, Logger: logger}
 	deps.FlagPlans.Wake = planCtl.Wake
 	deps.FlagChanges.OnApplied = planCtl.Retry
+	clusterDB, err := cluster.NewDB(st.DB(), storeName(cfg))
+	if err != nil {
+		return err
+	}
+	deps.Cluster = clusterDB
 	handler := api.New(deps)
 	cp, promotions := deps.Checkpointer.(*Checkpointer), deps.Promotions
 
@@ -193,46 +199,37 @@ func Run(ctx context.Context, cfg Config) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var wg sync.WaitGroup
-	wg.Add(7)
-	go func() {
-		defer wg.Done()
-		rec.Loop(ctx)
-	}()
-	wg.Go(func() { planCtl.Loop(ctx) }) // flag release plans
-	wg.Go(func() { analyst.Loop(ctx) }) // canary analysis
+	// The background loops run on the replica that holds the leader lease
+	// (with SQLite, this one at once); every replica serves the API.
+	member := &cluster.Member{DB: clusterDB, Replica: cluster.Replica{ID: replicaID(), Address: advertise(cfg, ln), Version: Version}, Logger: logger}
 	wg.Go(func() {
-		deps.BreakGlass.Loop(ctx, 30*time.Second, func(err error) {
-			logger.WarnContext(ctx, "rotating break-glass credentials failed; retrying with backoff", slog.Any("error", err))
+		member.Run(ctx, func(ctx context.Context) {
+			var lw sync.WaitGroup
+			lw.Go(func() { rec.Loop(ctx) })     // rollouts
+			lw.Go(func() { planCtl.Loop(ctx) }) // flag release plans
+			lw.Go(func() { analyst.Loop(ctx) }) // canary analysis
+			lw.Go(func() {
+				deps.BreakGlass.Loop(ctx, 30*time.Second, func(err error) {
+					logger.WarnContext(ctx, "rotating break-glass credentials failed; retrying with backoff", slog.Any("error", err))
+				})
+			})
+			lw.Go(func() { cp.Loop(ctx, cfg.CheckpointEvery, logger) })
+			lw.Go(func() { reviewLoop(ctx, promotions, time.Minute, logger) })
+			lw.Go(func() { changeLoop(ctx, deps.Changes, time.Minute, logger) })
+			lw.Go(func() {
+				deps.FlagChanges.Loop(ctx, 30*time.Second, func(err error) {
+					logger.WarnContext(ctx, "applying approved flag changes failed", slog.Any("error", err))
+				})
+			})
+			lw.Go(func() {
+				deps.Access.Loop(ctx, func(err error) {
+					logger.WarnContext(ctx, "just-in-time access: issuing or revoking failed; retrying", slog.Any("error", err))
+				})
+			})
+			lw.Go(func() { notifyLoop(ctx, &notify.Deliverer{Store: st, Getenv: os.Getenv}, 5*time.Second, logger) })
+			lw.Wait()
 		})
 	})
-	go func() {
-		defer wg.Done()
-		cp.Loop(ctx, cfg.CheckpointEvery, logger)
-	}()
-	go func() {
-		defer wg.Done()
-		reviewLoop(ctx, promotions, time.Minute, logger)
-	}()
-	go func() {
-		defer wg.Done()
-		changeLoop(ctx, deps.Changes, time.Minute, logger)
-	}()
-	go func() {
-		defer wg.Done()
-		deps.FlagChanges.Loop(ctx, 30*time.Second, func(err error) {
-			logger.WarnContext(ctx, "applying approved flag changes failed", slog.Any("error", err))
-		})
-	}()
-	go func() {
-		defer wg.Done()
-		deps.Access.Loop(ctx, func(err error) {
-			logger.WarnContext(ctx, "just-in-time access: issuing or revoking failed; retrying", slog.Any("error", err))
-		})
-	}()
-	go func() {
-		defer wg.Done()
-		notifyLoop(ctx, &notify.Deliverer{Store: st, Getenv: os.Getenv}, 5*time.Second, logger)
-	}()
 	wg.Go(func() { handler.FlagUsageLoop(ctx, api.FlagUsageEvery) }) // records the day flags were last evaluated, and once more at the end
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
@@ -537,3 +534,24 @@ type planWait struct{ sentinel, err error }
 
 func (e *planWait) Error() string   { return e.err.Error() }
 func (e *planWait) Unwrap() []error { return []error{e.sentinel, e.err} }
+
+// replicaID names this server among the replicas sharing a database: the
+// host name, the process id and a random suffix.
+func replicaID() string {
+	host, err := os.Hostname()
+	if err != nil || host == "" {
+		host = "airlock"
+	}
+	var b [3]byte
+	rand.Read(b[:])
+	return fmt.Sprintf("%s-%d-%x", host, os.Getpid(), b)
+}
+
+// advertise is the address other people reach this replica at: --advertise,
+// or the address it listens on.
+func advertise(cfg Config, ln net.Listener) string {
+	if cfg.Advertise != "" {
+		return cfg.Advertise
+	}
+	return ln.Addr().String()
+}
