@@ -187,10 +187,19 @@ func (t *RobustErrorTest) closeBlock(span time.Duration) {
 			t.blocks++
 		}
 		t.s += r
-		t.errors += t.last[0] - t.blockStart[0] + t.last[2] - t.blockStart[2]
+		t.errors = satAdd(satAdd(t.errors, t.last[0]-t.blockStart[0]), t.last[2]-t.blockStart[2])
 		t.curLog = t.logMixture()
 	}
 	t.blockStart, t.blockAt = t.last, t.lastAt
+}
+
+// satAdd returns a + b for b ≥ 0, saturating at math.MaxInt64 (counters
+// near the int64 limit must not wrap Errors around).
+func satAdd(a, b int64) int64 {
+	if a > math.MaxInt64-b {
+		return math.MaxInt64
+	}
+	return a + b
 }
 
 // skewTerm is w, what V needs besides R² for a block with k errors among

@@ -278,6 +278,13 @@ func TestRobustErrorTestUpdate(t *testing.T) {
 		t.Fatalf("a 60-s update: %g blocks, want 61", test.Blocks())
 	}
 
+	// Counters near the int64 limit do not wrap the error count.
+	big, _ := NewRobustErrorTest(RobustConfig{})
+	const m = math.MaxInt64
+	if r, err := big.Update(time.Second, m, m, m, m); err != nil || r.Errors != m || math.IsNaN(r.LogLR) {
+		t.Fatalf("counters at the int64 limit: %+v, %v", r, err)
+	}
+
 	// The first update, at any time, is one block.
 	first, _ := NewRobustErrorTest(RobustConfig{})
 	first.Update(time.Hour, 3, 100, 1, 100)
