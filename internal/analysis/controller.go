@@ -179,6 +179,9 @@ func (c *Controller) one(ctx context.Context, name string, spec rollout.Spec, st
 	look.Baseline, _ = c.Source.Counters(spec.App, spec.Environment, spec.Stable.Version)
 	_, look.Healthy = c.Source.Health(spec.App, spec.Environment, spec.Candidate.Version)
 	r.judge.Observe(look)
+	c.Logger.Debug("analysis look", slog.String("rollout", name), slog.Any("sequential", r.judge.seqRes),
+		slog.Uint64("candidateRequests", look.Candidate.Requests), slog.Uint64("candidateErrors", look.Candidate.Errors),
+		slog.Uint64("baselineRequests", look.Baseline.Requests), slog.Uint64("baselineErrors", look.Baseline.Errors))
 	if st.StepStartedAt == nil {
 		return nil // the step's weight is not applied yet
 	}

@@ -101,6 +101,7 @@ type Judge struct {
 	stepStart time.Time
 	seq       errorTest
 	seqBase   Look // counters when the test started
+	seqStart  time.Time
 	seqDone   bool
 	seqRes    stats.SequentialResult
 	breach    map[string]time.Time // trigger → since when its condition holds
@@ -110,14 +111,23 @@ type Judge struct {
 	extended  int
 }
 
+// newErrorTest returns the configured sequential test, with no data.
+func newErrorTest(cfg Config) (errorTest, error) {
+	if cfg.Test == TestMixture {
+		t, err := stats.NewErrorRateTest(stats.SequentialConfig{Alpha: cfg.Alpha})
+		return mixtureTest{t}, err
+	}
+	return stats.NewRobustErrorTest(stats.RobustConfig{Alpha: cfg.Alpha, Block: cfg.Block})
+}
+
 // NewJudge returns a judge for cfg; bounds are the latency histogram's
 // bucket bounds.
 func NewJudge(cfg Config, bounds []time.Duration) (*Judge, error) {
-	t, err := stats.NewErrorRateTest(stats.SequentialConfig{Alpha: cfg.Alpha})
+	t, err := newErrorTest(cfg)
 	if err != nil {
 		return nil, err
 	}
-	return &Judge{cfg: cfg, bounds: bounds, seq: mixtureTest{t}, step: -1,
+	return &Judge{cfg: cfg, bounds: bounds, seq: t, step: -1,
 		breach: map[string]time.Time{}, probeRun: map[string]int{}, sigErrs: map[string]int{}, queries: map[string][]QueryValue{}}, nil
 }
 
@@ -160,12 +170,15 @@ func (j *Judge) Observe(l Look) {
 
 func (j *Judge) sequential(l Look) {
 	if !j.seqDone {
-		t, _ := stats.NewErrorRateTest(stats.SequentialConfig{Alpha: j.cfg.Alpha})
-		j.seq, j.seqBase, j.seqDone = mixtureTest{t}, l, true
+		t, err := newErrorTest(j.cfg)
+		if err != nil {
+			return // the configuration was checked by NewJudge
+		}
+		j.seq, j.seqBase, j.seqDone, j.seqStart = t, l, true, l.At
 		return
 	}
 	c, b := l.Candidate, l.Baseline
-	res, err := j.seq.Update(l.At.Sub(j.start),
+	res, err := j.seq.Update(l.At.Sub(j.seqStart),
 		int64(c.Errors-j.seqBase.Candidate.Errors), int64(c.Requests-j.seqBase.Candidate.Requests),
 		int64(b.Errors-j.seqBase.Baseline.Errors), int64(b.Requests-j.seqBase.Baseline.Requests))
 	if err == nil {
@@ -299,8 +312,8 @@ func (j *Judge) Decide(now time.Time, stepEnd bool, x Extra) Judgement {
 		out.Record, out.Outcome, out.Action, out.Confidence = true, verdict.Fail, j.cfg.ErrorAction, 1-seq.PValue
 		out.Signals = append(out.Signals, seqSignal)
 		cr := sub(j.looks[len(j.looks)-1].Candidate, j.seqBase.Candidate)
-		out.Summary = fmt.Sprintf("error rate %s vs %s baseline over %s requests, p %s (sequential test, alpha %g)",
-			pct(cr), pct(sub(j.looks[len(j.looks)-1].Baseline, j.seqBase.Baseline)), count(cr.Requests), pvalText(seq.PValue), j.cfg.Alpha)
+		out.Summary = fmt.Sprintf("error rate %s vs %s baseline over %s requests, p %s (%s sequential test, alpha %g)",
+			pct(cr), pct(sub(j.looks[len(j.looks)-1].Baseline, j.seqBase.Baseline)), count(cr.Requests), pvalText(seq.PValue), j.cfg.Test, j.cfg.Alpha)
 		out.Reasons = append(out.Reasons, out.Summary)
 		return j.finish(out)
 	case len(failing) > 0:

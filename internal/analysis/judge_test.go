@@ -331,3 +331,45 @@ func TestResolveMergesApplicationTriggers(t *testing.T) {
 		t.Errorf("error-rate trigger not replaced: %+v", tr)
 	}
 }
+
+// A 5-second burst of errors on the candidate alone is not a regression
+// to the default (robust) test; the mixture test, which weighs every
+// error, rolls the canary back for it. A lasting regression is caught by
+// both, the mixture test sooner.
+func TestJudgeSequentialTests(t *testing.T) {
+	burst := func(tr *traffic) func(*traffic) Look {
+		s := 0
+		return func(tr *traffic) Look {
+			s++
+			rate := 0.01
+			if s > 20 && s <= 25 {
+				rate = 0.10
+			}
+			return tr.second(50, rate, 0.01, 20*time.Millisecond, 20*time.Millisecond)
+		}
+	}
+	for _, tc := range []struct {
+		test       string
+		burstFails bool
+		within     int
+	}{
+		{TestRobust, false, 30},
+		{TestMixture, true, 10},
+	} {
+		t.Run(tc.test, func(t *testing.T) {
+			cfg := testConfig(t, func(s *TemplateSpec) { s.Judge.Test = tc.test })
+			j, _ := NewJudge(cfg, testBounds)
+			tr := newTraffic()
+			out, at := feed(t, j, tr, 120, 1000, burst(tr), nil)
+			if failed := out.Outcome == verdict.Fail; failed != tc.burstFails {
+				t.Errorf("a 5s candidate-only burst: failed=%v at %ds (%s), want %v", failed, at, out.Summary, tc.burstFails)
+			}
+			j, _ = NewJudge(cfg, testBounds)
+			tr = newTraffic()
+			out, at = feed(t, j, tr, 120, 1000, func(tr *traffic) Look { return tr.second(50, 0.06, 0.01, 20*time.Millisecond, 20*time.Millisecond) }, nil)
+			if out.Outcome != verdict.Fail || at > tc.within || !strings.Contains(out.Summary, tc.test+" sequential test") {
+				t.Errorf("1%% -> 6%%: %s at %ds (%s), want fail within %ds", out.Outcome, at, out.Summary, tc.within)
+			}
+		})
+	}
+}

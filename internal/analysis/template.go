@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/analysis/signals"
+	"github.com/airlock-dev/airlock/internal/analysis/stats"
 	"github.com/airlock-dev/airlock/internal/application"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
@@ -29,6 +30,12 @@ import (
 
 // Kind is the kind this package owns.
 const Kind = "AnalysisTemplate"
+
+// The sequential tests on error counts a template may choose.
+const (
+	TestRobust  = "robust"
+	TestMixture = "mixture"
+)
 
 // DefaultName is the template an application gets when it names none.
 const DefaultName = "default"
@@ -67,9 +74,16 @@ type TemplateSpec struct {
 
 // JudgeSpec configures the statistical judge.
 type JudgeSpec struct {
-	// Alpha bounds the sequential error test's false rollbacks (default
-	// 0.01). ErrorAction is what its rejection recommends (default
-	// rollback-canary).
+	// Test is the sequential test on error counts: robust (the default)
+	// bounds the evidence of each Block of time, so a burst of errors on
+	// the candidate alone is not a regression unless it lasts; mixture
+	// weighs every error (faster, but a short burst local to the
+	// candidate can roll it back). See docs/analysis-stats.md.
+	Test  string `json:"test,omitempty"`
+	Block string `json:"block,omitempty"`
+	// Alpha bounds the sequential test's false rollbacks (default 0.0005
+	// for robust, 0.01 for mixture). ErrorAction is what its rejection
+	// recommends (default rollback-canary).
 	Alpha       float64 `json:"alpha,omitempty"`
 	ErrorAction string  `json:"errorAction,omitempty"`
 	// Confidence and Tolerance are the Mann–Whitney classifier's (default
@@ -178,6 +192,8 @@ type Config struct {
 	MaxSignalErrors int
 	MaxExtensions   int
 	Triggers        []Trigger
+	Test            string
+	Block           time.Duration
 	Alpha           float64
 	ErrorAction     string
 	Confidence      float64
@@ -316,10 +332,27 @@ func cmpOr(v, def int) int {
 }
 
 func judgeConfig(c *Config, j JudgeSpec) error {
-	c.Alpha, c.ErrorAction = j.Alpha, j.ErrorAction
+	c.Test, c.Alpha, c.ErrorAction = j.Test, j.Alpha, j.ErrorAction
 	c.Confidence, c.Tolerance, c.Pass, c.Marginal = j.Confidence, j.Tolerance, j.Pass, j.Marginal
-	if c.Alpha == 0 {
-		c.Alpha = 0.01
+	switch c.Test {
+	case "", TestRobust:
+		c.Test = TestRobust
+		if c.Alpha == 0 {
+			c.Alpha = stats.DefaultRobustAlpha
+		}
+	case TestMixture:
+		if c.Alpha == 0 {
+			c.Alpha = stats.DefaultAlpha
+		}
+		if j.Block != "" {
+			return resource.Errorf("spec.judge.block", "block applies to the robust test only")
+		}
+	default:
+		return resource.Errorf("spec.judge.test", "test %q is not robust or mixture", c.Test)
+	}
+	var err error
+	if c.Block, err = dur("spec.judge.block", j.Block, stats.DefaultRobustBlock, 100*time.Millisecond, time.Minute); err != nil {
+		return err
 	}
 	if c.ErrorAction == "" {
 		c.ErrorAction = application.ActionRollbackCanary

@@ -256,6 +256,7 @@ spec:
   window: 10s
   minRequests: 10
   judge:
+    test: mixture  # the demo's errors are independent, so weigh every one: seconds, not half a minute
     tolerance: 1   # a per-second mean latency may move by up to the baseline's own median
 ---
 apiVersion: airlock.dev/v1
