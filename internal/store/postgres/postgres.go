@@ -10,6 +10,9 @@ import (
 	"embed"
 	"fmt"
 	"io/fs"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 
@@ -33,6 +36,7 @@ func Dialect() sqlstore.Dialect {
 		Blob:       "bytea",
 		LockHead:   "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
 		Migrations: sub,
+		Notify:     "SELECT pg_notify('" + changesChannel + "', '')",
 		LockMigrations: func(ctx context.Context, c *sql.Conn) (func(context.Context) error, error) {
 			if _, err := c.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
 				return nil, err
@@ -63,5 +67,42 @@ func Open(ctx context.Context, url string, opts sqlstore.Options) (*sqlstore.Sto
 		db.Close()
 		return nil, fmt.Errorf("open postgres store: %w", err)
 	}
+	lctx, stop := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); listen(lctx, url, st) }()
+	st.OnClose(func() { stop(); <-done })
 	return st, nil
+}
+
+// changesChannel is the LISTEN/NOTIFY channel a commit announces itself on.
+const changesChannel = "airlock_changes"
+
+// listen keeps a connection LISTENing on changesChannel and wakes st's
+// watches at every notification, so a change committed through another
+// replica is seen at once rather than at the next poll. It reconnects with
+// backoff (up to 5 s) until ctx ends; meanwhile watches still poll.
+func listen(ctx context.Context, url string, st *sqlstore.Store) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		conn, err := pgx.Connect(ctx, url)
+		if err == nil {
+			if _, err = conn.Exec(ctx, "LISTEN "+changesChannel); err == nil {
+				backoff = 100 * time.Millisecond
+				st.Wake() // changes may have come while not listening
+				for {
+					if _, err = conn.WaitForNotification(ctx); err != nil {
+						break
+					}
+					st.Wake()
+				}
+			}
+			conn.Close(context.Background())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }

@@ -5,11 +5,13 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/postgres"
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
@@ -104,4 +106,51 @@ func logDurability(b *testing.B, st store.Store) {
 		b.Fatal(err)
 	}
 	b.Logf("server fsync=%s synchronous_commit=%s", fsync, syncCommit)
+}
+
+// A change committed through one replica reaches another replica's watch
+// at once through LISTEN/NOTIFY, not at its next poll (an hour here).
+func TestWatchAcrossReplicas(t *testing.T) {
+	dsn := freshDatabase(t)
+	open := func() store.Store {
+		st, err := postgres.Open(context.Background(), dsn, sqlstore.Options{PollInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a, b := open(), open()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	events, err := b.Watch(ctx, "Environment", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // b's watch reads once, then waits
+	for i := range 3 {
+		name := fmt.Sprintf("env-%d", i)
+		start := time.Now()
+		if err := a.Write(ctx, store.Actor{Name: "test"}, func(tx store.Tx) error {
+			o := &resource.Object{APIVersion: resource.APIVersion, Kind: "Environment", Metadata: resource.Metadata{Name: name}}
+			if err := o.SetSpec(map[string]string{"tier": "development"}); err != nil {
+				return err
+			}
+			_, err := tx.Create(ctx, o)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case ev := <-events:
+			if ev.Object == nil || ev.Object.Metadata.Name != name {
+				t.Fatalf("event %+v, want %s", ev, name)
+			}
+			if d := time.Since(start); d > time.Second {
+				t.Errorf("replica b saw %s after %s, want within a second", name, d)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("replica b's watch did not see %s within 5s", name)
+		}
+	}
 }

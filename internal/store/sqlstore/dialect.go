@@ -44,6 +44,11 @@ type Dialect struct {
 	CheckpointEvery time.Duration
 	// FinalCheckpoint runs on Close instead of Checkpoint when set.
 	FinalCheckpoint string
+	// Notify, when set, runs inside every write transaction that changed
+	// something, before it commits, to tell other processes sharing the
+	// database (PostgreSQL: pg_notify, delivered at commit). Their stores
+	// call Wake when it arrives, so their watches read at once.
+	Notify string
 }
 
 // rebind rewrites a query written with ? placeholders for the dialect.

@@ -54,8 +54,9 @@ type Store struct {
 	maintDone  chan struct{} // closed when the checkpointer stops; nil without one
 	closeOnce  sync.Once
 
-	mu     sync.Mutex
-	notify chan struct{} // closed and replaced after every commit that appended entries
+	mu      sync.Mutex
+	notify  chan struct{} // closed and replaced after every commit that appended entries
+	closers []func()
 
 	names *nameFilter // the writer goroutine's
 
@@ -183,6 +184,12 @@ func (s *Store) DB() *sql.DB { return s.db }
 func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		closers := s.closers
+		s.mu.Unlock()
+		for _, f := range closers {
+			f()
+		}
 		close(s.closing)
 		<-s.writerDone
 		if s.maintDone != nil {
@@ -212,6 +219,18 @@ func (s *Store) closed() bool {
 	default:
 		return false
 	}
+}
+
+// Wake makes every watch of this Store read at once, as a commit of its
+// own does: the PostgreSQL store calls it when another replica committed.
+func (s *Store) Wake() { s.broadcast() }
+
+// OnClose registers f to run when the Store closes, before its database
+// does (the PostgreSQL store stops its listener with it).
+func (s *Store) OnClose(f func()) {
+	s.mu.Lock()
+	s.closers = append(s.closers, f)
+	s.mu.Unlock()
 }
 
 // changed returns a channel that is closed at the next commit.

@@ -173,6 +173,11 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 			return false, 0, fmt.Errorf("advance audit head: %w", err)
 		}
 	}
+	if s.d.Notify != "" {
+		if _, err := tx.ExecContext(ctx, s.d.Notify); err != nil {
+			return false, 0, fmt.Errorf("notify other replicas: %w", err)
+		}
+	}
 	ct := time.Now()
 	if err := tx.Commit(); err != nil {
 		return false, 0, fmt.Errorf("commit write transaction: %w", err)
