@@ -2,6 +2,8 @@ package cluster_test
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -71,5 +73,81 @@ func TestFailoverAfterSIGKILL(t *testing.T) {
 		if err := set.Restart(ctx, p); err != nil {
 			t.Fatal(err)
 		}
+	}
+
+	// An access that expires while its leader is dead is revoked by the
+	// next leader, once: the broker's revoke runs exactly one time.
+	cli := func(token string, args ...string) string {
+		t.Helper()
+		var addr string
+		for _, p := range set.Procs {
+			if p.Alive() {
+				addr = p.Addr
+				break
+			}
+		}
+		cmd := exec.Command(bin, args...)
+		cmd.Env = append(os.Environ(), "AIRLOCK_SERVER=http://"+addr, "AIRLOCK_TOKEN="+token)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("airlock %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+		}
+		return strings.TrimSpace(string(out))
+	}
+	revoked := filepath.Join(dir, "revoked")
+	script := func(name, body string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	grant := script("grant.sh", `printf '{"credential": {"token": "t"}, "handle": "h-%s"}' "$AIRLOCK_ACCESS_ID"`)
+	revoke := script("revoke.sh", `echo "$AIRLOCK_ACCESS_HANDLE" >> `+revoked)
+	res := filepath.Join(dir, "resource.yaml")
+	os.WriteFile(res, []byte(fmt.Sprintf(`apiVersion: airlock.dev/v1
+kind: AccessResource
+metadata: {name: orders-db}
+spec:
+  environment: prod
+  broker: {type: exec, config: {grant: [%s], revoke: [%s]}}
+  roles:
+    readonly: {approvals: {sre: 1}}
+`, grant, revoke)), 0o644)
+	cli(set.Token, "apply", "-f", "../../examples/quickstart.yaml")
+	cli(set.Token, "apply", "-f", res)
+	alice := cli(set.Token, "token", "create", "alice", "--role", "sre")
+	oncall := cli(set.Token, "token", "create", "oncall", "--role", "sre")
+	id := strings.TrimPrefix(cli(alice, "access", "request", "--env", "prod", "--resource", "orders-db", "--role", "readonly", "--for", "1m", "--reason", "check the stuck orders", "-o", "name"), "accessrequest/")
+	cli(oncall, "access", "approve", id, "--reason", "on call, looks right")
+	leader, _, err := set.WaitLeader(ctx, 30*time.Second, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set.Kill(set.ProcOf(leader))
+	expires := time.Now().Add(time.Minute)
+	for {
+		var st struct {
+			Status struct {
+				State string `json:"state"`
+			} `json:"status"`
+		}
+		if err := json.Unmarshal([]byte(cli(set.Token, "get", "accessrequests", id, "-o", "json")), &st); err != nil {
+			t.Fatal(err)
+		}
+		if st.Status.State == "expired" {
+			break
+		}
+		if time.Now().After(expires.Add(20 * time.Second)) {
+			t.Fatalf("access %s is %s 20s after it should have expired", id, st.Status.State)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	time.Sleep(3 * time.Second) // a second revocation would come now
+	b, _ := os.ReadFile(revoked)
+	if got := strings.TrimSpace(string(b)); got != "h-"+id {
+		t.Fatalf("revoke ran with %q, want exactly once for h-%s", got, id)
 	}
 }
