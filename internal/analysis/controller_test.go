@@ -118,6 +118,19 @@ func newWorld(t *testing.T, policy *environment.AnalysisPolicy) *world {
 	return w
 }
 
+// serving is a world in which shop 1.0.0 serves in prod, for a test that
+// runs in parallel with the others and is skipped with -short.
+func serving(t *testing.T, policy *environment.AnalysisPolicy) *world {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("runs real processes")
+	}
+	t.Parallel()
+	w := newWorld(t, policy)
+	w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
+	return w
+}
+
 func (w *world) create(kind, name string, spec any) {
 	w.t.Helper()
 	o := &resource.Object{APIVersion: resource.APIVersion, Kind: kind, Metadata: resource.Metadata{Name: name}}
@@ -243,12 +256,7 @@ func canary(pause string) application.Strategy {
 var fast = &application.Analysis{Template: "fast"}
 
 func TestAnalysisRollsBackABadCanaryAutomatically(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real processes")
-	}
-	t.Parallel()
-	w := newWorld(t, nil)
-	w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
+	w := serving(t, nil)
 	w.sendTraffic(100)
 	started := time.Now()
 	name := w.deploy("1.1.0", canary("60s"), fast, "--error-rate", "0.3")
@@ -276,12 +284,7 @@ func TestAnalysisRollsBackABadCanaryAutomatically(t *testing.T) {
 }
 
 func TestAnalysisLetsAGoodCanaryThroughStepByStep(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real processes")
-	}
-	t.Parallel()
-	w := newWorld(t, nil)
-	w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
+	w := serving(t, nil)
 	w.sendTraffic(100)
 	name := w.deploy("1.1.0", canary("3s"), fast)
 	st := w.wait(name, rollout.Succeeded, 40*time.Second)
@@ -308,12 +311,7 @@ func TestAnalysisLetsAGoodCanaryThroughStepByStep(t *testing.T) {
 }
 
 func TestAnalysisWaitsForAPersonWhereThePolicySaysSo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real processes")
-	}
-	t.Parallel()
-	w := newWorld(t, &environment.AnalysisPolicy{Automatic: []string{"continue", "extend", "pause"}})
-	w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
+	w := serving(t, &environment.AnalysisPolicy{Automatic: []string{"continue", "extend", "pause"}})
 	w.sendTraffic(100)
 	name := w.deploy("1.1.0", canary("60s"), fast, "--error-rate", "0.3")
 	st := w.wait(name, rollout.Paused, 40*time.Second)
@@ -345,12 +343,7 @@ func TestAnalysisWaitsForAPersonWhereThePolicySaysSo(t *testing.T) {
 }
 
 func TestAnalysisPausesACanaryWithoutTrafficUntilAPersonPassesIt(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real processes")
-	}
-	t.Parallel()
-	w := newWorld(t, nil)
-	w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
+	w := serving(t, nil)
 	name := w.deploy("1.1.0", canary("2s"), fast)
 	st := w.wait(name, rollout.Paused, 30*time.Second)
 	vs := w.verdicts(name)
@@ -389,24 +382,19 @@ func prometheus(t *testing.T, value func(version string) string) string {
 }
 
 func TestAnalysisPausesOnABusinessMetricDrop(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real processes")
-	}
-	t.Parallel()
+	w := serving(t, nil)
 	prom := prometheus(t, func(version string) string {
 		if version == "1.1.0" {
 			return "70" // checkouts a minute: 30% fewer than the baseline
 		}
 		return "100"
 	})
-	w := newWorld(t, nil)
 	w.create(analysis.Kind, "business", analysis.TemplateSpec{Interval: "1s", MinRequests: 10,
 		Prometheus: &analysis.PrometheusSpec{URL: prom},
 		Queries:    []analysis.QuerySpec{{Name: "business", Query: `sum(rate(checkouts_total{app="{{app}}",version="{{version}}"}[1m]))`}},
 		Triggers: []application.Trigger{{Name: "business", Metric: "query:business", Below: &application.Threshold{Percent: ptrTo(20.0)},
 			For: "2s", Action: application.ActionPause}},
 	})
-	w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
 	w.sendTraffic(50)
 	name := w.deploy("1.1.0", canary("60s"), &application.Analysis{Template: "business"})
 	st := w.wait(name, rollout.Paused, 40*time.Second)
@@ -418,17 +406,12 @@ func TestAnalysisPausesOnABusinessMetricDrop(t *testing.T) {
 }
 
 func TestAnalysisIsInconclusiveWhenPrometheusAnswersNaN(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real processes")
-	}
-	t.Parallel()
+	w := serving(t, nil)
 	prom := prometheus(t, func(string) string { return "NaN" })
-	w := newWorld(t, nil)
 	w.create(analysis.Kind, "nan", analysis.TemplateSpec{Interval: "1s", MinRequests: 10,
 		Prometheus: &analysis.PrometheusSpec{URL: prom},
 		Queries:    []analysis.QuerySpec{{Name: "orders", Query: `sum(orders{version="{{version}}"})`}},
 	})
-	w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
 	w.sendTraffic(50)
 	name := w.deploy("1.1.0", canary("60s"), &application.Analysis{Template: "nan"})
 	w.wait(name, rollout.Paused, 40*time.Second)
@@ -440,18 +423,13 @@ func TestAnalysisIsInconclusiveWhenPrometheusAnswersNaN(t *testing.T) {
 }
 
 func TestAnalysisProbeFailuresPrepareARollbackAPersonConfirms(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real processes")
-	}
-	t.Parallel()
-	w := newWorld(t, nil)
+	w := serving(t, nil)
 	// The probe reaches the candidate through the router and wants the
 	// stable version's answer, so the candidate fails it every time.
 	w.create(analysis.Kind, "probed", analysis.TemplateSpec{Interval: "1s", MinRequests: 10,
 		Probes: []analysis.ProbeSpec{{Name: "home", URL: "http://{{listen}}/", Headers: map[string]string{"X-Airlock-Version": "{{version}}"},
 			BodyContains: "version 1.0.0", Interval: "1s", Timeout: "2s"}},
 	})
-	w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
 	w.sendTraffic(50)
 	name := w.deploy("1.1.0", canary("60s"), &application.Analysis{Template: "probed"})
 	st := w.wait(name, rollout.Paused, 40*time.Second)
@@ -473,9 +451,6 @@ func TestAnalysisProbeFailuresPrepareARollbackAPersonConfirms(t *testing.T) {
 func ptrTo[T any](v T) *T { return &v }
 
 func TestAnalysisIsInconclusiveWithoutItsSignals(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs real processes")
-	}
 	t.Parallel()
 	for _, tc := range []struct {
 		name     string
@@ -486,11 +461,9 @@ func TestAnalysisIsInconclusiveWithoutItsSignals(t *testing.T) {
 		{"a template that is not there", "absent", "could not load its configuration 3 times: analysis template absent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			w := newWorld(t, nil)
+			w := serving(t, nil)
 			w.create(analysis.Kind, "unresolvable", analysis.TemplateSpec{Interval: "1s", MinRequests: 10,
 				Probes: []analysis.ProbeSpec{{Name: "home", URL: "http://airlock-test-host.invalid/", Interval: "1s", Timeout: "2s"}}})
-			w.wait(w.deploy("1.0.0", canary("1s"), nil), rollout.Succeeded, 30*time.Second)
 			w.sendTraffic(50)
 			name := w.deploy("1.1.0", canary("60s"), &application.Analysis{Template: tc.template})
 			w.wait(name, rollout.Paused, 40*time.Second)

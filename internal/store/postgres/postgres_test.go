@@ -2,61 +2,22 @@ package postgres_test
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/postgres"
+	"github.com/airlock-dev/airlock/internal/store/postgres/pgtest"
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 	"github.com/airlock-dev/airlock/internal/store/storetest"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
-// freshDatabase creates an empty database on the server named by
-// AIRLOCK_TEST_POSTGRES, drops it when tb ends, and returns its URL. Without
-// the variable the test is skipped, except under CI=true, where a missing
-// server is a failure (.ci/start-postgres provides one).
-func freshDatabase(tb testing.TB) string {
-	tb.Helper()
-	server := os.Getenv("AIRLOCK_TEST_POSTGRES")
-	if server == "" {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("AIRLOCK_TEST_POSTGRES is not set; run eval \"$(.ci/start-postgres)\" first")
-		}
-		tb.Skip("AIRLOCK_TEST_POSTGRES is not set; run eval \"$(.ci/start-postgres)\" to test against PostgreSQL")
-	}
-	admin, err := sql.Open("pgx", server)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "airlock_test_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		admin.Close()
-		tb.Fatalf("create test database: %v", err)
-	}
-	tb.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(server)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	u.Path = "/" + name
-	return u.String()
-}
+// freshDatabase is an empty database of the test's own (pgtest).
+var freshDatabase = pgtest.FreshDatabase
 
 func open(tb testing.TB) store.Store {
 	tb.Helper()
