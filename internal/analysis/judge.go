@@ -528,7 +528,7 @@ func limitText(t Trigger, unit, points string) string {
 // Mann–Whitney classifier and scores them; it returns the score, the name
 // of a failed critical metric ("" for none) and an explanation.
 func (j *Judge) compare(out *Judgement, x Extra) (score float64, critical, explain string) {
-	cls := stats.ClassifierConfig{Confidence: j.cfg.Confidence, Tolerance: j.cfg.Tolerance, Band: stats.BandBaseline}
+	cls := stats.ClassifierConfig{Confidence: j.cfg.Confidence, Tolerance: j.cfg.Tolerance, Band: j.cfg.Band}
 	type result struct {
 		m      Metric
 		passed bool

@@ -285,6 +285,9 @@ func TestResolveRejectsBadTemplates(t *testing.T) {
 	}{
 		"interval":       {func(s *TemplateSpec) { s.Interval = "10 seconds" }, "spec.interval"},
 		"alpha":          {func(s *TemplateSpec) { s.Judge.Alpha = 2 }, "spec.judge.alpha"},
+		"band":           {func(s *TemplateSpec) { s.Judge.Band = "wide" }, "spec.judge.band"},
+		"test":           {func(s *TemplateSpec) { s.Judge.Test = "bayes" }, "spec.judge.test"},
+		"block":          {func(s *TemplateSpec) { s.Judge.Test, s.Judge.Block = TestMixture, "2s" }, "spec.judge.block"},
 		"marginal":       {func(s *TemplateSpec) { s.Judge.Marginal = 99 }, "spec.judge"},
 		"trigger metric": {func(s *TemplateSpec) { s.Triggers[0].Metric = "cpu" }, "spec.triggers[0].metric"},
 		"trigger action": {func(s *TemplateSpec) { s.Triggers[0].Action = "explode" }, "spec.triggers[0].action"},

@@ -92,8 +92,13 @@ type JudgeSpec struct {
 	// below Marginal it fails, in between its soak is extended.
 	Confidence float64 `json:"confidence,omitempty"`
 	Tolerance  float64 `json:"tolerance,omitempty"`
-	Pass       float64 `json:"pass,omitempty"`
-	Marginal   float64 `json:"marginal,omitempty"`
+	// Band is what the tolerance is a fraction of: baseline (the default:
+	// the baseline's median, so a shift must be that large to count) or
+	// estimate (Kayenta's rule: the shift estimate itself, so any shift
+	// the test is sure of counts).
+	Band     string  `json:"band,omitempty"`
+	Pass     float64 `json:"pass,omitempty"`
+	Marginal float64 `json:"marginal,omitempty"`
 	// Groups weighs metric groups in the score (default: equal weights).
 	Groups map[string]float64 `json:"groups,omitempty"`
 	// Metrics adjusts the built-in metrics (error-rate, latency) and the
@@ -198,6 +203,7 @@ type Config struct {
 	ErrorAction     string
 	Confidence      float64
 	Tolerance       float64
+	Band            stats.Band
 	Pass, Marginal  float64
 	Metrics         []Metric
 	Groups          map[string]float64
@@ -380,6 +386,14 @@ func judgeConfig(c *Config, j JudgeSpec) error {
 		return resource.Errorf("spec.judge.tolerance", "tolerance %v must be between 0 and 10", c.Tolerance)
 	case !(c.Pass > 0 && c.Pass <= 100), !(c.Marginal >= 0 && c.Marginal <= c.Pass):
 		return resource.Errorf("spec.judge", "need 0 <= marginal (%v) <= pass (%v) <= 100", c.Marginal, c.Pass)
+	}
+	switch j.Band {
+	case "", "baseline":
+		c.Band = stats.BandBaseline
+	case "estimate":
+		c.Band = stats.BandEstimate
+	default:
+		return resource.Errorf("spec.judge.band", "band %q is not baseline or estimate", j.Band)
 	}
 	c.Groups = map[string]float64{}
 	for g, w := range j.Groups {
