@@ -114,3 +114,29 @@ func TestProbeConfigValidate(t *testing.T) {
 		t.Fatalf("NewProbe with a bad template: %v", err)
 	}
 }
+
+// Headers are templated per run and sent; a header value with a line
+// break or a bad name is refused when the probe is compiled.
+func TestProbeHeaders(t *testing.T) {
+	t.Parallel()
+	got := make(chan string, 1)
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("X-Airlock-Version") + "|" + r.Header.Get("X-App")
+	}))
+	t.Cleanup(s.Close)
+	p, err := NewProbe(ProbeConfig{Name: "h", URL: s.URL + "/", Headers: map[string]string{"X-Airlock-Version": "{{version}}", "X-App": "app={{app}}"}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res := p.Run(context.Background(), Labels{App: "shop", Version: "1.2.0"}, nil); !res.OK {
+		t.Fatalf("probe failed: %+v", res)
+	}
+	if h := <-got; h != "1.2.0|app=shop" {
+		t.Fatalf("headers sent: %q", h)
+	}
+	for _, bad := range []map[string]string{{"X-A": "a\r\nX-Injected: 1"}, {"Bad Name": "v"}, {"X-T": "{{nope}}"}} {
+		if err := (ProbeConfig{Name: "h", URL: s.URL, Headers: bad}).Validate("probe"); err == nil || !strings.Contains(err.Error(), "probe.headers") {
+			t.Errorf("headers %q: err = %v, want one naming probe.headers", bad, err)
+		}
+	}
+}
