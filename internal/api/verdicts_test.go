@@ -164,6 +164,10 @@ func TestVerdictCLI(t *testing.T) {
 		{lead, []string{"verdict", "accept", "shop-prod-1", "--reason", "agree"}, 3, "", "already overridden"},
 		{e.tokens[auth.SRE], []string{"verdict", "accept", "shop-prod-2", "--reason", "real errors"}, 0, "verdict/shop-prod-2 accepted by as-sre\n", ""},
 		{e.tokens[auth.Auditor], []string{"verdict", "list", "--env", "prod"}, 0, "shop-prod-1   shop   prod   1.0.0     Rollout/shop.prod.1   pass (was fail)   -        analysis/canary   overridden to pass by as-tech-lead", ""},
+		{e.tokens[auth.Auditor], []string{"verdict", "show", "shop-prod-1"}, 0, "verdict/shop-prod-1  PASS (was FAIL)  shop 1.0.0 in prod\n  subject     Rollout/shop.prod.1, step 1\n  summary     error rate 7.9% vs 1.1% baseline\n", ""},
+		{e.tokens[auth.Auditor], []string{"verdict", "show", "shop-prod-1"}, 0, "  decision    overridden to pass by as-tech-lead\n", ""},
+		{e.tokens[auth.Auditor], []string{"verdict", "show", "shop-prod-1"}, 0, "  signals:\n    error-rate  fail", ""},
+		{e.tokens[auth.Auditor], []string{"verdict", "show", "nope"}, 1, "", "not found"},
 		{e.tokens[auth.Auditor], []string{"verdict", "overrides"}, 0, "SIGNAL       VERDICTS   OVERRIDDEN   RATE\nerror-rate   2          1            50.0%\n", ""},
 		{e.tokens[auth.Auditor], []string{"verdict", "overrides", "--app", "cart"}, 0, "", "No verdicts found."},
 	}

@@ -14,6 +14,7 @@ import (
 func (a *app) verdictCommand() *cobra.Command {
 	return group("verdict", "List the analysis's verdicts, accept or override them, and see how often each signal was overridden",
 		a.verdictListCommand(),
+		a.verdictShowCommand(),
 		a.verdictDecideCommand("accept"),
 		a.verdictDecideCommand("override"),
 		a.verdictOverridesCommand(),
@@ -30,12 +31,16 @@ type verdictView struct {
 			Kind string `json:"kind"`
 			Name string `json:"name"`
 		} `json:"subject"`
-		Outcome   string `json:"outcome"`
-		Summary   string `json:"summary"`
-		Judge     string `json:"judge"`
-		Action    string `json:"action"`
-		Automatic bool   `json:"automatic"`
-		Signals   []struct {
+		Outcome    string   `json:"outcome"`
+		Summary    string   `json:"summary"`
+		Reasons    []string `json:"reasons"`
+		Confidence float64  `json:"confidence"`
+		Score      *float64 `json:"score"`
+		Step       int      `json:"step"`
+		Judge      string   `json:"judge"`
+		Action     string   `json:"action"`
+		Automatic  bool     `json:"automatic"`
+		Signals    []struct {
 			Name    string `json:"name"`
 			Outcome string `json:"outcome"`
 			Detail  string `json:"detail"`
@@ -137,6 +142,65 @@ func (a *app) verdictListCommand() *cobra.Command {
 				v.Spec.Subject.Kind+"/"+v.Spec.Subject.Name, outcome, v.action(), v.Spec.Judge, orNone(v.decision()), age(o.Metadata.CreatedAt, now))
 		}
 		return tw.Flush()
+	}
+	return cmd
+}
+
+func (a *app) verdictShowCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "show VERDICT",
+		Short:   "Show a verdict whole: its explanation, each signal, the action and who decided",
+		Example: "  airlock verdict show shop.prod.3.1.1",
+		Args:    args(cobra.ExactArgs(1)),
+	}
+	output := outputFlag(cmd, formatTable, formatJSON, formatYAML)
+	cmd.RunE = func(cmd *cobra.Command, argv []string) error {
+		c, err := a.client()
+		if err != nil {
+			return err
+		}
+		obj, err := c.Get(cmd.Context(), "verdicts", argv[0])
+		if err != nil {
+			return err
+		}
+		if *output != formatTable {
+			return a.printObjects(*output, []*resource.Object{obj}, false)
+		}
+		v, err := decodeVerdict(obj)
+		if err != nil {
+			return err
+		}
+		w := a.stdout
+		outcome := strings.ToUpper(v.Spec.Outcome)
+		if ov := v.Status.Override; ov != nil {
+			outcome = strings.ToUpper(ov.Outcome) + " (was " + outcome + ")"
+		}
+		fmt.Fprintf(w, "verdict/%s  %s  %s %s in %s\n", obj.Metadata.Name, outcome, v.Spec.App, orNone(v.Spec.Version), v.Spec.Environment)
+		fmt.Fprintf(w, "  subject     %s/%s, step %d\n", v.Spec.Subject.Kind, v.Spec.Subject.Name, v.Spec.Step+1)
+		fmt.Fprintf(w, "  summary     %s\n", v.Spec.Summary)
+		score := "-"
+		if v.Spec.Score != nil {
+			score = fmt.Sprintf("%.1f", *v.Spec.Score)
+		}
+		fmt.Fprintf(w, "  confidence  %.1f%%   score %s\n", 100*v.Spec.Confidence, score)
+		fmt.Fprintf(w, "  action      %s\n", v.action())
+		fmt.Fprintf(w, "  decision    %s\n", orNone(v.decision()))
+		fmt.Fprintf(w, "  judge       %s, %s ago\n", v.Spec.Judge, age(obj.Metadata.CreatedAt, a.now()))
+		if len(v.Spec.Signals) > 0 {
+			fmt.Fprintln(w, "  signals:")
+			tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+			for _, sg := range v.Spec.Signals {
+				fmt.Fprintf(tw, "    %s\t%s\t%s\n", sg.Name, sg.Outcome, sg.Detail)
+			}
+			tw.Flush()
+		}
+		if len(v.Spec.Reasons) > 0 {
+			fmt.Fprintln(w, "  reasons:")
+			for _, r := range v.Spec.Reasons {
+				fmt.Fprintf(w, "    - %s\n", r)
+			}
+		}
+		return nil
 	}
 	return cmd
 }
