@@ -26,7 +26,7 @@ func (a *app) serverCommand() *cobra.Command {
 bootstrap admin token, written to DIR/admin.token (mode 0600).
 
 Several servers may share one PostgreSQL database (--database), each with
-its own --data and the same --signing-key: all serve the API, and the one
+its own --data and the same --signing-key and --seal-key: all serve the API, and the one
 holding the leader lease runs the background loops (rollouts, analysis,
 access expiry, deliveries). If it dies, another takes over within about
 12 seconds; airlock cluster status shows who leads.
@@ -58,6 +58,7 @@ the leader lease is handed over, and a last audit checkpoint is signed.`,
 	f.StringVar(&cfg.DatabaseURL, "database", "", "PostgreSQL URL (postgres://...); default SQLite in --data")
 	f.StringVar(&cfg.Advertise, "advertise", "", "the address airlock cluster status shows for this replica (default: the listen address)")
 	f.StringVar(&cfg.SigningKey, "signing-key", "", "ed25519 audit signing key, PEM PKCS #8 (default DATA/audit.key, created when missing)")
+	f.StringVar(&cfg.SealKey, "seal-key", "", "key that seals credentials waiting to be collected (default DATA/seal.key, created when missing); replicas must share it")
 	f.DurationVar(&cfg.CheckpointEvery, "checkpoint-every", 0, "how often to sign an audit checkpoint when the log grew (default 1m)")
 	f.Float64Var(&cfg.OFREPRate, "ofrep-rate", 0, "OFREP evaluations a second one evaluation key may make, bursts of twice that (default 1000)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")

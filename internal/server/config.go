@@ -20,6 +20,10 @@ type Config struct {
 	// SigningKey is the path of the ed25519 audit signing key (PEM, PKCS #8);
 	// default DataDir/audit.key, created when missing.
 	SigningKey string
+	// SealKey is the path of the key that seals credentials waiting to be
+	// collected (just-in-time access, break-glass); default DataDir/seal.key,
+	// created when missing. Replicas must share it.
+	SealKey string
 	// CheckpointEvery is how often a checkpoint is signed when the log grew
 	// (default 1 minute).
 	CheckpointEvery time.Duration

@@ -149,7 +149,10 @@ func Run(ctx context.Context, cfg Config) error {
 	deps.OFREPRate = cfg.OFREPRate
 	// Credentials waiting to be collected (and break-glass ones) are
 	// sealed with a key kept beside the audit key, outside the database.
-	sealer, err := seal.LoadOrCreateKey(filepath.Join(cfg.DataDir, "seal.key"))
+	if cfg.SealKey == "" {
+		cfg.SealKey = filepath.Join(cfg.DataDir, "seal.key")
+	}
+	sealer, err := seal.LoadOrCreateKey(cfg.SealKey)
 	if err != nil {
 		return err
 	}

@@ -101,7 +101,7 @@ func (s *Set) start(p *Proc) error {
 		return err
 	}
 	p.cmd = exec.Command(s.Binary, "server", "--data", p.Data, "--listen", addr, "--database", s.DatabaseURL,
-		"--signing-key", filepath.Join(s.Dir, "audit.key"), "--log-level", "info")
+		"--signing-key", filepath.Join(s.Dir, "audit.key"), "--seal-key", filepath.Join(s.Dir, "seal.key"), "--log-level", "info")
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := p.cmd.Start(); err != nil {
