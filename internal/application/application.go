@@ -68,11 +68,22 @@ type EnvSettings struct {
 	// the airlock server that holds the secret value, which is read when an
 	// instance starts and never stored, logged or audited.
 	SecretEnv map[string]string `json:"secretEnv,omitempty"`
+	// Image is the container image repository of the application's
+	// releases on a Kubernetes environment (registry.example/shop): the
+	// runtime runs IMAGE@DIGEST, the release's artifact digest.
+	Image string `json:"image,omitempty"`
+	// KeepDrift, on Kubernetes, reports hand edits of the objects airlock
+	// owns (replicas, image) without reverting them; by default airlock
+	// reverts them at its next reconcile (self-heal).
+	KeepDrift bool `json:"keepDrift,omitempty"`
 	// Analysis, when set, judges each new version here while it rolls
 	// out: a canary step or rolling batch goes on only after a passing
 	// verdict (docs/analysis.md).
 	Analysis *Analysis `json:"analysis,omitempty"`
 }
+
+// imageRepo matches an image repository without tag or digest.
+var imageRepo = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-][a-z0-9]+)*)+$|^[a-z0-9]+([._-][a-z0-9]+)*$`)
 
 // DefaultHealthPath is the health path when an application sets none.
 const DefaultHealthPath = "/healthz"
@@ -224,6 +235,9 @@ func Validate(a Spec) error {
 			if err := ValidateAnalysis(path+".analysis", *s.Analysis); err != nil {
 				return err
 			}
+		}
+		if s.Image != "" && !imageRepo.MatchString(s.Image) {
+			return resource.Errorf(path+".image", "image %q is not a repository such as registry.example/team/shop (no tag or digest: the release's digest is added)", s.Image)
 		}
 	}
 	return nil

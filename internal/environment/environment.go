@@ -10,6 +10,7 @@ package environment
 
 import (
 	"fmt"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -86,11 +87,37 @@ const (
 var DataClasses = []Data{DataProduction, DataMasked, DataSynthetic, DataSubset}
 
 // RuntimeLocal is the runtime that runs versions as processes on the
-// airlock machine itself. It is the only runtime for now and the default.
+// airlock machine itself. It is the default.
 const RuntimeLocal = "local"
 
+// RuntimeKubernetes runs versions as Deployments in a namespace of a
+// Kubernetes cluster (spec.kubernetes).
+const RuntimeKubernetes = "kubernetes"
+
 // Runtimes lists the runtime targets an environment may name.
-var Runtimes = []string{RuntimeLocal}
+var Runtimes = []string{RuntimeLocal, RuntimeKubernetes}
+
+// Kubernetes says where an environment's applications run on Kubernetes.
+type Kubernetes struct {
+	// Kubeconfig is the path of a kubeconfig file on the airlock server
+	// and Context the context in it (empty: its current context).
+	Kubeconfig string `json:"kubeconfig"`
+	Context    string `json:"context,omitempty"`
+	// Namespace holds the environment's objects.
+	Namespace string `json:"namespace"`
+	// Traffic is gateway (an HTTPRoute weights the versions, the default)
+	// or service (the Service selector switches at once: blue-green only).
+	Traffic string `json:"traffic,omitempty"`
+	// Gateway is the HTTPRoutes' parent with traffic: gateway.
+	Gateway *GatewayRef `json:"gateway,omitempty"`
+}
+
+// GatewayRef names a Gateway API Gateway.
+type GatewayRef struct {
+	Name        string `json:"name"`
+	Namespace   string `json:"namespace,omitempty"`
+	SectionName string `json:"sectionName,omitempty"`
+}
 
 // MinimumProductionLevel is the weakest isolation a production-tier
 // environment may have without a waiver.
@@ -101,11 +128,13 @@ const MinWaiverReason = 10
 
 // Spec is what a user declares about an environment.
 type Spec struct {
-	Tier        Tier      `json:"tier"`
-	Isolation   Isolation `json:"isolation"`
-	Data        Data      `json:"data"`
-	Runtime     string    `json:"runtime,omitempty"`
-	Description string    `json:"description,omitempty"`
+	Tier      Tier      `json:"tier"`
+	Isolation Isolation `json:"isolation"`
+	Data      Data      `json:"data"`
+	Runtime   string    `json:"runtime,omitempty"`
+	// Kubernetes is required with runtime: kubernetes.
+	Kubernetes  *Kubernetes `json:"kubernetes,omitempty"`
+	Description string      `json:"description,omitempty"`
 	// FlagChanges is how changes to this environment's feature flags are
 	// controlled; absent means the defaults FlagChanges documents.
 	FlagChanges *FlagChanges `json:"flagChanges,omitempty"`
@@ -304,6 +333,9 @@ func Validate(s Spec) error {
 	if err := oneOf("runtime", s.RuntimeName(), Runtimes); err != nil {
 		return resource.Errorf("spec.runtime", "%v (or leave it out for local)", err)
 	}
+	if err := validateKubernetes(s); err != nil {
+		return err
+	}
 	if s.Data == DataProduction && !s.IsProduction() {
 		return resource.Errorf("spec.data",
 			"a %s environment must not hold production data: only tier production may (CIS 16.8); use masked, synthetic or subset data", s.Tier)
@@ -389,6 +421,28 @@ func validateScope(what, name, example string) error {
 	}
 	if err := resource.ValidateName(name); err != nil {
 		return fmt.Errorf("%s scope: %v", what, err)
+	}
+	return nil
+}
+
+// validateKubernetes checks spec.kubernetes against the runtime.
+func validateKubernetes(s Spec) error {
+	k := s.Kubernetes
+	switch {
+	case s.RuntimeName() != RuntimeKubernetes && k != nil:
+		return resource.Errorf("spec.kubernetes", "applies to runtime: kubernetes only")
+	case s.RuntimeName() != RuntimeKubernetes:
+		return nil
+	case k == nil:
+		return resource.Errorf("spec.kubernetes", "runtime kubernetes needs kubernetes: {kubeconfig: PATH, namespace: NAME}")
+	case !filepath.IsAbs(k.Kubeconfig):
+		return resource.Errorf("spec.kubernetes.kubeconfig", "the kubeconfig must be an absolute path on the airlock server, got %q", k.Kubeconfig)
+	case resource.ValidateName(k.Namespace) != nil || strings.Contains(k.Namespace, "."):
+		return resource.Errorf("spec.kubernetes.namespace", "namespace %q is not a DNS label (lower case letters, digits and '-', at most 63)", k.Namespace)
+	case k.Traffic != "" && k.Traffic != "gateway" && k.Traffic != "service":
+		return resource.Errorf("spec.kubernetes.traffic", "traffic %q is not gateway or service", k.Traffic)
+	case k.Traffic != "service" && (k.Gateway == nil || k.Gateway.Name == ""):
+		return resource.Errorf("spec.kubernetes.gateway", "traffic: gateway needs the Gateway the HTTPRoutes attach to (gateway: {name, namespace})")
 	}
 	return nil
 }

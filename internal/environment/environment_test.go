@@ -79,8 +79,21 @@ func TestValidate(t *testing.T) {
 			wantPath: "spec.data", wantMsg: []string{"data is required", "production, masked, synthetic, subset"}},
 		{name: "data unknown", spec: staging(), edit: func(s *Spec) { s.Data = "anonymized" },
 			wantPath: "spec.data", wantMsg: []string{`did you mean "masked"`}},
-		{name: "runtime unknown", spec: staging(), edit: func(s *Spec) { s.Runtime = "kubernetes" },
-			wantPath: "spec.runtime", wantMsg: []string{`runtime "kubernetes" is not allowed`, "one of: local"}},
+		{name: "runtime unknown", spec: staging(), edit: func(s *Spec) { s.Runtime = "nomad" },
+			wantPath: "spec.runtime", wantMsg: []string{`runtime "nomad" is not allowed`, "one of: local, kubernetes"}},
+		{name: "kubernetes without its settings", spec: staging(), edit: func(s *Spec) { s.Runtime = RuntimeKubernetes },
+			wantPath: "spec.kubernetes", wantMsg: []string{"kubeconfig: PATH, namespace: NAME"}},
+		{name: "kubernetes settings on local", spec: staging(), edit: func(s *Spec) { s.Kubernetes = &Kubernetes{Kubeconfig: "/k", Namespace: "ns"} },
+			wantPath: "spec.kubernetes", wantMsg: []string{"runtime: kubernetes only"}},
+		{name: "kubeconfig relative", spec: staging(), edit: func(s *Spec) {
+			s.Runtime, s.Kubernetes = RuntimeKubernetes, &Kubernetes{Kubeconfig: "kube.yaml", Namespace: "ns", Traffic: "service"}
+		}, wantPath: "spec.kubernetes.kubeconfig", wantMsg: []string{"absolute path"}},
+		{name: "namespace invalid", spec: staging(), edit: func(s *Spec) {
+			s.Runtime, s.Kubernetes = RuntimeKubernetes, &Kubernetes{Kubeconfig: "/k", Namespace: "Shop.Prod", Traffic: "service"}
+		}, wantPath: "spec.kubernetes.namespace", wantMsg: []string{"DNS label"}},
+		{name: "gateway traffic without a gateway", spec: staging(), edit: func(s *Spec) {
+			s.Runtime, s.Kubernetes = RuntimeKubernetes, &Kubernetes{Kubeconfig: "/k", Namespace: "shop"}
+		}, wantPath: "spec.kubernetes.gateway", wantMsg: []string{"needs the Gateway"}},
 		{name: "production data outside production", spec: staging(), edit: func(s *Spec) { s.Data = DataProduction },
 			wantPath: "spec.data", wantMsg: []string{"staging environment must not hold production data", "masked, synthetic or subset"}},
 		{name: "production data in preproduction", spec: staging(), edit: func(s *Spec) { s.Tier = TierPreproduction; s.Data = DataProduction },

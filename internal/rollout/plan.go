@@ -32,6 +32,9 @@ func Plan(spec Spec, st Status, obs Observation, now time.Time) Result {
 			p.event("started: %s %s replaces %s in %s (%d instances, %s)", spec.App, spec.Candidate.Version, spec.Stable.Version, spec.Environment, spec.Replicas, spec.Strategy.Type)
 		}
 	}
+	for _, d := range obs.Drift {
+		p.event("drift: %s", d)
+	}
 	p.requests()
 	if p.st.Phase == Progressing {
 		switch {

@@ -25,18 +25,23 @@ type Reconciler struct {
 	// OnFinish runs in the transaction that records a rollout ending, so
 	// the promotion that started it takes its outcome atomically.
 	OnFinish func(ctx context.Context, tx store.Tx, name string, spec Spec, st Status) error
+	// Resync, when positive, applies a finished rollout's final state
+	// again that often, so drift on the runtime (a hand edit) is found
+	// and reverted; 0 applies it once.
+	Resync time.Duration
 
 	once     sync.Once
 	wake     chan struct{}
 	mu       sync.Mutex
 	applyErr map[string]string // app/env → why the last Apply failed
 	settled  map[string]int64  // rollout → revision whose final state was applied
+	synced   map[string]time.Time
 }
 
 func (r *Reconciler) init() {
 	r.once.Do(func() {
 		r.wake = make(chan struct{}, 1)
-		r.applyErr, r.settled = map[string]string{}, map[string]int64{}
+		r.applyErr, r.settled, r.synced = map[string]string{}, map[string]int64{}, map[string]time.Time{}
 		if r.Now == nil {
 			r.Now = time.Now
 		}
@@ -89,11 +94,16 @@ func (r *Reconciler) one(ctx context.Context, o *resource.Object) (time.Duration
 	r.mu.Lock()
 	settledAt, isSettled := r.settled[o.Metadata.Name]
 	applyErr := r.applyErr[k]
+	synced := r.synced[o.Metadata.Name]
 	r.mu.Unlock()
-	if !st.Phase.Active() && isSettled && settledAt == o.Metadata.Revision && applyErr == "" &&
+	resync := r.Resync > 0 && r.Now().Sub(synced) >= r.Resync
+	if !st.Phase.Active() && isSettled && settledAt == o.Metadata.Revision && applyErr == "" && !resync &&
 		(st.StableUntil == nil || !r.Now().Before(*st.StableUntil)) {
 		return 0, nil // final, applied, nothing pending
 	}
+	r.mu.Lock()
+	r.synced[o.Metadata.Name] = r.Now()
+	r.mu.Unlock()
 	obs, err := r.Target.Observe(ctx, spec.App, spec.Environment, &spec.Candidate, spec.Stable)
 	if err != nil {
 		return poll, err

@@ -84,6 +84,12 @@ type Runtime struct {
 	Env        map[string]string `json:"env,omitempty"`
 	SecretEnv  map[string]string `json:"secretEnv,omitempty"`
 	Args       []string          `json:"args,omitempty"`
+	// Image is the container image repository the release digests belong
+	// to (the Kubernetes target runs IMAGE@DIGEST).
+	Image string `json:"image,omitempty"`
+	// KeepDrift leaves hand edits on the runtime in place (reported, not
+	// reverted).
+	KeepDrift bool `json:"keepDrift,omitempty"`
 }
 
 // Status is everything a rollout has done; a restarted server carries on
@@ -166,6 +172,9 @@ type Observation struct {
 	// Error is why the target could not reach the last desired state (an
 	// artifact missing from the content store, a listen address taken).
 	Error string
+	// Drift says what the target found changed by hand on the objects it
+	// owns since it last looked, and whether it reverted it.
+	Drift []string
 }
 
 // VersionState is one version's instances as the target sees them.

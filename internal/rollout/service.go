@@ -124,7 +124,7 @@ func Start(ctx context.Context, tx store.Tx, req StartRequest) (*resource.Object
 }
 
 func runtimeOf(s application.EnvSettings) Runtime {
-	rt := Runtime{Listen: s.Listen, HealthPath: s.HealthPath, Env: s.Env, SecretEnv: s.SecretEnv, Args: s.Args}
+	rt := Runtime{Listen: s.Listen, HealthPath: s.HealthPath, Env: s.Env, SecretEnv: s.SecretEnv, Args: s.Args, Image: s.Image, KeepDrift: s.KeepDrift}
 	if rt.HealthPath == "" {
 		rt.HealthPath = application.DefaultHealthPath
 	}

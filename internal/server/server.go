@@ -177,7 +177,10 @@ func Run(ctx context.Context, cfg Config) error {
 		defer cancel()
 		target.Close(ctx)
 	}()
-	rec := &rollout.Reconciler{Store: st, Target: target, Logger: logger, OnFinish: deps.Promotions.RolloutFinished}
+	// Each environment's rollouts go to its runtime: local processes, or a
+	// Kubernetes namespace; finished rollouts are applied again every 30 s
+	// so hand edits on Kubernetes are found and reverted.
+	rec := &rollout.Reconciler{Store: st, Target: newRuntimes(st, target), Logger: logger, OnFinish: deps.Promotions.RolloutFinished, Resync: 30 * time.Second}
 	deps.Runtime, deps.Rollouts, deps.WakeRollouts = target, rollout.NewService(st, rec.Wake), rec.Wake
 	analyst := &analysis.Controller{Store: st, Source: analysisSource{target}, Bounds: router.LatencyBounds(),
 		Logger: logger, Wake: rec.Wake, LookupEnv: os.LookupEnv}
