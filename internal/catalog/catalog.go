@@ -295,6 +295,11 @@ func Reconcile(ctx context.Context, tx store.Tx) error {
 			return fmt.Errorf("decode status of %s: %w", o.Ref(), err)
 		}
 		want := violations[o.Metadata.Name]
+		for _, v := range st.Violations { // observed on the runtime: kept until the next check
+			if v.Rule == environment.RuleRuntimeIsolation {
+				want = append(want, v)
+			}
+		}
 		if slices.EqualFunc(st.Violations, want, func(a, b environment.Violation) bool { return a == b }) {
 			continue
 		}

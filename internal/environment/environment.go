@@ -229,7 +229,11 @@ const (
 	RuleSharedCredentials   = "shared-credentials"
 	RuleSharedHost          = "shared-host"
 	RuleWaiverExpired       = "waiver-expired"
-	RuleInvalid             = "invalid"
+	// RuleRuntimeIsolation: what the runtime shows of the declared
+	// isolation (a Kubernetes namespace without its label or without a
+	// NetworkPolicy), checked by the server every minute, not at apply.
+	RuleRuntimeIsolation = "runtime-isolation"
+	RuleInvalid          = "invalid"
 )
 
 // IsProduction reports whether the environment is production tier.

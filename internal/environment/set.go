@@ -117,7 +117,45 @@ func ruleOf(s Spec, path string) string {
 // already reported and skipped, so one mistake is not reported twice).
 type setRule func(names []string, envs map[string]Spec, valid map[string]bool, now time.Time) []Problem
 
-var setRules = []setRule{checkSharedScopes, checkSharedHost, checkWaiverExpiry}
+var setRules = []setRule{checkSharedScopes, checkSharedHost, checkSharedCluster, checkWaiverExpiry}
+
+// checkSharedCluster: Kubernetes environments on one cluster (the same
+// kubeconfig and context) claim at most namespace isolation (node needs
+// separate node pools, which airlock cannot see, so it asks for cluster
+// or above to be real), and in one namespace at most labels.
+func checkSharedCluster(names []string, envs map[string]Spec, valid map[string]bool, _ time.Time) []Problem {
+	type place struct{ cluster, ns string }
+	byCluster := map[string][]string{}
+	byNS := map[place][]string{}
+	for _, n := range names {
+		s := envs[n]
+		if !valid[n] || s.RuntimeName() != RuntimeKubernetes || s.Kubernetes == nil {
+			continue
+		}
+		c := s.Kubernetes.Kubeconfig + "#" + s.Kubernetes.Context
+		byCluster[c] = append(byCluster[c], n)
+		byNS[place{c, s.Kubernetes.Namespace}] = append(byNS[place{c, s.Kubernetes.Namespace}], n)
+	}
+	var out []Problem
+	for _, n := range names {
+		s := envs[n]
+		if !valid[n] || s.RuntimeName() != RuntimeKubernetes || s.Kubernetes == nil {
+			continue
+		}
+		c := s.Kubernetes.Kubeconfig + "#" + s.Kubernetes.Context
+		switch same := byNS[place{c, s.Kubernetes.Namespace}]; {
+		case len(same) > 1 && s.Isolation.Level != LevelLabels:
+			out = append(out, Problem{Environment: n, Path: "spec.isolation.level", Rule: RuleSharedHost,
+				Message: fmt.Sprintf("level %s claims more isolation than one namespace gives: environments %s share namespace %s of one cluster; give each its own namespace, or declare level labels",
+					s.Isolation.Level, quoteList(same), s.Kubernetes.Namespace)})
+		case len(byCluster[c]) > 1 && s.Isolation.Level.AtLeast(LevelNode):
+			out = append(out, Problem{Environment: n, Path: "spec.isolation.level", Rule: RuleSharedHost,
+				Message: fmt.Sprintf("level %s claims more isolation than one cluster gives: environments %s run on the same cluster (kubeconfig %s, context %q); move it to a cluster of its own, or declare level namespace",
+					s.Isolation.Level, quoteList(byCluster[c]), s.Kubernetes.Kubeconfig, s.Kubernetes.Context)})
+		}
+	}
+	return out
+}
 
 func checkSharedScopes(names []string, envs map[string]Spec, valid map[string]bool, _ time.Time) []Problem {
 	var out []Problem

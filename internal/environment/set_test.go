@@ -285,3 +285,28 @@ func TestCheckSetViolationMessage(t *testing.T) {
 		t.Errorf("violations = %+v, want one with message %q", got["prod"], want)
 	}
 }
+
+func TestCheckSetSharedCluster(t *testing.T) {
+	kube := func(level Level, ns string) Spec {
+		return Spec{Tier: TierStaging, Data: DataMasked, Runtime: RuntimeKubernetes,
+			Isolation:  Isolation{Level: level, Network: "net-" + ns, Credentials: "cred-" + ns},
+			Kubernetes: &Kubernetes{Kubeconfig: "/etc/airlock/kube.yaml", Namespace: ns, Traffic: "service"}}
+	}
+	now := time.Now()
+	if _, err := CheckSet(map[string]Spec{"a": kube(LevelNamespace, "a"), "b": kube(LevelNamespace, "b")}, now); err != nil {
+		t.Fatalf("two namespaces of one cluster at level namespace: %v", err)
+	}
+	_, err := CheckSet(map[string]Spec{"a": kube(LevelCluster, "a"), "b": kube(LevelNamespace, "b")}, now)
+	if err == nil || !strings.Contains(err.Error(), "claims more isolation than one cluster gives") {
+		t.Fatalf("cluster level on a shared cluster: %v", err)
+	}
+	_, err = CheckSet(map[string]Spec{"a": kube(LevelNamespace, "same"), "b": kube(LevelLabels, "same")}, now)
+	if err == nil || !strings.Contains(err.Error(), "share namespace same") {
+		t.Fatalf("namespace level in a shared namespace: %v", err)
+	}
+	other := kube(LevelCluster, "b")
+	other.Kubernetes.Context = "other-cluster"
+	if _, err := CheckSet(map[string]Spec{"a": kube(LevelNamespace, "a"), "b": other}, now); err != nil {
+		t.Fatalf("another context is another cluster: %v", err)
+	}
+}

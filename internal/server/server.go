@@ -180,7 +180,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// Each environment's rollouts go to its runtime: local processes, or a
 	// Kubernetes namespace; finished rollouts are applied again every 30 s
 	// so hand edits on Kubernetes are found and reverted.
-	rec := &rollout.Reconciler{Store: st, Target: newRuntimes(st, target), Logger: logger, OnFinish: deps.Promotions.RolloutFinished, Resync: 30 * time.Second}
+	rts := newRuntimes(st, target)
+	rec := &rollout.Reconciler{Store: st, Target: rts, Logger: logger, OnFinish: deps.Promotions.RolloutFinished, Resync: 30 * time.Second}
 	deps.Runtime, deps.Rollouts, deps.WakeRollouts = target, rollout.NewService(st, rec.Wake), rec.Wake
 	analyst := &analysis.Controller{Store: st, Source: analysisSource{target}, Bounds: router.LatencyBounds(),
 		Logger: logger, Wake: rec.Wake, LookupEnv: os.LookupEnv}
@@ -214,6 +215,7 @@ func Run(ctx context.Context, cfg Config) error {
 			lw.Go(func() { rec.Loop(ctx) })     // rollouts
 			lw.Go(func() { planCtl.Loop(ctx) }) // flag release plans
 			lw.Go(func() { analyst.Loop(ctx) }) // canary analysis
+			lw.Go(func() { isolationLoop(ctx, st, rts, logger) })
 			lw.Go(func() {
 				deps.BreakGlass.Loop(ctx, 30*time.Second, func(err error) {
 					logger.WarnContext(ctx, "rotating break-glass credentials failed; retrying with backoff", slog.Any("error", err))

@@ -187,3 +187,37 @@ func TestBlueGreenOnKubernetesSwitchesTheSelector(t *testing.T) {
 		t.Fatalf("traffic: service wrote %d HTTPRoutes", len(items))
 	}
 }
+
+func TestCheckIsolation(t *testing.T) {
+	c := cluster(t, "shop-dev")
+	ctx := context.Background()
+	found, err := CheckIsolation(ctx, c, "prod", "shop-prod", "namespace")
+	if err != nil || len(found) != 1 || !strings.Contains(found[0], "namespace shop-prod does not exist") {
+		t.Fatalf("missing namespace: %q %v", found, err)
+	}
+	ns := map[string]any{"apiVersion": "v1", "kind": "Namespace", "metadata": map[string]any{"name": "shop-prod", "labels": map[string]any{EnvironmentLabel: "prod"}}}
+	body, _ := json.Marshal(ns)
+	if err := c.do(ctx, http.MethodPost, "/api/v1/namespaces", "application/json", body, nil); err != nil {
+		t.Fatal(err)
+	}
+	if found, _ := CheckIsolation(ctx, c, "prod", "shop-prod", "labels"); len(found) != 0 {
+		t.Fatalf("labels level: %q", found)
+	}
+	found, _ = CheckIsolation(ctx, c, "prod", "shop-prod", "namespace")
+	if len(found) != 1 || !strings.Contains(found[0], "no NetworkPolicy in namespace shop-prod restricts ingress") {
+		t.Fatalf("without a policy: %q", found)
+	}
+	pol := map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": map[string]any{"name": "deny-other-envs"},
+		"spec": map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress"},
+			"ingress": []any{map[string]any{"from": []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{EnvironmentLabel: "prod"}}}}}}}}
+	body, _ = json.Marshal(pol)
+	if err := c.do(ctx, http.MethodPost, networkPolicyKind.path("shop-prod"), "application/json", body, nil); err != nil {
+		t.Fatal(err)
+	}
+	if found, _ := CheckIsolation(ctx, c, "prod", "shop-prod", "namespace"); len(found) != 0 {
+		t.Fatalf("with a policy: %q", found)
+	}
+	if found, _ := CheckIsolation(ctx, c, "staging", "shop-prod", "namespace"); len(found) != 1 || !strings.Contains(found[0], "does not carry the label airlock.dev/environment=staging") {
+		t.Fatalf("another environment's namespace: %q", found)
+	}
+}
