@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/airlock-dev/airlock/internal/analysis"
 	"github.com/airlock-dev/airlock/internal/application"
@@ -123,5 +124,75 @@ func TestAcceptingAWaitingVerdictActsOnTheRollout(t *testing.T) {
 	}
 	if got := e.auditActions(rollout.Kind, "shop.prod.2"); !strings.Contains(got, "update") {
 		t.Errorf("the rollout's change is not audited: %s", got)
+	}
+}
+
+// The status matrix is served from memory and follows changes to the
+// rollouts: a new current rollout, a phase change, and a rollout that
+// stops being current.
+func TestStatusIndexFollowsRollouts(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	put := func(name, app, phase string, current bool) {
+		t.Helper()
+		err := e.store.Write(ctx, store.Actor{Name: "test"}, func(tx store.Tx) error {
+			o, err := tx.Get(ctx, rollout.Kind, name)
+			if err != nil {
+				o = &resource.Object{APIVersion: resource.APIVersion, Kind: rollout.Kind, Metadata: resource.Metadata{Name: name}}
+			} else {
+				o = o.DeepCopy()
+			}
+			o.Metadata.Labels = map[string]string{"app": app, "environment": "prod"}
+			if current {
+				o.Metadata.Labels[rollout.CurrentLabel] = "true"
+			}
+			o.SetSpec(rollout.Spec{App: app, Environment: "prod", Candidate: rollout.Version{Version: "2.0.0"}, Stable: &rollout.Version{Version: "1.0.0"}, Replicas: 2})
+			o.SetStatus(rollout.Status{Phase: rollout.Phase(phase), Weight: 10})
+			if err != nil {
+				_, err = tx.Create(ctx, o)
+			} else {
+				_, err = tx.Update(ctx, o)
+			}
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	get := func(want string) {
+		t.Helper()
+		deadline := time.Now().Add(3 * time.Second)
+		for {
+			_, body := e.do("GET", "/api/v1/status", e.admin, "", "")
+			if strings.Contains(string(body), want) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("status %s lacks %s", body, want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	put("cart.prod.1", "cart", "Progressing", true)
+	get(`"rollout": "cart.prod.1"`)
+	put("shop.prod.1", "shop", "Progressing", true)
+	get(`"rollout": "shop.prod.1"`)
+	put("shop.prod.1", "shop", "Succeeded", true)
+	get(`"phase": "Succeeded"`)
+	put("cart.prod.1", "cart", "Succeeded", false)
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		_, body := e.do("GET", "/api/v1/status", e.admin, "", "")
+		if !strings.Contains(string(body), "cart.prod.1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a rollout no longer current is still listed: %s", body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	_, body := e.do("GET", "/api/v1/status?app=cart", e.admin, "", "")
+	if string(body) != "{\n  \"items\": []\n}\n" && !strings.Contains(string(body), `"items": []`) {
+		t.Fatalf("?app=cart: %s", body)
 	}
 }

@@ -96,8 +96,9 @@ type Deps struct {
 type API struct {
 	Deps
 	ofrepLimit *keyLimiter
-	ofrep      ofrepCache // compiled flags and evaluation keys (flagindex.go)
-	usage      flagUsage  // the days flags were evaluated, until flushed (flagusage.go)
+	ofrep      ofrepCache  // compiled flags and evaluation keys (flagindex.go)
+	statusIdx  statusIndex // the status matrix (statusindex.go)
+	usage      flagUsage   // the days flags were evaluated, until flushed (flagusage.go)
 	logger     *slog.Logger
 	routes     []route
 	mux        *http.ServeMux

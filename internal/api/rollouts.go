@@ -120,46 +120,66 @@ type StatusRow struct {
 }
 
 func (a *API) status(w http.ResponseWriter, r *http.Request, c *call) error {
-	sel := resource.Selector{{Key: rollout.CurrentLabel, Op: resource.Equals, Values: []string{"true"}}}
-	if app := r.URL.Query().Get("app"); app != "" {
-		sel = append(sel, resource.Requirement{Key: "app", Op: resource.Equals, Values: []string{app}})
-	}
-	objs, err := a.Store.List(r.Context(), rollout.Kind, sel)
-	if err != nil {
-		return err
-	}
-	rows := []StatusRow{}
-	for _, o := range objs {
-		spec, st, err := rollout.Decode(o)
+	app := r.URL.Query().Get("app")
+	rows, ok := a.statusRows(app)
+	if !ok { // no index: read the store
+		sel := resource.Selector{{Key: rollout.CurrentLabel, Op: resource.Equals, Values: []string{"true"}}}
+		if app != "" {
+			sel = append(sel, resource.Requirement{Key: "app", Op: resource.Equals, Values: []string{app}})
+		}
+		objs, err := a.Store.List(r.Context(), rollout.Kind, sel)
 		if err != nil {
 			return err
 		}
-		row := StatusRow{App: spec.App, Environment: spec.Environment, Rollout: o.Metadata.Name, Phase: string(st.Phase),
-			Weight: st.Weight, Replicas: spec.Replicas, Message: st.Message}
-		switch {
-		case st.Phase.Active():
-			row.Candidate = spec.Candidate.Version
-			if spec.Stable != nil {
-				row.Serving = spec.Stable.Version
+		rows = make([]StatusRow, 0, len(objs))
+		for _, o := range objs {
+			row, err := statusRowOf(o)
+			if err != nil {
+				return err
 			}
-		case st.Phase == rollout.Succeeded:
-			row.Serving, row.Weight = spec.Candidate.Version, 100
-		case spec.Stable != nil:
-			row.Serving, row.Weight = spec.Stable.Version, 0
+			rows = append(rows, row)
 		}
-		if a.Runtime != nil {
-			row.Address = a.Runtime.Address(spec.App, spec.Environment)
-			if rt := a.Runtime.Router(spec.App, spec.Environment); rt != nil {
-				row.Healthy = rt.HealthyInstances()
-			}
-		}
-		rows = append(rows, row)
+		sortRows(rows)
 	}
+	if a.Runtime != nil {
+		for i := range rows {
+			rows[i].Address = a.Runtime.Address(rows[i].App, rows[i].Environment)
+			if rt := a.Runtime.Router(rows[i].App, rows[i].Environment); rt != nil {
+				rows[i].Healthy = rt.HealthyInstances()
+			}
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"items": rows})
+}
+
+// statusRowOf is a current rollout's row of the status matrix, without
+// the runtime's live part (address, health).
+func statusRowOf(o *resource.Object) (StatusRow, error) {
+	spec, st, err := rollout.Decode(o)
+	if err != nil {
+		return StatusRow{}, err
+	}
+	row := StatusRow{App: spec.App, Environment: spec.Environment, Rollout: o.Metadata.Name, Phase: string(st.Phase),
+		Weight: st.Weight, Replicas: spec.Replicas, Message: st.Message}
+	switch {
+	case st.Phase.Active():
+		row.Candidate = spec.Candidate.Version
+		if spec.Stable != nil {
+			row.Serving = spec.Stable.Version
+		}
+	case st.Phase == rollout.Succeeded:
+		row.Serving, row.Weight = spec.Candidate.Version, 100
+	case spec.Stable != nil:
+		row.Serving, row.Weight = spec.Stable.Version, 0
+	}
+	return row, nil
+}
+
+func sortRows(rows []StatusRow) {
 	sort.Slice(rows, func(i, j int) bool {
 		if rows[i].App != rows[j].App {
 			return rows[i].App < rows[j].App
 		}
 		return rows[i].Environment < rows[j].Environment
 	})
-	return writeJSON(w, http.StatusOK, map[string]any{"items": rows})
 }
