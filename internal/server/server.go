@@ -22,7 +22,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/airlock-dev/airlock/internal/access"
-	_ "github.com/airlock-dev/airlock/internal/access/broker/hook" // the exec and webhook brokers
+	_ "github.com/airlock-dev/airlock/internal/access/broker/hook"       // the exec and webhook brokers
+	_ "github.com/airlock-dev/airlock/internal/access/broker/kubernetes" // RoleBindings for the requester or a ServiceAccount
 	_ "github.com/airlock-dev/airlock/internal/access/broker/postgres"
 	_ "github.com/airlock-dev/airlock/internal/access/broker/sshca"
 	"github.com/airlock-dev/airlock/internal/access/seal"

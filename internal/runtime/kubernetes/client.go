@@ -303,3 +303,24 @@ func identify(obj Object) (kindInfo, string, string, error) {
 	}
 	return kindInfo{}, "", "", fmt.Errorf("kubernetes: airlock does not write %v/%v objects", obj["apiVersion"], obj["kind"])
 }
+
+// Do sends one request to path (e.g. /apis/rbac.authorization.k8s.io/v1/...)
+// with body of contentType, and decodes a JSON answer into out (when not
+// nil). Errors from the API server are *APIError (a 404 matches
+// ErrNotFound).
+func (c *Client) Do(ctx context.Context, method, path, contentType string, body []byte, out any) error {
+	return c.do(ctx, method, path, contentType, body, out)
+}
+
+// ApplyPath writes obj at path (the object's own URL) with server-side
+// apply as airlock, forcing.
+func (c *Client) ApplyPath(ctx context.Context, path string, obj Object) (Object, error) {
+	body, err := json.Marshal(obj)
+	if err != nil {
+		return nil, err
+	}
+	var out Object
+	q := url.Values{"fieldManager": {FieldManager}, "force": {"true"}}
+	err = c.do(ctx, http.MethodPatch, path+"?"+q.Encode(), "application/apply-patch+yaml", body, &out)
+	return out, err
+}
