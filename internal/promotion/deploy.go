@@ -15,8 +15,8 @@ import (
 
 // deploy starts the rollout of a promotion whose gates passed, when the
 // application runs in the target environment: it declares settings for it
-// (spec.environments.ENV) with at least one replica, and the environment's
-// runtime is the local one. It returns the rollout's name ("" when the
+// (spec.environments.ENV) with at least one replica, on the local or the
+// Kubernetes runtime. It returns the rollout's name ("" when the
 // application does not run there, or the version already serves), or why
 // the promotion must wait (another rollout of the application is still
 // running there).
@@ -33,7 +33,9 @@ func (s *Service) deploy(ctx context.Context, tx store.Tx, spec Spec, in *gate.I
 	if err := env.DecodeSpec(&envSpec); err != nil {
 		return "", "", err
 	}
-	if envSpec.Runtime != "" && envSpec.Runtime != environment.RuntimeLocal {
+	switch envSpec.RuntimeName() {
+	case environment.RuntimeLocal, environment.RuntimeKubernetes:
+	default:
 		return "", "", nil
 	}
 	ro, err := rollout.Start(ctx, tx, rollout.StartRequest{
