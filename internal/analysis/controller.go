@@ -175,8 +175,10 @@ func (c *Controller) one(ctx context.Context, name string, spec rollout.Spec, st
 		}
 	}
 	look := Look{At: now, Instances: st.CandidateReplicas}
-	look.Candidate, _ = c.Source.Counters(spec.App, spec.Environment, spec.Candidate.Version)
-	look.Baseline, _ = c.Source.Counters(spec.App, spec.Environment, spec.Stable.Version)
+	var okC, okB bool
+	look.Candidate, okC = c.Source.Counters(spec.App, spec.Environment, spec.Candidate.Version)
+	look.Baseline, okB = c.Source.Counters(spec.App, spec.Environment, spec.Stable.Version)
+	look.Routed = okC || okB
 	_, look.Healthy = c.Source.Health(spec.App, spec.Environment, spec.Candidate.Version)
 	r.judge.Observe(look)
 	c.Logger.Debug("analysis look", slog.String("rollout", name), slog.Any("sequential", r.judge.seqRes),

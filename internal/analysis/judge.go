@@ -31,6 +31,10 @@ type Look struct {
 	// Instances and Healthy count the candidate's instances wanted and
 	// passing their health check.
 	Instances, Healthy int
+	// Routed says a router counted the versions' requests (the local
+	// runtime); without one the counters are empty and the step is
+	// judged by the template's queries.
+	Routed bool
 }
 
 // Extra are the slower signals, gathered when the judge decides.
@@ -109,6 +113,7 @@ type Judge struct {
 	sigErrs   map[string]int       // signal → consecutive errors
 	queries   map[string][]QueryValue
 	extended  int
+	routed    bool // some look had router counts
 }
 
 // newErrorTest returns the configured sequential test, with no data.
@@ -156,6 +161,7 @@ func (j *Judge) Observe(l Look) {
 		j.start = l.At
 	}
 	j.looks = append(j.looks, l)
+	j.routed = j.routed || l.Routed
 	keep := l.At.Add(-max(j.cfg.Window, l.At.Sub(j.stepStart)) - time.Second)
 	i := 0
 	for i < len(j.looks)-1 && j.looks[i].At.Before(keep) {
@@ -253,6 +259,10 @@ func (j *Judge) quantile(c Counters, q float64) float64 {
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
 
+// minQuerySamples is how many values each query needs in a step judged
+// without router counts.
+const minQuerySamples = 3
+
 // maxLooks bounds the looks a judge keeps (six hours at one a second).
 const maxLooks = 6 * 3600
 
@@ -325,8 +335,29 @@ func (j *Judge) Decide(now time.Time, stepEnd bool, x Extra) Judgement {
 		return out
 	}
 	out.Record = true
-	out.Signals = append(out.Signals, seqSignal)
-	if stepC.Requests < uint64(j.cfg.MinRequests) {
+	if !j.routed {
+		// No router in front of the versions (the Kubernetes runtime):
+		// the step is judged by the queries' values, which must be there.
+		short := ""
+		for _, q := range j.cfg.Queries {
+			if n := len(j.queries[q.Name]); n < minQuerySamples {
+				short = fmt.Sprintf("query %s has %d values for both versions in this step", q.Name, n)
+				break
+			}
+		}
+		if len(j.cfg.Queries) == 0 {
+			short = "no router counts this runtime's requests and the template declares no Prometheus queries"
+		}
+		if short != "" {
+			out.Outcome, out.Action = verdict.Inconclusive, application.ActionPause
+			out.Summary = short + "; nothing to judge the step by, and no data is never a pass"
+			out.Reasons = append(out.Reasons, out.Summary)
+			return j.finish(out)
+		}
+	} else {
+		out.Signals = append(out.Signals, seqSignal)
+	}
+	if j.routed && stepC.Requests < uint64(j.cfg.MinRequests) {
 		out.Outcome, out.Action = verdict.Inconclusive, application.ActionPause
 		out.Summary = fmt.Sprintf("the candidate served %s requests in this step, fewer than the %d needed to judge it; no data is never a pass", count(stepC.Requests), j.cfg.MinRequests)
 		out.Reasons = append(out.Reasons, out.Summary)
@@ -627,6 +658,9 @@ func (j *Judge) compare(out *Judgement, x Extra) (score float64, critical, expla
 	score = math.Round(100*sum/weights*10) / 10
 	if out.Confidence == 0 {
 		out.Confidence = score / 100
+	}
+	if len(parts) == 0 && !j.routed {
+		parts = append(parts, "every query within tolerance")
 	}
 	if len(parts) == 0 {
 		c, b, _, _ := j.delta(j.stepStart)

@@ -49,7 +49,7 @@ func (tr *traffic) second(rps int, candErr, baseErr float64, candLat, baseLat ti
 	}
 	add(&tr.cand, candErr, candLat)
 	add(&tr.base, baseErr, baseLat)
-	return Look{At: tr.at, Candidate: tr.cand, Baseline: tr.base, Instances: tr.instances, Healthy: tr.healthy}
+	return Look{At: tr.at, Candidate: tr.cand, Baseline: tr.base, Instances: tr.instances, Healthy: tr.healthy, Routed: true}
 }
 
 func testConfig(t *testing.T, mutate func(*TemplateSpec)) Config {
@@ -374,5 +374,35 @@ func TestJudgeSequentialTests(t *testing.T) {
 				t.Errorf("1%% -> 6%%: %s at %ds (%s), want fail within %ds", out.Outcome, at, out.Summary, tc.within)
 			}
 		})
+	}
+}
+
+// Without a router (the Kubernetes runtime) a step is judged by the
+// template's queries: none, or too few values, is inconclusive; a query
+// that drops fails the score.
+func TestJudgeWithoutRouterUsesQueries(t *testing.T) {
+	unrouted := func(tr *traffic) Look { tr.at = tr.at.Add(time.Second); return Look{At: tr.at} }
+	j, _ := NewJudge(testConfig(t, nil), testBounds)
+	out, at := feed(t, j, newTraffic(), 90, 60, unrouted, nil)
+	if at != 60 || out.Outcome != verdict.Inconclusive || !strings.Contains(out.Summary, "declares no Prometheus queries") {
+		t.Fatalf("no queries: %s at %ds (%s)", out.Outcome, at, out.Summary)
+	}
+	cfg := testConfig(t, func(s *TemplateSpec) {
+		s.Prometheus = &PrometheusSpec{URL: "http://127.0.0.1:9090"}
+		s.Queries = []QuerySpec{{Name: "orders", Query: `sum(orders{version="{{version}}"})`}}
+		s.Judge.Metrics = []MetricSpec{{Name: "orders", Direction: "decrease"}}
+	})
+	for _, tc := range []struct {
+		cand    float64
+		outcome verdict.Outcome
+	}{{100, verdict.Pass}, {40, verdict.Fail}} {
+		j, _ := NewJudge(cfg, testBounds)
+		rnd := rand.New(rand.NewPCG(3, 4))
+		out, at := feed(t, j, newTraffic(), 90, 60, unrouted, func(int) Extra {
+			return Extra{Queries: map[string]QueryValue{"orders": {Candidate: tc.cand + rnd.Float64(), Baseline: 100 + rnd.Float64()}}}
+		})
+		if at != 60 || out.Outcome != tc.outcome || !hasSignal(out, "metric:orders", tc.outcome) {
+			t.Errorf("orders %v vs 100: %s at %ds (%s)", tc.cand, out.Outcome, at, out.Summary)
+		}
 	}
 }
