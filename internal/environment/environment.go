@@ -101,8 +101,11 @@ var Runtimes = []string{RuntimeLocal, RuntimeKubernetes}
 type Kubernetes struct {
 	// Kubeconfig is the path of a kubeconfig file on the airlock server
 	// and Context the context in it (empty: its current context).
-	Kubeconfig string `json:"kubeconfig"`
+	Kubeconfig string `json:"kubeconfig,omitempty"`
 	Context    string `json:"context,omitempty"`
+	// InCluster uses the cluster airlock runs in, as its pod's service
+	// account, instead of a kubeconfig.
+	InCluster bool `json:"inCluster,omitempty"`
 	// Namespace holds the environment's objects.
 	Namespace string `json:"namespace"`
 	// Traffic is gateway (an HTTPRoute weights the versions, the default)
@@ -439,8 +442,10 @@ func validateKubernetes(s Spec) error {
 		return nil
 	case k == nil:
 		return resource.Errorf("spec.kubernetes", "runtime kubernetes needs kubernetes: {kubeconfig: PATH, namespace: NAME}")
-	case !filepath.IsAbs(k.Kubeconfig):
-		return resource.Errorf("spec.kubernetes.kubeconfig", "the kubeconfig must be an absolute path on the airlock server, got %q", k.Kubeconfig)
+	case k.InCluster && (k.Kubeconfig != "" || k.Context != ""):
+		return resource.Errorf("spec.kubernetes.inCluster", "inCluster uses the pod's service account: remove kubeconfig and context")
+	case !k.InCluster && !filepath.IsAbs(k.Kubeconfig):
+		return resource.Errorf("spec.kubernetes.kubeconfig", "the kubeconfig must be an absolute path on the airlock server (or set inCluster: true), got %q", k.Kubeconfig)
 	case resource.ValidateName(k.Namespace) != nil || strings.Contains(k.Namespace, "."):
 		return resource.Errorf("spec.kubernetes.namespace", "namespace %q is not a DNS label (lower case letters, digits and '-', at most 63)", k.Namespace)
 	case k.Traffic != "" && k.Traffic != "gateway" && k.Traffic != "service":

@@ -119,6 +119,14 @@ type setRule func(names []string, envs map[string]Spec, valid map[string]bool, n
 
 var setRules = []setRule{checkSharedScopes, checkSharedHost, checkSharedCluster, checkWaiverExpiry}
 
+// clusterKey identifies the cluster a Kubernetes environment names.
+func clusterKey(k *Kubernetes) string {
+	if k.InCluster {
+		return "in-cluster"
+	}
+	return k.Kubeconfig + "#" + k.Context
+}
+
 // checkSharedCluster: Kubernetes environments on one cluster (the same
 // kubeconfig and context) claim at most namespace isolation (node needs
 // separate node pools, which airlock cannot see, so it asks for cluster
@@ -132,7 +140,7 @@ func checkSharedCluster(names []string, envs map[string]Spec, valid map[string]b
 		if !valid[n] || s.RuntimeName() != RuntimeKubernetes || s.Kubernetes == nil {
 			continue
 		}
-		c := s.Kubernetes.Kubeconfig + "#" + s.Kubernetes.Context
+		c := clusterKey(s.Kubernetes)
 		byCluster[c] = append(byCluster[c], n)
 		byNS[place{c, s.Kubernetes.Namespace}] = append(byNS[place{c, s.Kubernetes.Namespace}], n)
 	}
@@ -142,7 +150,7 @@ func checkSharedCluster(names []string, envs map[string]Spec, valid map[string]b
 		if !valid[n] || s.RuntimeName() != RuntimeKubernetes || s.Kubernetes == nil {
 			continue
 		}
-		c := s.Kubernetes.Kubeconfig + "#" + s.Kubernetes.Context
+		c := clusterKey(s.Kubernetes)
 		switch same := byNS[place{c, s.Kubernetes.Namespace}]; {
 		case len(same) > 1 && s.Isolation.Level != LevelLabels:
 			out = append(out, Problem{Environment: n, Path: "spec.isolation.level", Rule: RuleSharedHost,

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 
 	"github.com/airlock-dev/airlock/internal/environment"
@@ -55,7 +56,12 @@ func (r *runtimes) target(ctx context.Context, env string) (rollout.Target, erro
 		return kt.target, nil
 	}
 	k := spec.Kubernetes
-	client, err := kubernetes.FromKubeconfig(k.Kubeconfig, k.Context)
+	var client *kubernetes.Client
+	if k.InCluster {
+		client, err = kubernetes.InCluster(kubernetes.ServiceAccountDir, os.Getenv)
+	} else {
+		client, err = kubernetes.FromKubeconfig(k.Kubeconfig, k.Context)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("environment %s: %w", env, err)
 	}

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -323,4 +324,30 @@ func (c *Client) ApplyPath(ctx context.Context, path string, obj Object) (Object
 	q := url.Values{"fieldManager": {FieldManager}, "force": {"true"}}
 	err = c.do(ctx, http.MethodPatch, path+"?"+q.Encode(), "application/apply-patch+yaml", body, &out)
 	return out, err
+}
+
+// ServiceAccountDir is where a pod finds its service account's token and
+// the cluster's CA.
+const ServiceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+// InCluster returns a client of the cluster airlock runs in, as its pod's
+// service account: the token and CA under dir (ServiceAccountDir), the
+// address from KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT read
+// with getenv. The token is read again by NewClient only once; a pod's
+// projected token is rotated by the kubelet, so callers rebuild the
+// client when the environment changes (the server does at each change).
+func InCluster(dir string, getenv func(string) string) (*Client, error) {
+	host, port := getenv("KUBERNETES_SERVICE_HOST"), getenv("KUBERNETES_SERVICE_PORT")
+	if host == "" || port == "" {
+		return nil, errors.New("kubernetes: inCluster, but KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: airlock does not run in a pod")
+	}
+	token, err := os.ReadFile(filepath.Join(dir, "token"))
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: inCluster: %w", err)
+	}
+	ca, err := os.ReadFile(filepath.Join(dir, "ca.crt"))
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes: inCluster: %w", err)
+	}
+	return NewClient("https://"+net.JoinHostPort(host, port), strings.TrimSpace(string(token)), ca, nil)
 }

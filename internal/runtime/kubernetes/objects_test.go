@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -98,5 +100,23 @@ func TestName(t *testing.T) {
 	long := Name(strings.Repeat("a", 50), strings.Repeat("b", 50))
 	if len(long) > 63 || long == Name(strings.Repeat("a", 50), strings.Repeat("b", 49)) {
 		t.Errorf("long names: %q", long)
+	}
+}
+
+func TestInCluster(t *testing.T) {
+	dir := t.TempDir()
+	env := map[string]string{}
+	getenv := func(k string) string { return env[k] }
+	if _, err := InCluster(dir, getenv); err == nil || !strings.Contains(err.Error(), "does not run in a pod") {
+		t.Fatalf("outside a pod: %v", err)
+	}
+	env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"] = "10.0.0.1", "443"
+	if _, err := InCluster(dir, getenv); err == nil || !strings.Contains(err.Error(), "token") {
+		t.Fatalf("without a token: %v", err)
+	}
+	os.WriteFile(filepath.Join(dir, "token"), []byte("tok\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "ca.crt"), []byte("not a certificate"), 0o600)
+	if _, err := InCluster(dir, getenv); err == nil || !strings.Contains(err.Error(), "no PEM certificate") {
+		t.Fatalf("a bad CA: %v", err)
 	}
 }

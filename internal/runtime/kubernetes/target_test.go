@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -219,5 +222,24 @@ func TestCheckIsolation(t *testing.T) {
 	}
 	if found, _ := CheckIsolation(ctx, c, "staging", "shop-prod", "namespace"); len(found) != 1 || !strings.Contains(found[0], "does not carry the label airlock.dev/environment=staging") {
 		t.Fatalf("another environment's namespace: %q", found)
+	}
+}
+
+// With a service account's token and CA where a pod has them, airlock
+// reaches the API server it runs under.
+func TestInClusterReachesTheAPIServer(t *testing.T) {
+	e := kubetest.Start(t)
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "token"), []byte(e.Token+"\n"), 0o600)
+	os.WriteFile(filepath.Join(dir, "ca.crt"), e.CA, 0o600)
+	host, port, _ := net.SplitHostPort(strings.TrimPrefix(e.URL, "https://"))
+	c, err := InCluster(dir, func(k string) string {
+		return map[string]string{"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.List(context.Background(), serviceKind, "default", ""); err != nil {
+		t.Fatal(err)
 	}
 }
