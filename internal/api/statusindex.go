@@ -1,7 +1,9 @@
 package api
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"log/slog"
 	"slices"
 	"sync"
@@ -26,6 +28,8 @@ type statusIndex struct {
 	mu     sync.RWMutex
 	rows   map[string]StatusRow // rollout name → row
 	sorted []StatusRow          // rows in order; nil after a change
+	body   []byte               // the whole matrix as served; nil after a change
+	ver    uint64               // moves on at every change
 }
 
 // startStatusIndex loads the current rollouts and follows their changes.
@@ -87,7 +91,8 @@ func (x *statusIndex) apply(ev store.Event) {
 	} else {
 		return
 	}
-	x.sorted = nil
+	x.sorted, x.body = nil, nil
+	x.ver++
 }
 
 // statusRows returns a copy of the status rows (of app, when not empty),
@@ -127,4 +132,36 @@ func (a *API) statusRows(app string) ([]StatusRow, bool) {
 		out = []StatusRow{}
 	}
 	return out, true
+}
+
+// statusBody returns the whole matrix encoded as GET /api/v1/status
+// serves it, kept until the next change, and false when the index cannot
+// be trusted. It is only right when no row has live runtime fields.
+func (a *API) statusBody() ([]byte, bool) {
+	x := &a.statusIdx
+	x.mu.RLock()
+	body := x.body
+	x.mu.RUnlock()
+	if body != nil && x.live.Load() {
+		return body, true
+	}
+	x.mu.RLock()
+	ver := x.ver
+	x.mu.RUnlock()
+	rows, ok := a.statusRows("")
+	if !ok {
+		return nil, false
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(map[string]any{"items": rows}); err != nil {
+		return nil, false
+	}
+	x.mu.Lock()
+	if x.ver == ver { // unchanged since the rows were read
+		x.body = buf.Bytes()
+	}
+	x.mu.Unlock()
+	return buf.Bytes(), true
 }

@@ -412,3 +412,11 @@ func (t *Target) Logs(app, env, version string, n int) ([]string, error) {
 	}
 	return out, nil
 }
+
+// Routers reports whether this target serves any application (has a
+// router up).
+func (t *Target) Routers() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.served) > 0
+}
