@@ -2,7 +2,6 @@ package cluster_test
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -78,14 +77,7 @@ func TestFailoverMidCanaryOnKubernetes(t *testing.T) {
 		t.Fatal(err, kubetest.Errorf("POST", "namespace", code, body))
 	}
 	go kubelet(ctx, e, "shop-dev")
-	kubeconfig := filepath.Join(dir, "kube.yaml")
-	os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-current-context: test
-clusters: [{name: c, cluster: {server: %q, certificate-authority-data: %s}}]
-users: [{name: u, user: {token: %q}}]
-contexts: [{name: test, context: {cluster: c, user: u}}]
-`, e.URL, base64.StdEncoding.EncodeToString(e.CA), e.Token)), 0o600)
+	kubeconfig := e.Kubeconfig(t, dir)
 	config := filepath.Join(dir, "config.yaml")
 	os.WriteFile(config, []byte(fmt.Sprintf(`apiVersion: airlock.dev/v1
 kind: Environment
@@ -135,22 +127,11 @@ spec:
 	defer set.Stop()
 	cli := func(args ...string) string {
 		t.Helper()
-		var addr string
-		for _, p := range set.Procs {
-			if p.Alive() {
-				addr = p.Addr
-				break
-			}
-		}
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "AIRLOCK_SERVER=http://"+addr, "AIRLOCK_TOKEN="+set.Token)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
+		out, err := set.Run(set.Token, args...)
 		if err != nil {
-			t.Fatalf("airlock %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+			t.Fatal(err)
 		}
-		return string(out)
+		return out
 	}
 	cli("apply", "-f", config)
 	for i, v := range []string{"1.0.0", "1.1.0"} {

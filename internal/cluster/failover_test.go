@@ -79,22 +79,11 @@ func TestFailoverAfterSIGKILL(t *testing.T) {
 	// next leader, once: the broker's revoke runs exactly one time.
 	cli := func(token string, args ...string) string {
 		t.Helper()
-		var addr string
-		for _, p := range set.Procs {
-			if p.Alive() {
-				addr = p.Addr
-				break
-			}
-		}
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), "AIRLOCK_SERVER=http://"+addr, "AIRLOCK_TOKEN="+token)
-		var stderr strings.Builder
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
+		out, err := set.Run(token, args...)
 		if err != nil {
-			t.Fatalf("airlock %s: %v\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+			t.Fatal(err)
 		}
-		return strings.TrimSpace(string(out))
+		return strings.TrimSpace(out)
 	}
 	revoked := filepath.Join(dir, "revoked")
 	script := func(name, body string) string {

@@ -2,10 +2,7 @@ package server
 
 import (
 	"context"
-	"encoding/base64"
-	"fmt"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,14 +22,7 @@ func TestRuntimeIsolationCheck(t *testing.T) {
 	e := kubetest.Start(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kube.yaml")
-	os.WriteFile(kubeconfig, []byte(fmt.Sprintf(`apiVersion: v1
-kind: Config
-current-context: test
-clusters: [{name: c, cluster: {server: %q, certificate-authority-data: %s}}]
-users: [{name: u, user: {token: %q}}]
-contexts: [{name: test, context: {cluster: c, user: u}}]
-`, e.URL, base64.StdEncoding.EncodeToString(e.CA), e.Token)), 0o600)
+	kubeconfig := e.Kubeconfig(t, dir)
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "airlock.db"), sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)

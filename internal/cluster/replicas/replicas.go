@@ -259,3 +259,24 @@ func (s *Set) Stop() {
 		}
 	}
 }
+
+// Run runs the airlock CLI against a live replica with token and returns
+// its standard output; a failure's error holds the standard error.
+func (s *Set) Run(token string, args ...string) (string, error) {
+	var addr string
+	for _, p := range s.Procs {
+		if p.Alive() {
+			addr = p.Addr
+			break
+		}
+	}
+	cmd := exec.Command(s.Binary, args...)
+	cmd.Env = append(os.Environ(), "AIRLOCK_SERVER=http://"+addr, "AIRLOCK_TOKEN="+token)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("airlock %s: %w\n%s%s", strings.Join(args, " "), err, out, stderr.String())
+	}
+	return string(out), nil
+}

@@ -16,6 +16,7 @@ import (
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -195,4 +196,19 @@ func tail(path string) string {
 // Errorf formats a failed call for a test.
 func Errorf(method, path string, code int, body []byte) error {
 	return fmt.Errorf("%s %s: %d %s", method, path, code, bytes.TrimSpace(body))
+}
+
+// Kubeconfig writes a kubeconfig file for the admin identity into dir
+// (context "test") and returns its path.
+func (e *Env) Kubeconfig(tb testing.TB, dir string) string {
+	tb.Helper()
+	path := filepath.Join(dir, "kube.yaml")
+	write(tb, path, fmt.Sprintf(`apiVersion: v1
+kind: Config
+current-context: test
+clusters: [{name: c, cluster: {server: %q, certificate-authority-data: %s}}]
+users: [{name: u, user: {token: %q}}]
+contexts: [{name: test, context: {cluster: c, user: u}}]
+`, e.URL, base64.StdEncoding.EncodeToString(e.CA), e.Token))
+	return path
 }
