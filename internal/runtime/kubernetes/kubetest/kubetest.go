@@ -85,7 +85,7 @@ func Start(tb testing.TB) *Env {
 		"--token-auth-file", tokens, "--authorization-mode", "RBAC",
 		"--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
 		"--service-account-key-file", saPub, "--service-account-signing-key-file", saKey,
-		"--service-cluster-ip-range", "10.0.0.0/24", "--allow-privileged=true",
+		"--service-cluster-ip-range", "10.0.0.0/24", "--allow-privileged=true", "--endpoint-reconciler-type", "none",
 		"--disable-admission-plugins", "ServiceAccount")
 
 	e := &Env{URL: "https://127.0.0.1:" + secure, Token: token}
@@ -140,14 +140,23 @@ func (e *Env) Do(ctx context.Context, method, path string, body any) (int, []byt
 	return resp.StatusCode, b, err
 }
 
+// freePort picks a free port below the kernel's ephemeral range (from
+// 32768), so an outgoing connection elsewhere cannot take it between
+// this check and the server's bind.
 func freePort(tb testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
+	for range 100 {
+		var b [2]byte
+		rand.Read(b[:])
+		port := 20000 + int(b[0])<<8%12000 + int(b[1])
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return fmt.Sprint(port)
 	}
-	defer ln.Close()
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	return port
+	tb.Fatal("no free port between 20000 and 32000")
+	return ""
 }
 
 func write(tb testing.TB, path, s string) {
