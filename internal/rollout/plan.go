@@ -224,6 +224,10 @@ func (p *planner) set(candidate, stable, weight int) {
 	}
 	p.st.CandidateReplicas, p.st.StableReplicas, p.st.Weight = candidate, stable, weight
 	p.desired = Desired{App: p.spec.App, Environment: p.spec.Environment, Runtime: p.spec.Runtime}
+	if p.spec.Strategy.Type == application.Rolling && p.spec.Stable != nil {
+		p.desired.Rolling = &RollingUpdate{Candidate: p.spec.Candidate.Version, Replicas: p.spec.Replicas,
+			MaxSurge: *p.spec.Strategy.MaxSurge, MaxUnavailable: *p.spec.Strategy.MaxUnavailable}
+	}
 	if candidate > 0 {
 		p.desired.Versions = append(p.desired.Versions, DesiredVersion{Version: p.spec.Candidate, Replicas: candidate, Weight: weight})
 	}
@@ -347,6 +351,9 @@ func (p *planner) rolling() {
 		return
 	}
 	if want == done { // waiting for the analysis
+		if p.desired.Rolling != nil {
+			p.desired.Rolling.Paused = true
+		}
 		if p.need(done) {
 			p.requeue = poll
 		}
@@ -376,6 +383,9 @@ func (p *planner) hold() {
 		stable = n
 	}
 	p.set(max(p.st.CandidateReplicas, 1), stable, p.st.Weight)
+	if p.desired.Rolling != nil {
+		p.desired.Rolling.Paused = true
+	}
 }
 
 // settle gives a finished rollout its final runtime state. Traffic never

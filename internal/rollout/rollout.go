@@ -197,6 +197,21 @@ type Desired struct {
 	Environment string           `json:"environment"`
 	Runtime     Runtime          `json:"runtime"`
 	Versions    []DesiredVersion `json:"versions"`
+	// Rolling is set for a rolling update: a runtime with rolling updates
+	// of its own (Kubernetes) runs the version the update moves to with
+	// its own surge and unavailability instead of the per-version counts,
+	// and reports its progress as the candidate's healthy instances.
+	Rolling *RollingUpdate `json:"rolling,omitempty"`
+}
+
+// RollingUpdate describes a rolling update for runtimes that do their own.
+type RollingUpdate struct {
+	Candidate                string `json:"candidate"`
+	Replicas                 int    `json:"replicas"`
+	MaxSurge, MaxUnavailable int
+	// Paused holds the update where it is (the rollout is paused, or a
+	// batch waits for the analysis's verdict).
+	Paused bool `json:"paused,omitempty"`
 }
 
 // DesiredVersion is one version to run, how many instances, and its share

@@ -106,6 +106,9 @@ func Build(d rollout.Desired, image string, cfg Config) ([]Object, error) {
 	if image == "" {
 		return nil, fmt.Errorf("%s in %s runs on Kubernetes and needs an image repository (environments.%s.image in the Application)", d.App, d.Environment, d.Environment)
 	}
+	if d.Rolling != nil {
+		return buildRolling(d, image, cfg)
+	}
 	var out []Object
 	var backends []any
 	serving := ""
@@ -118,31 +121,12 @@ func Build(d rollout.Desired, image string, cfg Config) ([]Object, error) {
 		if len(rt.SecretEnv) > 0 {
 			return nil, fmt.Errorf("%s %s: secretEnv names variables of the airlock server, which do not reach a cluster; reference a Kubernetes Secret from the image's own configuration instead", d.App, v.Version.Version)
 		}
-		digest := v.Digest
-		if !strings.HasPrefix(digest, "sha256:") {
-			return nil, fmt.Errorf("%s %s: digest %q is not sha256:<hex>", d.App, v.Version.Version, digest)
+		container, err := containerOf(d, v, rt, image, cfg)
+		if err != nil {
+			return nil, err
 		}
 		name := Name(d.App, v.Version.Version)
 		l := labels(d.App, d.Environment, v.Version.Version)
-		env := []any{
-			map[string]any{"name": "PORT", "value": fmt.Sprint(cfg.Port)},
-			map[string]any{"name": "AIRLOCK_APP", "value": d.App},
-			map[string]any{"name": "AIRLOCK_ENVIRONMENT", "value": d.Environment},
-			map[string]any{"name": "AIRLOCK_VERSION", "value": v.Version.Version},
-		}
-		for _, k := range slices.Sorted(maps.Keys(rt.Env)) {
-			env = append(env, map[string]any{"name": k, "value": rt.Env[k]})
-		}
-		container := map[string]any{
-			"name": "app", "image": image + "@" + digest, "env": env,
-			"ports": []any{map[string]any{"name": "http", "containerPort": cfg.Port}},
-		}
-		if len(rt.Args) > 0 {
-			container["args"] = slices.Clone(rt.Args)
-		}
-		if rt.HealthPath != "" {
-			container["readinessProbe"] = map[string]any{"httpGet": map[string]any{"path": rt.HealthPath, "port": "http"}, "periodSeconds": 2}
-		}
 		selector := labels(d.App, d.Environment, v.Version.Version)
 		delete(selector, ManagedByLabel)
 		out = append(out, Object{
@@ -177,18 +161,119 @@ func Build(d rollout.Desired, image string, cfg Config) ([]Object, error) {
 		"spec":     map[string]any{"selector": sel, "ports": []any{map[string]any{"name": "http", "port": 80, "targetPort": "http"}}},
 	})
 	if cfg.Traffic != TrafficService && len(backends) > 0 {
-		parent := map[string]any{"name": cfg.Gateway.Name}
-		if cfg.Gateway.Namespace != "" {
-			parent["namespace"] = cfg.Gateway.Namespace
-		}
-		if cfg.Gateway.SectionName != "" {
-			parent["sectionName"] = cfg.Gateway.SectionName
-		}
-		out = append(out, Object{
-			"apiVersion": httpRouteKind.apiVersion, "kind": httpRouteKind.kind,
-			"metadata": meta(Name(d.App), cfg.Namespace, labels(d.App, d.Environment, "")),
-			"spec":     map[string]any{"parentRefs": []any{parent}, "rules": []any{map[string]any{"backendRefs": backends}}},
-		})
+		out = append(out, route(d, cfg, backends))
 	}
 	return out, nil
+}
+
+// containerOf is the container of version v.
+func containerOf(d rollout.Desired, v rollout.DesiredVersion, rt rollout.Runtime, image string, cfg Config) (map[string]any, error) {
+	digest := v.Digest
+	if !strings.HasPrefix(digest, "sha256:") {
+		return nil, fmt.Errorf("%s %s: digest %q is not sha256:<hex>", d.App, v.Version.Version, digest)
+	}
+	env := []any{
+		map[string]any{"name": "PORT", "value": fmt.Sprint(cfg.Port)},
+		map[string]any{"name": "AIRLOCK_APP", "value": d.App},
+		map[string]any{"name": "AIRLOCK_ENVIRONMENT", "value": d.Environment},
+		map[string]any{"name": "AIRLOCK_VERSION", "value": v.Version.Version},
+	}
+	for _, k := range slices.Sorted(maps.Keys(rt.Env)) {
+		env = append(env, map[string]any{"name": k, "value": rt.Env[k]})
+	}
+	container := map[string]any{
+		"name": "app", "image": image + "@" + digest, "env": env,
+		"ports": []any{map[string]any{"name": "http", "containerPort": cfg.Port}},
+	}
+	if len(rt.Args) > 0 {
+		container["args"] = slices.Clone(rt.Args)
+	}
+	if rt.HealthPath != "" {
+		container["readinessProbe"] = map[string]any{"httpGet": map[string]any{"path": rt.HealthPath, "port": "http"}, "periodSeconds": 2}
+	}
+	return container, nil
+}
+
+// RollingLabel marks the one Deployment of an application whose versions
+// are replaced by Kubernetes' own rolling update.
+const RollingLabel = "airlock.dev/rolling"
+
+// buildRolling returns the objects of a rolling update done by the
+// Deployment itself: one Deployment for the application running the
+// version the update moves to (the candidate, or the stable version when
+// it is rolled back), with the strategy's surge and unavailability, paused
+// when the rollout holds; the application's Service; and with traffic:
+// gateway an HTTPRoute to that Service.
+func buildRolling(d rollout.Desired, image string, cfg Config) ([]Object, error) {
+	var target *rollout.DesiredVersion
+	for i, v := range d.Versions {
+		if v.Version.Version == d.Rolling.Candidate && v.Replicas > 0 {
+			target = &d.Versions[i]
+		}
+	}
+	if target == nil {
+		for i, v := range d.Versions {
+			if target == nil || v.Replicas > target.Replicas {
+				target = &d.Versions[i]
+			}
+		}
+	}
+	if target == nil {
+		return nil, nil // nothing runs: the cleanup removes what did
+	}
+	rt := d.Runtime
+	if target.Runtime != nil {
+		rt = *target.Runtime
+	}
+	if len(rt.SecretEnv) > 0 {
+		return nil, fmt.Errorf("%s %s: secretEnv names variables of the airlock server, which do not reach a cluster; reference a Kubernetes Secret from the image's own configuration instead", d.App, target.Version.Version)
+	}
+	container, err := containerOf(d, *target, rt, image, cfg)
+	if err != nil {
+		return nil, err
+	}
+	name := Name(d.App)
+	l := labels(d.App, d.Environment, target.Version.Version)
+	l[RollingLabel] = "true"
+	sel := map[string]any{AppLabel: d.App, EnvironmentLabel: d.Environment, RollingLabel: "true"}
+	depLabels := labels(d.App, d.Environment, "")
+	depLabels[RollingLabel] = "true"
+	out := []Object{{
+		"apiVersion": deploymentKind.apiVersion, "kind": deploymentKind.kind,
+		"metadata": meta(name, cfg.Namespace, depLabels),
+		"spec": map[string]any{
+			"replicas": d.Rolling.Replicas,
+			"paused":   d.Rolling.Paused,
+			"selector": map[string]any{"matchLabels": sel},
+			"strategy": map[string]any{"type": "RollingUpdate", "rollingUpdate": map[string]any{"maxSurge": d.Rolling.MaxSurge, "maxUnavailable": d.Rolling.MaxUnavailable}},
+			"template": map[string]any{"metadata": map[string]any{"labels": l}, "spec": map[string]any{"containers": []any{container}}},
+		},
+	}}
+	appSel := labels(d.App, d.Environment, "")
+	delete(appSel, ManagedByLabel)
+	out = append(out, Object{
+		"apiVersion": serviceKind.apiVersion, "kind": serviceKind.kind,
+		"metadata": meta(name, cfg.Namespace, labels(d.App, d.Environment, "")),
+		"spec":     map[string]any{"selector": appSel, "ports": []any{map[string]any{"name": "http", "port": 80, "targetPort": "http"}}},
+	})
+	if cfg.Traffic != TrafficService {
+		out = append(out, route(d, cfg, []any{map[string]any{"name": name, "port": 80, "weight": 100}}))
+	}
+	return out, nil
+}
+
+// route is the application's HTTPRoute with backends.
+func route(d rollout.Desired, cfg Config, backends []any) Object {
+	parent := map[string]any{"name": cfg.Gateway.Name}
+	if cfg.Gateway.Namespace != "" {
+		parent["namespace"] = cfg.Gateway.Namespace
+	}
+	if cfg.Gateway.SectionName != "" {
+		parent["sectionName"] = cfg.Gateway.SectionName
+	}
+	return Object{
+		"apiVersion": httpRouteKind.apiVersion, "kind": httpRouteKind.kind,
+		"metadata": meta(Name(d.App), cfg.Namespace, labels(d.App, d.Environment, "")),
+		"spec":     map[string]any{"parentRefs": []any{parent}, "rules": []any{map[string]any{"backendRefs": backends}}},
+	}
 }

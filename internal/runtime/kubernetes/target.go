@@ -73,11 +73,26 @@ func (t *Target) Apply(ctx context.Context, d rollout.Desired) error {
 			t.mu.Unlock()
 		}
 	}
-	// What airlock labelled for this application and is no longer wanted.
+	// What airlock labelled for this application and is no longer wanted
+	// goes — but never before what replaces it is ready: a Deployment
+	// from a canary stays until the rolling update's Deployment (or the
+	// other way round) has all its replicas ready.
+	deps, err := t.Client.List(ctx, deploymentKind, t.Config.Namespace, t.selector(d.App, d.Environment))
+	if err != nil {
+		return err
+	}
+	for _, it := range deps {
+		name := it["metadata"].(map[string]any)["name"].(string)
+		if keep["Deployment/"+name] && toInt(dig(it, "status", "readyReplicas")) < toInt(dig(it, "spec", "replicas")) {
+			return nil // the rest once it is ready; the reconciler applies again
+		}
+	}
 	for _, k := range []kindInfo{deploymentKind, serviceKind} {
-		items, err := t.Client.List(ctx, k, t.Config.Namespace, t.selector(d.App, d.Environment))
-		if err != nil {
-			return err
+		items := deps
+		if k != deploymentKind {
+			if items, err = t.Client.List(ctx, k, t.Config.Namespace, t.selector(d.App, d.Environment)); err != nil {
+				return err
+			}
 		}
 		for _, it := range items {
 			name := it["metadata"].(map[string]any)["name"].(string)
@@ -181,6 +196,15 @@ func (t *Target) Drift(app string) []string {
 func (t *Target) Observe(ctx context.Context, app, env string, candidate, stable *rollout.Version) (rollout.Observation, error) {
 	var obs rollout.Observation
 	var err error
+	if candidate != nil && stable != nil {
+		if dep, err := t.Client.Get(ctx, deploymentKind, t.Config.Namespace, Name(app)); err == nil && dig(dep, "metadata", "labels", RollingLabel) == "true" {
+			obs.Candidate, obs.Stable = rollingState(dep, candidate.Version)
+			obs.Drift = t.Drift(app)
+			return obs, nil
+		} else if err != nil && !errors.Is(err, ErrNotFound) {
+			return obs, err
+		}
+	}
 	if candidate != nil {
 		if obs.Candidate, err = t.state(ctx, app, env, candidate.Version); err != nil {
 			return obs, err
@@ -242,4 +266,28 @@ func toInt(v any) int {
 		return n
 	}
 	return 0
+}
+
+// rollingState reads a rolling update's progress from its Deployment: the
+// pods of the version its template names (updated, and ready as far as
+// the ready count allows) and the others. Until the controller has seen
+// the latest template (observedGeneration), no pod counts as updated.
+func rollingState(dep Object, candidate string) (cand, stable rollout.VersionState) {
+	replicas := toInt(dig(dep, "status", "replicas"))
+	updated := toInt(dig(dep, "status", "updatedReplicas"))
+	ready := toInt(dig(dep, "status", "readyReplicas"))
+	if toInt(dig(dep, "status", "observedGeneration")) < toInt(dig(dep, "metadata", "generation")) {
+		updated = 0
+	}
+	newReady := min(updated, ready)
+	moving := rollout.VersionState{Running: updated, Healthy: newReady}
+	rest := rollout.VersionState{Running: max(0, replicas-updated), Healthy: max(0, ready-newReady)}
+	if newReady > 0 {
+		ok := true
+		moving.SmokeOK = &ok
+	}
+	if dig(dep, "spec", "template", "metadata", "labels", VersionLabel) == Name(candidate) {
+		return moving, rest
+	}
+	return rest, moving // rolled back: the template names the stable version
 }

@@ -243,3 +243,69 @@ func TestInClusterReachesTheAPIServer(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A rolling update is the Deployment's own: one Deployment moves to the
+// candidate with the strategy's surge, pauses when the rollout holds, and
+// moves back to the stable version on a rollback; progress is read from
+// its updated and ready replicas.
+func TestRollingOnKubernetesIsTheDeployments(t *testing.T) {
+	c := cluster(t, "shop-qa")
+	ctx := context.Background()
+	tg := &Target{Client: c, Config: Config{Namespace: "shop-qa", Traffic: TrafficService}}
+	rolling := func(candidateReplicas, stableReplicas int, paused bool) rollout.Desired {
+		d := rollout.Desired{App: "shop", Environment: "qa", Runtime: rollout.Runtime{Image: "registry.example/shop"},
+			Rolling: &rollout.RollingUpdate{Candidate: "1.5.0", Replicas: 3, MaxSurge: 1, MaxUnavailable: 0, Paused: paused}}
+		if candidateReplicas > 0 {
+			d.Versions = append(d.Versions, rollout.DesiredVersion{Version: rollout.Version{Version: "1.5.0", Digest: digest}, Replicas: candidateReplicas})
+		}
+		if stableReplicas > 0 {
+			d.Versions = append(d.Versions, rollout.DesiredVersion{Version: rollout.Version{Version: "1.4.0", Digest: "sha256:" + strings.Repeat("9", 64)}, Replicas: stableReplicas})
+		}
+		return d
+	}
+	if err := tg.Apply(ctx, rolling(1, 2, false)); err != nil {
+		t.Fatal(err)
+	}
+	dep, err := c.Get(ctx, deploymentKind, "shop-qa", "shop")
+	if err != nil {
+		t.Fatal(err)
+	}
+	strategy, _ := json.Marshal(dig(dep, "spec", "strategy"))
+	if image(dep) != "registry.example/shop@"+digest || toInt(dig(dep, "spec", "replicas")) != 3 || string(strategy) != `{"rollingUpdate":{"maxSurge":1,"maxUnavailable":0},"type":"RollingUpdate"}` {
+		t.Fatalf("Deployment: image %s, replicas %v, strategy %s", image(dep), dig(dep, "spec", "replicas"), strategy)
+	}
+	if items, _ := c.List(ctx, deploymentKind, "shop-qa", ""); len(items) != 1 {
+		t.Fatalf("%d Deployments, want the one", len(items))
+	}
+	// The controller has replaced one pod of three.
+	gen := toInt(dig(dep, "metadata", "generation"))
+	status := fmt.Sprintf(`{"status":{"observedGeneration":%d,"replicas":3,"updatedReplicas":1,"readyReplicas":3}}`, gen)
+	if err := c.do(ctx, http.MethodPatch, deploymentKind.path("shop-qa")+"/shop/status", "application/merge-patch+json", []byte(status), nil); err != nil {
+		t.Fatal(err)
+	}
+	obs, err := tg.Observe(ctx, "shop", "qa", &rollout.Version{Version: "1.5.0"}, &rollout.Version{Version: "1.4.0"})
+	if err != nil || obs.Candidate.Running != 1 || obs.Candidate.Healthy != 1 || obs.Stable.Running != 2 || obs.Stable.Healthy != 2 {
+		t.Fatalf("observation %+v %v", obs, err)
+	}
+	// The rollout holds: so does the Deployment.
+	if err := tg.Apply(ctx, rolling(1, 2, true)); err != nil {
+		t.Fatal(err)
+	}
+	dep, _ = c.Get(ctx, deploymentKind, "shop-qa", "shop")
+	if dig(dep, "spec", "paused") != true {
+		t.Fatalf("paused = %v", dig(dep, "spec", "paused"))
+	}
+	// Rolled back: the template names the stable version again.
+	if err := tg.Apply(ctx, rolling(0, 3, false)); err != nil {
+		t.Fatal(err)
+	}
+	dep, _ = c.Get(ctx, deploymentKind, "shop-qa", "shop")
+	if !strings.HasSuffix(image(dep), strings.Repeat("9", 64)) || dig(dep, "spec", "paused") == true {
+		t.Fatalf("after the rollback: image %s, paused %v", image(dep), dig(dep, "spec", "paused"))
+	}
+	obs, _ = tg.Observe(ctx, "shop", "qa", &rollout.Version{Version: "1.5.0"}, &rollout.Version{Version: "1.4.0"})
+	if obs.Stable.Running != 0 || obs.Candidate.Running != 3 {
+		// The controller has not seen the new template yet: nothing counts as updated.
+		t.Fatalf("before the controller sees the rollback: %+v", obs)
+	}
+}
