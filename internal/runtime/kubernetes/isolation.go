@@ -39,18 +39,12 @@ func CheckIsolation(ctx context.Context, c *Client, env, ns, level string) ([]st
 	}
 	restricts := false
 	for _, p := range pols {
-		types, _ := dig(p, "spec", "policyTypes").([]any)
-		for _, t := range types {
-			if t == "Ingress" {
-				restricts = true
-			}
-		}
-		if dig(p, "spec", "ingress") != nil && len(types) == 0 {
+		if isolating(p) {
 			restricts = true
 		}
 	}
 	if !restricts {
-		out = append(out, fmt.Sprintf("no NetworkPolicy in namespace %s restricts ingress, so pods of every other namespace (other environments too) reach its pods; add one that denies traffic from other environments' namespaces", ns))
+		out = append(out, fmt.Sprintf("no NetworkPolicy in namespace %s restricts ingress to all its pods, so pods of other namespaces (other environments too) reach them; add one selecting every pod (podSelector: {}) whose ingress rules admit only this environment's namespaces", ns))
 	}
 	return out, nil
 }
@@ -67,4 +61,40 @@ func (c *Client) do2(ctx context.Context, path string) (Object, error) {
 	var out Object
 	err := c.do(ctx, "GET", path, "", nil, &out)
 	return out, err
+}
+
+// isolating reports whether a NetworkPolicy keeps other namespaces out of
+// every pod of its namespace: it selects all pods, governs ingress, and
+// none of its ingress rules admits everyone (a rule without from, or a
+// peer selecting every namespace).
+func isolating(p Object) bool {
+	sel, _ := dig(p, "spec", "podSelector").(map[string]any)
+	if len(sel) != 0 {
+		return false
+	}
+	types, _ := dig(p, "spec", "policyTypes").([]any)
+	ingress := len(types) == 0 // without policyTypes a policy governs ingress
+	for _, t := range types {
+		if t == "Ingress" {
+			ingress = true
+		}
+	}
+	if !ingress {
+		return false
+	}
+	rules, _ := dig(p, "spec", "ingress").([]any)
+	for _, r := range rules {
+		rule, _ := r.(map[string]any)
+		from, _ := rule["from"].([]any)
+		if len(from) == 0 {
+			return false // from anywhere
+		}
+		for _, peer := range from {
+			m, _ := peer.(map[string]any)
+			if ns, ok := m["namespaceSelector"].(map[string]any); ok && len(ns) == 0 {
+				return false // from every namespace
+			}
+		}
+	}
+	return true
 }

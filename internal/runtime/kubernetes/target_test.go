@@ -210,6 +210,15 @@ func TestCheckIsolation(t *testing.T) {
 	if len(found) != 1 || !strings.Contains(found[0], "no NetworkPolicy in namespace shop-prod restricts ingress") {
 		t.Fatalf("without a policy: %q", found)
 	}
+	open := map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": map[string]any{"name": "allow-all"},
+		"spec": map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress"}, "ingress": []any{map[string]any{}}}}
+	body, _ = json.Marshal(open)
+	if err := c.do(ctx, http.MethodPost, networkPolicyKind.path("shop-prod"), "application/json", body, nil); err != nil {
+		t.Fatal(err)
+	}
+	if found, _ := CheckIsolation(ctx, c, "prod", "shop-prod", "namespace"); len(found) != 1 {
+		t.Fatalf("a policy that admits everyone isolates nothing: %q", found)
+	}
 	pol := map[string]any{"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy", "metadata": map[string]any{"name": "deny-other-envs"},
 		"spec": map[string]any{"podSelector": map[string]any{}, "policyTypes": []any{"Ingress"},
 			"ingress": []any{map[string]any{"from": []any{map[string]any{"namespaceSelector": map[string]any{"matchLabels": map[string]any{EnvironmentLabel: "prod"}}}}}}}}
