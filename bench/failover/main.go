@@ -12,13 +12,9 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"flag"
 	"fmt"
 	"log"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,8 +23,7 @@ import (
 
 	"github.com/airlock-dev/airlock/bench/internal/sysinfo"
 	"github.com/airlock-dev/airlock/internal/cluster/replicas"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
+	"github.com/airlock-dev/airlock/internal/store/postgres/pgtest"
 )
 
 func main() {
@@ -92,28 +87,16 @@ func main() {
 		len(took), q(0), q(0.5), q(0.9), took[len(took)-1].Round(10*time.Millisecond), within, len(took))
 }
 
+// freshDatabase is an empty database on the server AIRLOCK_TEST_POSTGRES
+// names, and the function that drops it.
 func freshDatabase() (string, func(), error) {
 	server := os.Getenv("AIRLOCK_TEST_POSTGRES")
 	if server == "" {
-		return "", nil, fmt.Errorf("set -database or AIRLOCK_TEST_POSTGRES (eval \"$(.ci/start-postgres)\")")
+		return "", nil, fmt.Errorf("set AIRLOCK_TEST_POSTGRES (eval \"$(.ci/start-postgres)\")")
 	}
-	admin, err := sql.Open("pgx", server)
+	u, drop, err := pgtest.Create(server, "airlock_failover_")
 	if err != nil {
 		return "", nil, err
 	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "airlock_failover_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		return "", nil, err
-	}
-	u, err := url.Parse(server)
-	if err != nil {
-		return "", nil, err
-	}
-	u.Path = "/" + name
-	return u.String(), func() {
-		admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
-		admin.Close()
-	}, nil
+	return u, func() { drop() }, nil
 }

@@ -9,9 +9,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -19,7 +16,6 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -35,9 +31,8 @@ import (
 	"github.com/airlock-dev/airlock/internal/server"
 	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/postgres"
+	"github.com/airlock-dev/airlock/internal/store/postgres/pgtest"
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
-
-	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
 func main() {
@@ -137,22 +132,16 @@ func seed(ctx context.Context, st store.Store, apps, envs int) {
 	}
 }
 
+// freshDatabase is an empty database on the server AIRLOCK_TEST_POSTGRES
+// names, and the function that drops it.
 func freshDatabase() (string, func(), error) {
-	srv := os.Getenv("AIRLOCK_TEST_POSTGRES")
-	if srv == "" {
+	server := os.Getenv("AIRLOCK_TEST_POSTGRES")
+	if server == "" {
 		return "", nil, fmt.Errorf("set AIRLOCK_TEST_POSTGRES (eval \"$(.ci/start-postgres)\")")
 	}
-	admin, err := sql.Open("pgx", srv)
+	u, drop, err := pgtest.Create(server, "airlock_status_")
 	if err != nil {
 		return "", nil, err
 	}
-	var b [6]byte
-	rand.Read(b[:])
-	name := "airlock_status_" + hex.EncodeToString(b[:])
-	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
-		return "", nil, err
-	}
-	u, _ := url.Parse(srv)
-	u.Path = "/" + name
-	return u.String(), func() { admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); admin.Close() }, nil
+	return u, func() { drop() }, nil
 }

@@ -97,7 +97,6 @@ func (m mixtureTest) Update(_ time.Duration, ce, ct, be, bt int64) (stats.Sequen
 type Judge struct {
 	cfg    Config
 	bounds []time.Duration
-	start  time.Time
 	looks  []Look // within max(Window, the step) of the newest
 	step   int
 	// stepStart is the index in looks... kept as the first look's time of
@@ -156,9 +155,6 @@ func (j *Judge) Observe(l Look) {
 	if n := len(j.looks); n > 0 && (l.Candidate.Requests < j.looks[n-1].Candidate.Requests || l.Baseline.Requests < j.looks[n-1].Baseline.Requests) {
 		j.looks = nil
 		j.seqDone = false
-	}
-	if j.start.IsZero() {
-		j.start = l.At
 	}
 	j.looks = append(j.looks, l)
 	j.routed = j.routed || l.Routed

@@ -139,12 +139,15 @@ func ValidateTriggers(path string, ts []Trigger) error {
 		case !probe && (t.Above == nil) == (t.Below == nil):
 			return resource.Errorf(at, "set exactly one of above or below")
 		}
-		for name, th := range map[string]*Threshold{"above": t.Above, "below": t.Below} {
-			if th == nil {
+		for _, th := range []struct {
+			name string
+			th   *Threshold
+		}{{"above", t.Above}, {"below", t.Below}} {
+			if th.th == nil {
 				continue
 			}
-			if err := validateThreshold(t.Metric, *th); err != nil {
-				return resource.Errorf(at+"."+name, "%v", err)
+			if err := validateThreshold(t.Metric, *th.th); err != nil {
+				return resource.Errorf(at+"."+th.name, "%v", err)
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/application"
 	"github.com/airlock-dev/airlock/internal/resource"
 )
 
@@ -154,9 +155,6 @@ type Spec struct {
 type AnalysisPolicy struct {
 	Automatic []string `json:"automatic"`
 }
-
-// AnalysisActions are the actions an AnalysisPolicy may list.
-var AnalysisActions = []string{"continue", "extend", "pause", "rollback-canary", "rollback"}
 
 // AutomaticAnalysis reports whether the analysis's action runs without a
 // person in an environment with spec s.
@@ -373,8 +371,8 @@ func Validate(s Spec) error {
 	}
 	if ap := s.Analysis; ap != nil {
 		for i, a := range ap.Automatic {
-			if !slices.Contains(AnalysisActions, a) {
-				return resource.Errorf(fmt.Sprintf("spec.analysis.automatic[%d]", i), "action %q is not one of %s", a, strings.Join(AnalysisActions, ", "))
+			if !slices.Contains(application.Actions, a) {
+				return resource.Errorf(fmt.Sprintf("spec.analysis.automatic[%d]", i), "action %q is not one of %s", a, strings.Join(application.Actions, ", "))
 			}
 		}
 	}

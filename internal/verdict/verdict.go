@@ -19,6 +19,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/application"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store"
 )
@@ -134,10 +135,6 @@ type Execution struct {
 	At     time.Time `json:"at"`
 }
 
-// Actions a verdict may recommend, mildest first (the same names as
-// application.Actions).
-var Actions = []string{"continue", "extend", "pause", "rollback-canary", "rollback"}
-
 // Verdict is a decoded Verdict object.
 type Verdict struct {
 	Name      string
@@ -224,8 +221,8 @@ func Validate(s Spec) error {
 		}
 		seen[sg.Name] = true
 	}
-	if s.Action != "" && !slices.Contains(Actions, s.Action) {
-		return resource.Errorf("spec.action", "action %q is not one of %s", s.Action, strings.Join(Actions, ", "))
+	if s.Action != "" && !slices.Contains(application.Actions, s.Action) {
+		return resource.Errorf("spec.action", "action %q is not one of %s", s.Action, strings.Join(application.Actions, ", "))
 	}
 	if !(s.Confidence >= 0 && s.Confidence <= 1) {
 		return resource.Errorf("spec.confidence", "confidence %v is not between 0 and 1", s.Confidence)

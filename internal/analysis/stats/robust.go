@@ -137,14 +137,8 @@ func NewRobustErrorTest(cfg RobustConfig) (*RobustErrorTest, error) {
 // wrapping ErrCounts or ErrTime and the test is unchanged.
 func (t *RobustErrorTest) Update(at time.Duration, candErrors, candTotal, baseErrors, baseTotal int64) (SequentialResult, error) {
 	now := [4]int64{candErrors, candTotal, baseErrors, baseTotal}
-	if candErrors < 0 || baseErrors < 0 || candErrors > candTotal || baseErrors > baseTotal {
-		return t.result(), fmt.Errorf("candidate %d errors of %d, baseline %d of %d: %w",
-			candErrors, candTotal, baseErrors, baseTotal, ErrCounts)
-	}
-	for i := range now {
-		if now[i] < t.last[i] {
-			return t.result(), fmt.Errorf("counter went from %d to %d (reset?): %w", t.last[i], now[i], ErrCounts)
-		}
+	if err := checkCounts(now, t.last); err != nil {
+		return t.result(), err
 	}
 	if at < 0 || (t.started && at < t.lastAt) {
 		return t.result(), fmt.Errorf("update at %v after %v: %w", at, t.lastAt, ErrTime)

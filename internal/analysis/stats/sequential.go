@@ -124,14 +124,8 @@ func NewErrorRateTest(cfg SequentialConfig) (*ErrorRateTest, error) {
 // counter needs a new test. On error the test is unchanged.
 func (t *ErrorRateTest) Update(candErrors, candTotal, baseErrors, baseTotal int64) (SequentialResult, error) {
 	now := [4]int64{candErrors, candTotal, baseErrors, baseTotal}
-	if candErrors < 0 || baseErrors < 0 || candErrors > candTotal || baseErrors > baseTotal {
-		return t.result(), fmt.Errorf("candidate %d errors of %d, baseline %d of %d: %w",
-			candErrors, candTotal, baseErrors, baseTotal, ErrCounts)
-	}
-	for i := range now {
-		if now[i] < t.last[i] {
-			return t.result(), fmt.Errorf("counter went from %d to %d (reset?): %w", t.last[i], now[i], ErrCounts)
-		}
+	if err := checkCounts(now, t.last); err != nil {
+		return t.result(), err
 	}
 	xc, dc := now[0]-t.last[0], now[1]-t.last[1]
 	xb, db := now[2]-t.last[2], now[3]-t.last[3]
@@ -177,4 +171,19 @@ func (t *ErrorRateTest) result() SequentialResult {
 		r.Decision = Reject
 	}
 	return r
+}
+
+// checkCounts checks cumulative counters (candidate errors and requests,
+// baseline errors and requests) against the previous ones: none negative,
+// no more errors than requests, none smaller than before.
+func checkCounts(now, last [4]int64) error {
+	if now[0] < 0 || now[2] < 0 || now[0] > now[1] || now[2] > now[3] {
+		return fmt.Errorf("candidate %d errors of %d, baseline %d of %d: %w", now[0], now[1], now[2], now[3], ErrCounts)
+	}
+	for i := range now {
+		if now[i] < last[i] {
+			return fmt.Errorf("counter went from %d to %d (reset?): %w", last[i], now[i], ErrCounts)
+		}
+	}
+	return nil
 }

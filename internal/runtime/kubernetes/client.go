@@ -197,11 +197,15 @@ func decodePair(certB64, keyB64 string) (tls.Certificate, error) {
 	return tls.X509KeyPair(c, k)
 }
 
-// path returns the REST path of a kind's objects in namespace ns.
+// path returns the REST path of a kind's objects in namespace ns, or of a
+// cluster-scoped kind (Namespace) when ns is empty.
 func (k kindInfo) path(ns string) string {
 	base := "/apis/" + k.apiVersion
 	if k.group == "" {
 		base = "/api/" + k.apiVersion
+	}
+	if ns == "" {
+		return base + "/" + k.resource
 	}
 	return base + "/namespaces/" + url.PathEscape(ns) + "/" + k.resource
 }

@@ -19,7 +19,7 @@ var (
 // none means the checks passed. It cannot see node or cluster boundaries:
 // those are checked across environments (CheckSet).
 func CheckIsolation(ctx context.Context, c *Client, env, ns, level string) ([]string, error) {
-	obj, err := c.do2(ctx, "/api/v1/namespaces/"+ns)
+	obj, err := c.Get(ctx, namespaceKind, "", ns)
 	if errors.Is(err, ErrNotFound) {
 		return []string{fmt.Sprintf("namespace %s does not exist; create it with the label %s=%s", ns, EnvironmentLabel, env)}, nil
 	}
@@ -54,13 +54,6 @@ func orNone(v any) any {
 		return "none"
 	}
 	return v
-}
-
-// do2 GETs path as a JSON object.
-func (c *Client) do2(ctx context.Context, path string) (Object, error) {
-	var out Object
-	err := c.do(ctx, "GET", path, "", nil, &out)
-	return out, err
 }
 
 // isolating reports whether a NetworkPolicy keeps other namespaces out of

@@ -104,17 +104,12 @@ func (t *Target) Apply(ctx context.Context, d rollout.Desired) error {
 		}
 	}
 	if t.Config.Traffic != TrafficService && !keep[httpRouteKind.kind+"/"+Name(d.App)] {
-		if err := t.Client.Delete(ctx, httpRouteKind, t.Config.Namespace, Name(d.App)); err != nil && !isNoKind(err) {
+		// Delete treats a 404 (also: no HTTPRoute kind in the cluster) as gone.
+		if err := t.Client.Delete(ctx, httpRouteKind, t.Config.Namespace, Name(d.App)); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// isNoKind reports a cluster without the Gateway API's HTTPRoute kind.
-func isNoKind(err error) bool {
-	var ae *APIError
-	return errors.As(err, &ae) && ae.Status == 404
 }
 
 // driftOf compares a live Deployment with what airlock last wrote to it

@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"encoding/hex"
+	"fmt"
 	"net/url"
 	"os"
 	"testing"
@@ -25,27 +26,44 @@ func FreshDatabase(tb testing.TB) string {
 		}
 		tb.Skip("AIRLOCK_TEST_POSTGRES is not set; run eval \"$(.ci/start-postgres)\" to test against PostgreSQL")
 	}
-	admin, err := sql.Open("pgx", server)
+	url, drop, err := Create(server, "airlock_test_")
 	if err != nil {
 		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		if err := drop(); err != nil {
+			tb.Errorf("%v", err)
+		}
+	})
+	return url
+}
+
+// Create makes an empty database named prefix + a random suffix on the
+// PostgreSQL server at server, and returns its URL and the function that
+// drops it (the benches under bench/ use it directly).
+func Create(server, prefix string) (string, func() error, error) {
+	admin, err := sql.Open("pgx", server)
+	if err != nil {
+		return "", nil, err
 	}
 	var b [6]byte
 	rand.Read(b[:])
-	name := "airlock_test_" + hex.EncodeToString(b[:])
+	name := prefix + hex.EncodeToString(b[:])
 	if _, err := admin.Exec("CREATE DATABASE " + name); err != nil {
 		admin.Close()
-		tb.Fatalf("create test database: %v", err)
+		return "", nil, fmt.Errorf("create test database: %w", err)
 	}
-	tb.Cleanup(func() {
-		defer admin.Close()
-		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
-			tb.Errorf("drop test database %s: %v", name, err)
-		}
-	})
 	u, err := url.Parse(server)
 	if err != nil {
-		tb.Fatal(err)
+		admin.Close()
+		return "", nil, err
 	}
 	u.Path = "/" + name
-	return u.String()
+	return u.String(), func() error {
+		defer admin.Close()
+		if _, err := admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)"); err != nil {
+			return fmt.Errorf("drop test database %s: %w", name, err)
+		}
+		return nil
+	}, nil
 }
