@@ -22,6 +22,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/environment"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/rollout"
+	"github.com/airlock-dev/airlock/internal/rollout/rollouttest"
 	"github.com/airlock-dev/airlock/internal/router"
 	"github.com/airlock-dev/airlock/internal/runtime/local"
 	"github.com/airlock-dev/airlock/internal/server"
@@ -170,21 +171,7 @@ func (w *world) deploy(version string, s application.Strategy, a *application.An
 
 func (w *world) wait(name string, phase rollout.Phase, within time.Duration) rollout.Status {
 	w.t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		o, err := w.st.Get(context.Background(), rollout.Kind, name)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		_, st, _ := rollout.Decode(o)
-		if st.Phase == phase {
-			return st
-		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("rollout %s is %s (%s), want %s", name, st.Phase, st.Message, phase)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return rollouttest.Wait(w.t, w.st, name, phase, within)
 }
 
 // sendTraffic sends about rps requests a second through the router until
@@ -210,25 +197,7 @@ func (w *world) sendTraffic(rps int) {
 }
 
 // served sends n requests and counts who answered.
-func (w *world) served(n int) map[string]int {
-	out := map[string]int{}
-	client := &http.Client{Timeout: 2 * time.Second}
-	for range n {
-		resp, err := client.Get("http://" + w.listen + "/")
-		if err != nil {
-			out["error"]++
-			continue
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			out[fmt.Sprint(resp.StatusCode)]++
-			continue
-		}
-		out[strings.TrimSpace(strings.TrimPrefix(string(b), "version "))]++
-	}
-	return out
-}
+func (w *world) served(n int) map[string]int { return rollouttest.Served(w.listen, n) }
 
 func (w *world) verdicts(rolloutName string) []verdict.Verdict {
 	w.t.Helper()

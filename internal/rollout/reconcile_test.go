@@ -19,6 +19,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/demoapp"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/rollout"
+	"github.com/airlock-dev/airlock/internal/rollout/rollouttest"
 	"github.com/airlock-dev/airlock/internal/runtime/local"
 	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/sqlite"
@@ -166,43 +167,11 @@ func ptr(n int) *int { return &n }
 
 func (w *world) wait(name string, phase rollout.Phase) rollout.Status {
 	w.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		o, err := w.st.Get(context.Background(), rollout.Kind, name)
-		if err != nil {
-			w.t.Fatal(err)
-		}
-		_, st, _ := rollout.Decode(o)
-		if st.Phase == phase {
-			return st
-		}
-		if time.Now().After(deadline) {
-			w.t.Fatalf("rollout %s is %s (%s), want %s", name, st.Phase, st.Message, phase)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return rollouttest.Wait(w.t, w.st, name, phase, 30*time.Second)
 }
 
 // served sends n requests through the router and counts who answered.
-func (w *world) served(n int) map[string]int {
-	out := map[string]int{}
-	client := &http.Client{Timeout: 2 * time.Second}
-	for range n {
-		resp, err := client.Get("http://" + w.listen + "/")
-		if err != nil {
-			out["error"]++
-			continue
-		}
-		b, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			out[fmt.Sprint(resp.StatusCode)]++
-			continue
-		}
-		out[strings.TrimSpace(strings.TrimPrefix(string(b), "version "))]++
-	}
-	return out
-}
+func (w *world) served(n int) map[string]int { return rollouttest.Served(w.listen, n) }
 
 func canary(steps ...application.CanaryStep) application.Strategy {
 	return application.Strategy{Type: application.Canary, Steps: steps}
