@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -34,6 +35,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/store/storetest"
 
 	_ "github.com/jackc/pgx/v5/stdlib"
+	msqlite "modernc.org/sqlite"
 )
 
 func main() {
@@ -59,6 +61,8 @@ func run() error {
 	flag.Parse()
 	ctx := context.Background()
 
+	ws := &writerStats{}
+	opts := sqlstore.Options{ObserveBatch: ws.observe}
 	var (
 		st         *sqlstore.Store
 		durability string
@@ -74,14 +78,14 @@ func run() error {
 			}
 			defer os.RemoveAll(d)
 		}
-		if st, err = sqlite.Open(ctx, filepath.Join(d, "airlock.db"), sqlstore.Options{}); err != nil {
+		if st, err = sqlite.Open(ctx, filepath.Join(d, "airlock.db"), opts); err != nil {
 			return err
 		}
 		var sync int
 		if err := st.DB().QueryRowContext(ctx, "PRAGMA synchronous").Scan(&sync); err != nil {
 			return err
 		}
-		durability = fmt.Sprintf("synchronous=%d", sync)
+		durability = fmt.Sprintf("synchronous=%d fdatasync=%t", sync, msqlite.FdatasyncEnabled())
 	case "postgres":
 		if *dsn == "" {
 			return fmt.Errorf("-store postgres needs -dsn or AIRLOCK_BENCH_POSTGRES (see bench/README.md)")
@@ -91,7 +95,7 @@ func run() error {
 			return err
 		}
 		defer drop()
-		if st, err = postgres.Open(ctx, db, sqlstore.Options{}); err != nil {
+		if st, err = postgres.Open(ctx, db, opts); err != nil {
 			return err
 		}
 		var fsync, syncCommit string
@@ -124,6 +128,7 @@ func run() error {
 		if serverCPU != nil {
 			srv0, _ = serverCPU()
 		}
+		ws.reset()
 		res, err := storetest.Sustained(ctx, st, storetest.SustainedConfig{Rate: *rate, Duration: *duration, Warmup: *warmup, Workers: *workers})
 		if err != nil {
 			return err
@@ -140,6 +145,7 @@ func run() error {
 			}
 		}
 		fmt.Printf("store=%s %s mode=append duration=%s %s cpu/entry=%s%s kept=%t\n", *kind, durability, *duration, res, perEntry.Round(100*time.Nanosecond), server, res.Kept())
+		fmt.Printf("  writer: %s\n", ws)
 	case "list":
 		if err := storetest.SeedList(ctx, st); err != nil {
 			return err
@@ -290,4 +296,43 @@ func scratchDatabase(ctx context.Context, server string) (string, func(), error)
 	}
 	u.Path = "/" + name
 	return u.String(), drop, nil
+}
+
+// writerStats collects the store writer's batches: how many writes each
+// held, how long each cycle took (run, flush, commit) and its commit alone.
+// It tells the store's own latency from the disk's.
+type writerStats struct {
+	mu             sync.Mutex
+	writes         int
+	cycles, commit []time.Duration
+}
+
+func (w *writerStats) observe(writes int, cycle, commit time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes += writes
+	w.cycles = append(w.cycles, cycle)
+	w.commit = append(w.commit, commit)
+}
+
+func (w *writerStats) reset() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes, w.cycles, w.commit = 0, nil, nil
+}
+
+func (w *writerStats) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := len(w.cycles)
+	if n == 0 {
+		return "no batches"
+	}
+	q := func(d []time.Duration) string {
+		d = slices.Clone(d)
+		slices.Sort(d)
+		r := func(x time.Duration) time.Duration { return x.Round(10 * time.Microsecond) }
+		return fmt.Sprintf("p50=%s p99=%s max=%s", r(d[n/2]), r(d[n*99/100]), r(d[n-1]))
+	}
+	return fmt.Sprintf("batches=%d writes/batch=%.1f cycle %s; commit %s", n, float64(w.writes)/float64(n), q(w.cycles), q(w.commit))
 }

@@ -1,7 +1,8 @@
 // Package sqlite opens airlock's object store on a SQLite file
 // (modernc.org/sqlite, pure Go): WAL journal, synchronous=FULL so every
 // acknowledged write is on disk, and one writer goroutine that commits
-// queued writes together.
+// queued writes together. Commits sync with fdatasync where the system has
+// it, as SQLite's own Linux builds do.
 package sqlite
 
 import (
@@ -17,7 +18,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
+	"modernc.org/sqlite" // also registers the "sqlite" driver
 )
 
 //go:embed migrations/*.sql
@@ -43,6 +44,12 @@ func Dialect() sqlstore.Dialect {
 // Open opens (creating with mode 0600 if needed) the database at path,
 // applies migrations and returns the store. The caller must Close it.
 func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.Store, error) {
+	// fdatasync writes the WAL's data and size like fsync but not its
+	// timestamps, which on ext4 cost every commit a journal commit: the
+	// same durability for about half the sync time on Linux. The switch is
+	// process-wide; where fdatasync does not exist (macOS, Windows) the
+	// library keeps fsync and this fails harmlessly.
+	_, _ = sqlite.Fdatasync(true)
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open database file: %w", err)

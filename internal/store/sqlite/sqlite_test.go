@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -11,6 +12,8 @@ import (
 	"github.com/airlock-dev/airlock/internal/store/sqlite"
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 	"github.com/airlock-dev/airlock/internal/store/storetest"
+
+	msqlite "modernc.org/sqlite"
 )
 
 func open(tb testing.TB) store.Store {
@@ -48,6 +51,9 @@ func TestFileMode(t *testing.T) {
 	var sync int
 	if err := st.DB().QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
 		t.Errorf("synchronous = %d, %v; want 2 (FULL)", sync, err)
+	}
+	if runtime.GOOS == "linux" && !msqlite.FdatasyncEnabled() {
+		t.Error("commits sync with fsync; want fdatasync on Linux")
 	}
 }
 
