@@ -1,10 +1,13 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +58,69 @@ func TestFileMode(t *testing.T) {
 	if runtime.GOOS == "linux" && !msqlite.FdatasyncEnabled() {
 		t.Error("commits sync with fsync; want fdatasync on Linux")
 	}
+}
+
+// TestCheckpointsInTheBackground checks that the WAL is copied into the
+// database without anyone asking (wal_autocheckpoint is off) and, on Linux,
+// by a thread at the lowest CPU priority.
+func TestCheckpointsInTheBackground(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	st, err := sqlite.Open(context.Background(), path, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	before, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for i := range 200 {
+		err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+			_, err := tx.Create(ctx, storetest.Obj("Release", fmt.Sprintf("shop-%d", i), map[string]string{"app": "shop"}, `{"application":"shop"}`))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Size() > before.Size() {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("database file still %d bytes 5s after 200 writes: the WAL was not checkpointed", fi.Size())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if runtime.GOOS != "linux" {
+		return
+	}
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var nices []string
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		// Field 19 is the niceness; the command name before it may hold spaces.
+		fields := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(fields) > 16 {
+			nices = append(nices, fields[16])
+			if fields[16] == "19" {
+				return
+			}
+		}
+	}
+	t.Errorf("no thread at niceness 19 (the checkpointer's); niceness of the threads: %v", nices)
 }
 
 // TestTwoProcesses opens the same file twice, as two airlock processes

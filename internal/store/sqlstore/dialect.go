@@ -39,9 +39,13 @@ type Dialect struct {
 	// Checkpoint, when set, is a statement run every CheckpointEvery on a
 	// pool connection, off the writer's path (SQLite: a PASSIVE WAL
 	// checkpoint, so commits never pay for copying the WAL into the
-	// database), and once more on Close.
-	Checkpoint      string
-	CheckpointEvery time.Duration
+	// database), and once more on Close. Its result row is SQLite's: busy,
+	// frames in the WAL, frames copied. It runs at a low CPU priority
+	// while it keeps up, and at normal priority once more than
+	// CheckpointCatchUp frames (default 16,384) are left uncopied.
+	Checkpoint        string
+	CheckpointEvery   time.Duration
+	CheckpointCatchUp int
 	// FinalCheckpoint runs on Close instead of Checkpoint when set.
 	FinalCheckpoint string
 	// Notify, when set, runs inside every write transaction that changed

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -156,24 +157,73 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 // checkpointer runs the dialect's checkpoint statement on a timer until the
 // store closes. A failed checkpoint is retried at the next tick: the WAL
 // only grows meanwhile, nothing is lost.
+//
+// Copying the WAL into the database is work nobody waits for, yet it takes
+// CPU (pure-Go SQLite) from the writer, whose latency everyone waits for.
+// So the checkpoints run on a thread of their own at the lowest CPU
+// priority (where the system lets a thread have its own, see
+// background_linux.go). Should that starve them on a saturated machine, and
+// the WAL fall more than CheckpointCatchUp frames behind, the next
+// checkpoint runs at normal priority until it has caught up, so the WAL
+// stays bounded.
 func (s *Store) checkpointer(d Dialect) {
 	defer close(s.maintDone)
 	every := d.CheckpointEvery
 	if every <= 0 {
 		every = time.Second
 	}
+	runtime.LockOSThread() // never unlocked: the thread ends with this goroutine
+	background := backgroundThread()
 	t := time.NewTicker(every)
 	defer t.Stop()
+	behind := 0
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_, _ = s.db.ExecContext(ctx, d.Checkpoint)
-			cancel()
+			if !background || catchUp(behind, d.CheckpointCatchUp) {
+				behind = runOn(func() int { return s.checkpoint(d.Checkpoint) })
+			} else {
+				behind = s.checkpoint(d.Checkpoint)
+			}
 		}
 	}
+}
+
+// checkpoint runs the checkpoint statement and returns how many WAL frames
+// it left to copy (0 when the statement reports nothing, or fails).
+func (s *Store) checkpoint(stmt string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	rows, err := s.db.QueryContext(ctx, stmt)
+	if err != nil {
+		return 0
+	}
+	defer rows.Close()
+	var busy, log, copied int
+	if !rows.Next() || rows.Scan(&busy, &log, &copied) != nil {
+		return 0
+	}
+	return log - copied
+}
+
+// catchUp reports whether a checkpoint that left behind frames uncopied
+// must be followed by one at normal priority (limit 0: 16,384 frames, 64 MB
+// of 4 KiB pages).
+func catchUp(behind, limit int) bool {
+	if limit <= 0 {
+		limit = 16384
+	}
+	return behind > limit
+}
+
+// runOn runs f on a new goroutine, so on a thread at normal priority, and
+// waits for it.
+func runOn(f func() int) int {
+	ch := make(chan int, 1)
+	go func() { ch <- f() }()
+	return <-ch
 }
 
 // DB returns the underlying pool, for tests and diagnostics.
