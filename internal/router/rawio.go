@@ -49,7 +49,7 @@ func (r *rawIO) Read(p []byte) (int, error) {
 	var werr, rerr error
 	err := r.rc.Read(func(fd uintptr) bool {
 		for len(r.pending) > 0 {
-			w, e := syscall.Write(int(fd), r.pending)
+			w, e := sysWrite(int(fd), r.pending)
 			switch {
 			case e == syscall.EINTR:
 				continue
@@ -65,7 +65,7 @@ func (r *rawIO) Read(p []byte) (int, error) {
 			}
 		}
 		for {
-			n, rerr = syscall.Read(int(fd), p)
+			n, rerr = sysRead(int(fd), p)
 			if rerr != syscall.EINTR {
 				break
 			}
