@@ -37,6 +37,8 @@ func Dialect() sqlstore.Dialect {
 		LockHead:   "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
 		Migrations: sub,
 		Notify:     "SELECT pg_notify('" + changesChannel + "', '')",
+		// A batch's rows, head and notification in one round trip.
+		CombineWrites: true,
 		LockMigrations: func(ctx context.Context, c *sql.Conn) (func(context.Context) error, error) {
 			if _, err := c.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
 				return nil, err

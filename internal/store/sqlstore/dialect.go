@@ -53,6 +53,12 @@ type Dialect struct {
 	// database (PostgreSQL: pg_notify, delivered at commit). Their stores
 	// call Wake when it arrives, so their watches read at once.
 	Notify string
+	// CombineWrites, when set, writes a batch's last rows of each table,
+	// the audit head and the notification in one statement of
+	// data-modifying WITH parts (PostgreSQL), instead of a statement each:
+	// fewer round trips to a server, nothing gained in-process (SQLite,
+	// which has no INSERT in WITH anyway).
+	CombineWrites bool
 }
 
 // rebind rewrites a query written with ? placeholders for the dialect.

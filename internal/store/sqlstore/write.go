@@ -162,21 +162,15 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 	if seq == startSeq && len(b.objs) == 0 && len(b.blobs) == 0 {
 		return false, 0, tx.Commit() // reads only, or every fn failed
 	}
-	if err := s.flush(ctx, tx, b); err != nil {
-		return false, 0, err
+	w := s.batchRows(b, entries)
+	var werr error
+	if s.d.CombineWrites {
+		werr = s.writeCombined(ctx, tx, b, w, seq != startSeq, seq, hash)
+	} else {
+		werr = s.writeApart(ctx, tx, b, w, seq != startSeq, seq, hash)
 	}
-	if seq != startSeq {
-		if err := s.insertEntries(ctx, tx, entries); err != nil {
-			return false, 0, err
-		}
-		if _, err := s.exec(ctx, tx, s.q.updateHead, seq, hash); err != nil {
-			return false, 0, fmt.Errorf("advance audit head: %w", err)
-		}
-	}
-	if s.d.Notify != "" {
-		if _, err := tx.ExecContext(ctx, s.d.Notify); err != nil {
-			return false, 0, fmt.Errorf("notify other replicas: %w", err)
-		}
+	if werr != nil {
+		return false, 0, werr
 	}
 	ct := time.Now()
 	if err := tx.Commit(); err != nil {
@@ -235,40 +229,201 @@ func (b *batchState) merge(t *txn) {
 // parameters each) or of labels (4 each), and of one delete (2 each).
 const objChunk = 128
 
-// flush writes a batch's changes: it deletes every object the database
-// held that was deleted or replaced, then inserts every object as it now
-// is, and its labels, and the blobs.
-func (s *Store) flush(ctx context.Context, tx *sql.Tx, b *batchState) error {
-	var (
-		dels   []any
-		ins    []any
-		labels []any
-		nIns   int
-	)
+// batchWrites is what a batch writes, as statement arguments: the objects
+// to delete (2 per object), the objects to insert (8 each), their labels
+// (4 each) and the audit entries (11 each).
+type batchWrites struct {
+	dels, objs, labels, entries []any
+}
+
+// batchRows lays out a batch's changes as statement arguments. Every object
+// the database held that was deleted or replaced is deleted, then every
+// object is inserted as it now is, with its labels.
+func (s *Store) batchRows(b *batchState, entries []audit.Entry) batchWrites {
+	var w batchWrites
 	for k, c := range b.objs {
 		if c.inDB {
-			dels = append(dels, k.kind, k.name)
+			w.dels = append(w.dels, k.kind, k.name)
 		}
 		if c.row == nil {
 			continue
 		}
 		r := c.row
-		ins = append(ins, r.kind, r.name, r.revision, r.created, r.updated, r.labels, r.spec, r.status)
-		nIns++
+		w.objs = append(w.objs, r.kind, r.name, r.revision, r.created, r.updated, r.labels, r.spec, r.status)
 		for lk, lv := range r.labelMap {
-			labels = append(labels, r.kind, r.name, lk, lv)
+			w.labels = append(w.labels, r.kind, r.name, lk, lv)
 		}
 	}
+	if len(entries) > 0 {
+		w.entries = make([]any, 0, len(entries)*11)
+		for _, e := range entries {
+			w.entries = append(w.entries, e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.Kind, e.Name, e.Revision, e.Reason, e.StateHash, e.PrevHash, e.Hash)
+		}
+	}
+	return w
+}
+
+const (
+	deleteObjectsHead = "DELETE FROM objects WHERE (kind, name) IN (VALUES "
+	insertObjectsHead = "INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status) VALUES "
+	insertLabelsHead  = "INSERT INTO object_labels (kind, name, key, value) VALUES "
+	insertEntriesHead = "INSERT INTO audit_entries (" + entryCols + ") VALUES "
+	objectRow         = "(?,?,?,?,?,?,?,?)"
+	labelRow          = "(?,?,?,?)"
+	entryRow          = "(?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+// writeApart writes a batch one statement per table and chunk, then moves
+// the audit head and notifies: SQLite, where a statement costs no round
+// trip.
+func (s *Store) writeApart(ctx context.Context, tx *sql.Tx, b *batchState, w batchWrites, head bool, seq int64, hash string) error {
 	// object_labels rows of a deleted object go with it (ON DELETE CASCADE).
-	if err := s.execRows(ctx, tx, &s.deleteQueries, "DELETE FROM objects WHERE (kind, name) IN (VALUES ", "(?,?)", ")", dels, 2); err != nil {
+	if err := s.execRows(ctx, tx, &s.deleteQueries, deleteObjectsHead, "(?,?)", ")", w.dels, 2); err != nil {
 		return fmt.Errorf("delete objects: %w", err)
 	}
-	if err := s.execRows(ctx, tx, &s.objectQueries, "INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status) VALUES ", "(?,?,?,?,?,?,?,?)", "", ins, 8); err != nil {
+	if err := s.execRows(ctx, tx, &s.objectQueries, insertObjectsHead, objectRow, "", w.objs, 8); err != nil {
 		return fmt.Errorf("store objects: %w", err)
 	}
-	if err := s.execRows(ctx, tx, &s.labelQueries, "INSERT INTO object_labels (kind, name, key, value) VALUES ", "(?,?,?,?)", "", labels, 4); err != nil {
+	if err := s.execRows(ctx, tx, &s.labelQueries, insertLabelsHead, labelRow, "", w.labels, 4); err != nil {
 		return fmt.Errorf("index labels: %w", err)
 	}
+	if err := s.putBlobs(ctx, tx, b); err != nil {
+		return err
+	}
+	if head {
+		if err := s.execRows(ctx, tx, &s.entryQueries, insertEntriesHead, entryRow, "", w.entries, 11); err != nil {
+			return fmt.Errorf("append audit entries: %w", err)
+		}
+		if _, err := s.exec(ctx, tx, s.q.updateHead, seq, hash); err != nil {
+			return fmt.Errorf("advance audit head: %w", err)
+		}
+	}
+	if s.d.Notify != "" {
+		if _, err := tx.ExecContext(ctx, s.d.Notify); err != nil {
+			return fmt.Errorf("notify other replicas: %w", err)
+		}
+	}
+	return nil
+}
+
+// writeCombined writes a batch in as few round trips as PostgreSQL allows:
+// the deletes, the blobs and all but the last chunk of each table go
+// first, one statement each (a batch that fits one chunk per table has
+// none but its deletes); then one statement inserts the last chunks,
+// moves the audit head and notifies, as data-modifying WITH parts. The
+// parts of one statement cannot see each other's rows, which is why the
+// deletes go before it; the label rows' foreign key is checked at the end
+// of the statement, after its objects are in.
+func (s *Store) writeCombined(ctx context.Context, tx *sql.Tx, b *batchState, w batchWrites, head bool, seq int64, hash string) error {
+	if err := s.execRows(ctx, tx, &s.deleteQueries, deleteObjectsHead, "(?,?)", ")", w.dels, 2); err != nil {
+		return fmt.Errorf("delete objects: %w", err)
+	}
+	if err := s.putBlobs(ctx, tx, b); err != nil {
+		return err
+	}
+	// A label row needs its object in before it: the objects go into the
+	// combined statement only when no label goes before it.
+	objs := w.objs
+	if split(objs, 8) || split(w.labels, 4) {
+		if err := s.execRows(ctx, tx, &s.objectQueries, insertObjectsHead, objectRow, "", objs, 8); err != nil {
+			return fmt.Errorf("store objects: %w", err)
+		}
+		objs = nil
+	}
+	labels, err := s.execAllButLast(ctx, tx, &s.labelQueries, insertLabelsHead, labelRow, w.labels, 4)
+	if err != nil {
+		return fmt.Errorf("index labels: %w", err)
+	}
+	var entries []any
+	if head {
+		if entries, err = s.execAllButLast(ctx, tx, &s.entryQueries, insertEntriesHead, entryRow, w.entries, 11); err != nil {
+			return fmt.Errorf("append audit entries: %w", err)
+		}
+	}
+	key := combinedKey{objs: len(objs) / 8, labels: len(labels) / 4, entries: len(entries) / 11, head: head}
+	args := make([]any, 0, len(objs)+len(labels)+len(entries)+2)
+	args = append(append(append(args, objs...), labels...), entries...)
+	if head {
+		args = append(args, seq, hash)
+	}
+	if _, err := s.exec(ctx, tx, s.combinedQuery(key), args...); err != nil {
+		return fmt.Errorf("store objects, labels and audit entries: %w", err)
+	}
+	return nil
+}
+
+// split reports whether the rows in args (width parameters each) take
+// more than one multi-row statement.
+func split(args []any, width int) bool {
+	n := len(args) / width
+	return chunkRows(n, objChunk) != n
+}
+
+// execAllButLast runs the multi-row statements of all chunks of args but
+// the last, and returns the last chunk's arguments.
+func (s *Store) execAllButLast(ctx context.Context, tx *sql.Tx, cache *sync.Map, head, rowSQL string, args []any, width int) ([]any, error) {
+	for len(args) > 0 {
+		n := chunkRows(len(args)/width, objChunk)
+		if n*width == len(args) {
+			return args, nil
+		}
+		if _, err := s.exec(ctx, tx, s.rowsQuery(cache, n, head, rowSQL, ""), args[:n*width]...); err != nil {
+			return nil, err
+		}
+		args = args[n*width:]
+	}
+	return nil, nil
+}
+
+// combinedKey names one shape of the combined statement: rows of each
+// table, and whether it moves the audit head.
+type combinedKey struct {
+	objs, labels, entries int
+	head                  bool
+}
+
+// combinedQuery returns, built once per shape, the statement that inserts
+// the rows of k, moves the audit head (when k.head) and notifies.
+func (s *Store) combinedQuery(k combinedKey) string {
+	if q, ok := s.combinedQueries.Load(k); ok {
+		return q.(string)
+	}
+	var parts []string
+	add := func(name, head, row string, n int) {
+		if n == 0 {
+			return
+		}
+		var b strings.Builder
+		b.WriteString(name + " AS (" + head)
+		for i := range n {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(row)
+		}
+		b.WriteString(")")
+		parts = append(parts, b.String())
+	}
+	add("o", insertObjectsHead, objectRow, k.objs)
+	add("l", insertLabelsHead, labelRow, k.labels)
+	add("e", insertEntriesHead, entryRow, k.entries)
+	if k.head {
+		parts = append(parts, "h AS (UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1)")
+	}
+	q := "SELECT 1"
+	if s.d.Notify != "" {
+		q = s.d.Notify
+	}
+	if len(parts) > 0 {
+		q = "WITH " + strings.Join(parts, ", ") + " " + q
+	}
+	q = s.d.rebind(q)
+	s.combinedQueries.Store(k, q)
+	return q
+}
+
+// putBlobs stores the batch's new blobs, one statement each.
+func (s *Store) putBlobs(ctx context.Context, tx *sql.Tx, b *batchState) error {
 	for digest, data := range b.blobs {
 		if _, err := s.exec(ctx, tx, s.q.putBlob, digest, int64(len(data)), s.now().UnixNano(), data); err != nil {
 			return fmt.Errorf("store blob %s: %w", digest, err)
@@ -309,15 +464,6 @@ func chunkRows(n, most int) int {
 
 const entryCols = "seq, time, actor, action, kind, name, revision, reason, state_hash, prev_hash, hash"
 
-// entryChunk bounds the rows of one multi-row insert (11 parameters each).
-const entryChunk = 128
-
-// insertEntriesQuery returns the insert of n audit entries (1 to
-// entryChunk), built once per n.
-func (s *Store) insertEntriesQuery(n int) string {
-	return s.rowsQuery(&s.entryQueries, n, "INSERT INTO audit_entries ("+entryCols+") VALUES ", "(?,?,?,?,?,?,?,?,?,?,?)", "")
-}
-
 // rowsQuery returns, from cache, the multi-row statement head followed by
 // n copies of row and then tail, rebound for the dialect.
 func (s *Store) rowsQuery(cache *sync.Map, n int, head, row, tail string) string {
@@ -336,22 +482,6 @@ func (s *Store) rowsQuery(cache *sync.Map, n int, head, row, tail string) string
 	q := s.d.rebind(b.String())
 	cache.Store(n, q)
 	return q
-}
-
-func (s *Store) insertEntries(ctx context.Context, tx *sql.Tx, entries []audit.Entry) error {
-	args := make([]any, 0, min(len(entries), entryChunk)*11)
-	for len(entries) > 0 {
-		n := chunkRows(len(entries), entryChunk)
-		args = args[:0]
-		for _, e := range entries[:n] {
-			args = append(args, e.Seq, e.Time.UnixNano(), e.Actor, e.Action, e.Kind, e.Name, e.Revision, e.Reason, e.StateHash, e.PrevHash, e.Hash)
-		}
-		if _, err := s.exec(ctx, tx, s.insertEntriesQuery(n), args...); err != nil {
-			return fmt.Errorf("append audit entries %d to %d: %w", entries[0].Seq, entries[n-1].Seq, err)
-		}
-		entries = entries[n:]
-	}
-	return nil
 }
 
 // txn is one caller's view of a batch transaction. Its changes are kept in

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"RevisionIsEntrySeq", testRevisionIsSeq},
 		{"ChainVerifiesWithCheckpoints", testChain},
 		{"ConcurrentWriters", testConcurrentWriters},
+		{"LargeWritesSpanStatementChunks", testLargeWrites},
 		{"WatchDeliversInOrder", testWatch},
 		{"WatchResumesAfter", testWatchResume},
 		{"AuditEntriesFilters", testEntriesFilters},
@@ -766,6 +767,71 @@ func testConcurrentWriters(t *testing.T, st store.Store) {
 	}
 	if seq, _ := head(t, st); seq != writers*each {
 		t.Errorf("head %d, want %d", seq, writers*each)
+	}
+}
+
+// testLargeWrites writes more rows in one batch than one multi-row
+// statement takes (objects, labels and audit entries), then replaces and
+// deletes many of them in one write: every row must land, the old labels
+// must go, and the chain must verify.
+func testLargeWrites(t *testing.T, st store.Store) {
+	ctx := context.Background()
+	const n = 300 // over two chunks of 128 rows; 900 label rows
+	err := st.Write(ctx, alice, func(tx store.Tx) error {
+		for i := range n {
+			labels := map[string]string{"app": "shop", "shard": fmt.Sprint(i % 3), "n": fmt.Sprint(i)}
+			if _, err := tx.Create(ctx, Obj("Release", fmt.Sprintf("big-%03d", i), labels, `{"v":1}`)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shop := resource.Selector{{Key: "app", Op: resource.Equals, Values: []string{"shop"}}}
+	if objs, err := st.List(ctx, "Release", shop); err != nil || len(objs) != n {
+		t.Fatalf("listed %d releases by label (%v), want %d", len(objs), err, n)
+	}
+	// Replace the first 200 (their labels change) and delete the last 100.
+	err = st.Write(ctx, bob, func(tx store.Tx) error {
+		for i := range n {
+			name := fmt.Sprintf("big-%03d", i)
+			if i >= 200 {
+				if err := tx.Delete(ctx, "Release", name, 0); err != nil {
+					return err
+				}
+				continue
+			}
+			o := Obj("Release", name, map[string]string{"app": "shop", "moved": "yes"}, `{"v":2}`)
+			if _, err := tx.Update(ctx, o); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := st.List(ctx, "Release", shop)
+	if err != nil || len(objs) != 200 {
+		t.Fatalf("after replacing 200 and deleting 100: listed %d (%v), want 200", len(objs), err)
+	}
+	for _, o := range objs {
+		if string(o.Spec) != `{"v":2}` || o.Metadata.Labels["moved"] != "yes" || o.Metadata.Labels["shard"] != "" {
+			t.Fatalf("%s stored as %s, want spec v2 with only the new labels", o.Metadata.Name, mustJSON(t, o))
+		}
+	}
+	shard := resource.Selector{{Key: "shard", Op: resource.Exists}}
+	if objs, err := st.List(ctx, "Release", shard); err != nil || len(objs) != 0 {
+		t.Errorf("old labels still select %d objects (%v)", len(objs), err)
+	}
+	if seq, _ := head(t, st); seq != 2*n {
+		t.Errorf("head %d, want %d (one entry per change)", seq, 2*n)
+	}
+	_, pub := newKey(t)
+	if r := Verify(t, st, pub); !r.OK() || r.Entries != 2*n {
+		t.Errorf("chain: %s, want %d entries intact", r, 2*n)
 	}
 }
 

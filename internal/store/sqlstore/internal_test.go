@@ -18,3 +18,15 @@ func TestCatchUp(t *testing.T) {
 		}
 	}
 }
+
+func TestSplit(t *testing.T) {
+	rows := func(n int) []any { return make([]any, 4*n) }
+	for _, c := range []struct {
+		n    int
+		want bool
+	}{{0, false}, {1, false}, {16, false}, {17, true}, {32, false}, {100, true}, {128, false}, {129, true}} {
+		if got := split(rows(c.n), 4); got != c.want {
+			t.Errorf("split(%d rows) = %t, want %t", c.n, got, c.want)
+		}
+	}
+}
