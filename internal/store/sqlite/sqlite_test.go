@@ -33,13 +33,20 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t) })
 }
 
-func TestFileMode(t *testing.T) {
+// openAt opens a store on a new file and returns it with the file's path.
+func openAt(t *testing.T) (*sqlstore.Store, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "airlock.db")
 	st, err := sqlite.Open(context.Background(), path, sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	return st, path
+}
+
+func TestFileMode(t *testing.T) {
+	st, path := openAt(t)
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -64,12 +71,7 @@ func TestFileMode(t *testing.T) {
 // database without anyone asking (wal_autocheckpoint is off) and, on Linux,
 // by a thread at the lowest CPU priority.
 func TestCheckpointsInTheBackground(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	st, err := sqlite.Open(context.Background(), path, sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, path := openAt(t)
 	before, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
