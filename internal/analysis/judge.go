@@ -478,7 +478,21 @@ func (j *Judge) condition(t Trigger, c, b Counters, span time.Duration, ok bool,
 			return false, false, fmt.Sprintf("latency p99: too few requests (%d candidate, %d baseline) %s", c.Requests, b.Requests, over)
 		}
 		cv, bv := j.quantile(c, 0.99), j.quantile(b, 0.99)
-		return exceeds(t, cv, bv), true, fmt.Sprintf("latency p99 %.1f ms vs %.1f ms baseline %s (%s)", cv, bv, over, limitText(t, " ms", ""))
+		detail = fmt.Sprintf("latency p99 %.1f ms vs %.1f ms baseline %s (%s)", cv, bv, over, limitText(t, " ms", ""))
+		holds = exceeds(t, cv, bv)
+		if holds && t.Above != nil {
+			// The p99 of a few requests is their slowest one, so one slow
+			// request would put it over: the breach needs more than 1% of
+			// the candidate's requests slower than the limit, beyond what
+			// chance gives a version whose own p99 is at the limit.
+			lim := aboveLimit(t, bv)
+			slow := j.countAbove(c, lim)
+			if p := binomialTail(c.Requests, slow, 0.01); p >= p99Alpha {
+				holds = false
+				detail += fmt.Sprintf("; not yet a breach: %d of %d requests slower than %.1f ms is not more than 1%% with %.0f%% confidence (p = %.2f)", slow, c.Requests, lim, 100*(1-p99Alpha), p)
+			}
+		}
+		return holds, true, detail
 	case m == application.MetricUnhealthy:
 		l := j.looks[len(j.looks)-1]
 		if l.Instances == 0 {
@@ -510,6 +524,77 @@ func (j *Judge) condition(t Trigger, c, b Counters, span time.Duration, ok bool,
 		return exceeds(t, v.Candidate, v.Baseline), true, fmt.Sprintf("%s %.4g vs %.4g baseline (%s)", name, v.Candidate, v.Baseline, limitText(t, "", ""))
 	}
 	return false, false, ""
+}
+
+// p99Alpha is the chance that a latency-p99 trigger counts a candidate
+// whose p99 is at its limit as in breach, at one look.
+const p99Alpha = 0.05
+
+// aboveLimit returns the value an Above threshold of t lets the
+// candidate reach when the baseline's is bv.
+func aboveLimit(t Trigger, bv float64) float64 {
+	switch th := t.Above; {
+	case th.Points != nil:
+		return bv + *th.Points
+	case th.Percent != nil:
+		return max(bv*(1+*th.Percent/100), bv)
+	default:
+		return *th.Value
+	}
+}
+
+// countAbove returns how many of c's requests took longer than lim
+// milliseconds, from its histogram (spread evenly within the bucket that
+// holds lim, as quantile does), rounded down.
+func (j *Judge) countAbove(c Counters, lim float64) uint64 {
+	var above float64
+	for i, x := range c.Buckets {
+		if x == 0 {
+			continue
+		}
+		lo, hi := 0.0, math.Inf(1)
+		if i > 0 && i-1 < len(j.bounds) {
+			lo = ms(j.bounds[i-1])
+		}
+		if i < len(j.bounds) {
+			hi = ms(j.bounds[i])
+		}
+		switch {
+		case lo >= lim:
+			above += float64(x)
+		case hi > lim && !math.IsInf(hi, 1):
+			above += float64(x) * (hi - lim) / (hi - lo)
+		case hi > lim:
+			above += float64(x) // the open last bucket: all of it may be slower
+		}
+	}
+	return uint64(above)
+}
+
+// binomialTail returns P(X >= k) for X binomial with n trials of
+// probability p: the chance of k or more slow requests among n when each
+// is slow with probability p.
+func binomialTail(n, k uint64, p float64) float64 {
+	if k == 0 {
+		return 1
+	}
+	if k > n {
+		return 0
+	}
+	mean := float64(n) * p
+	if float64(k) > mean+12*math.Sqrt(mean*(1-p))+12 {
+		return 0 // far beyond the mean: below 1e-9
+	}
+	// P(X < k), term by term in log space.
+	lnP, lnQ := math.Log(p), math.Log1p(-p)
+	lgN, _ := math.Lgamma(float64(n) + 1)
+	below := 0.0
+	for i := uint64(0); i < k; i++ {
+		lgI, _ := math.Lgamma(float64(i) + 1)
+		lgR, _ := math.Lgamma(float64(n-i) + 1)
+		below += math.Exp(lgN - lgI - lgR + float64(i)*lnP + float64(n-i)*lnQ)
+	}
+	return max(0, 1-below)
 }
 
 // exceeds applies t's threshold to the candidate's value cv and the

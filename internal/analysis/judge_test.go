@@ -1,6 +1,7 @@
 package analysis
 
 import (
+	"math"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -404,5 +405,58 @@ func TestJudgeWithoutRouterUsesQueries(t *testing.T) {
 		if at != 60 || out.Outcome != tc.outcome || !hasSignal(out, "metric:orders", tc.outcome) {
 			t.Errorf("orders %v vs 100: %s at %ds (%s)", tc.cand, out.Outcome, at, out.Summary)
 		}
+	}
+}
+
+func TestBinomialTail(t *testing.T) {
+	for _, c := range []struct {
+		n, k uint64
+		want float64
+	}{
+		{50, 0, 1},
+		{50, 1, 1 - math.Pow(0.99, 50)}, // 0.395: one slow request of 50 is common
+		{50, 3, 0.01382},
+		{500, 10, 0.03129},
+		{10, 11, 0},
+		{1_000_000, 20_000, 0}, // twice the expected count at a million requests
+	} {
+		if got := binomialTail(c.n, c.k, 0.01); math.Abs(got-c.want) > 5e-4 {
+			t.Errorf("binomialTail(%d, %d, 0.01) = %.5f, want %.5f", c.n, c.k, got, c.want)
+		}
+	}
+}
+
+// TestJudgeLatencyP99NeedsMoreThanOneSlowRequest: the p99 of 50 requests
+// is their slowest, so one slow request puts it far over the baseline's;
+// that is no breach until the slow ones are more than chance allows.
+func TestJudgeLatencyP99NeedsMoreThanOneSlowRequest(t *testing.T) {
+	j, err := NewJudge(testConfig(t, nil), testBounds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p99 Trigger
+	for _, tr := range j.cfg.Triggers {
+		if tr.Metric == application.MetricLatencyP99 {
+			p99 = tr
+		}
+	}
+	counters := func(fast, slow uint64) Counters {
+		c := Counters{Requests: fast + slow, Buckets: make([]uint64, len(testBounds)+1)}
+		c.Buckets[1] = fast // 1-5 ms
+		c.Buckets[5] = slow // 100 ms-1 s
+		return c
+	}
+	base := counters(450, 0)
+	holds, known, detail := j.condition(p99, counters(49, 1), base, 10*time.Second, true, Extra{})
+	if holds || !known || !strings.Contains(detail, "not yet a breach: 1 of 50 requests") {
+		t.Errorf("one slow request of 50: holds %t, known %t (%s); want known and no breach", holds, known, detail)
+	}
+	holds, known, detail = j.condition(p99, counters(45, 5), base, 10*time.Second, true, Extra{})
+	if !holds || !known {
+		t.Errorf("five slow requests of 50: holds %t, known %t (%s); want a breach", holds, known, detail)
+	}
+	holds, _, detail = j.condition(p99, counters(4950, 50), counters(4950, 50), 10*time.Second, true, Extra{})
+	if holds {
+		t.Errorf("the same tail as the baseline: holds (%s); want no breach", detail)
 	}
 }
