@@ -226,7 +226,8 @@ func (b *batchState) merge(t *txn) {
 }
 
 // objChunk bounds the rows of one multi-row insert of objects (8
-// parameters each) or of labels (4 each), and of one delete (2 each).
+// parameters each), labels (4 each) or audit entries (11 each), and of one
+// delete (2 each).
 const objChunk = 128
 
 // batchWrites is what a batch writes, as statement arguments: the objects
