@@ -8,19 +8,33 @@ import (
 )
 
 // rawIO reads a connection for a bufio.Reader and can write a pending
-// buffer first, in the same poller wait. A request and the wait for its
-// answer then cost one write and one read: the usual write, read (EAGAIN),
-// wait, read sequence costs a read more on every exchange, which is
-// measurable in a proxy that does little else. The pending bytes are
+// buffer first, in the same poller wait. A request upstream and the wait
+// for its answer then cost one write and one read: the usual write, read
+// (EAGAIN), wait, read sequence costs a read more on every exchange, which
+// is measurable in a proxy that does little else. The pending bytes are
 // written after the poller's readiness was reset, so an answer arriving
 // right after the write is never missed.
 //
 // Only the goroutine that owns the connection writes it, so writing
 // under the read lock is safe.
+//
+// The poller callback is a method value bound once, and its arguments and
+// results live in the struct: a closure would put them on the heap at
+// every Read (four allocations). So a rawIO must not be copied once used.
 type rawIO struct {
 	nc      net.Conn
 	rc      syscall.RawConn // nil when nc is not a plain socket
 	pending []byte          // written by the next Read before it waits
+	// upstream says what is pending is a request to an upstream, whose
+	// answer cannot be in the socket before the request is written: the
+	// read after writing it is skipped. A client's next request can be
+	// there before its answer is written.
+	upstream bool
+
+	poll       func(fd uintptr) bool // r.wait, bound at the first Read
+	p          []byte                // the current Read's buffer
+	n          int
+	werr, rerr error
 }
 
 func newRawIO(nc net.Conn) rawIO {
@@ -45,33 +59,13 @@ func (r *rawIO) Read(p []byte) (int, error) {
 		}
 		return r.nc.Read(p)
 	}
-	var n int
-	var werr, rerr error
-	err := r.rc.Read(func(fd uintptr) bool {
-		for len(r.pending) > 0 {
-			w, e := sysWrite(int(fd), r.pending)
-			switch {
-			case e == syscall.EINTR:
-				continue
-			case e == syscall.EAGAIN:
-				return true // the send buffer is full: Read writes the rest below
-			case e != nil:
-				werr, r.pending = e, nil
-				return true
-			}
-			r.pending = r.pending[w:]
-			if len(r.pending) == 0 {
-				return false // the answer cannot be there yet: wait for it
-			}
-		}
-		for {
-			n, rerr = sysRead(int(fd), p)
-			if rerr != syscall.EINTR {
-				break
-			}
-		}
-		return rerr != syscall.EAGAIN
-	})
+	if r.poll == nil {
+		r.poll = r.wait
+	}
+	r.p, r.n, r.werr, r.rerr = p, 0, nil, nil
+	err := r.rc.Read(r.poll)
+	n, werr, rerr := r.n, r.werr, r.rerr
+	r.p, r.werr, r.rerr = nil, nil, nil
 	switch {
 	case werr != nil:
 		return 0, os.NewSyscallError("write", werr)
@@ -90,6 +84,39 @@ func (r *rawIO) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, nil
+}
+
+// wait is the poller callback of Read: it writes r.pending, then reads
+// into r.p, and reports whether the poller may stop waiting.
+func (r *rawIO) wait(fd uintptr) bool {
+	if len(r.pending) > 0 {
+		for len(r.pending) > 0 {
+			w, e := sysWrite(int(fd), r.pending)
+			switch {
+			case e == syscall.EINTR:
+				continue
+			case e == syscall.EAGAIN:
+				return true // the send buffer is full: Read writes the rest below
+			case e != nil:
+				r.werr, r.pending = e, nil
+				return true
+			}
+			r.pending = r.pending[w:]
+		}
+		if r.upstream {
+			return false // a request went out: its answer cannot be there yet
+		}
+		// A client may have sent its next request before this answer
+		// (pipelining): its bytes would be there already, and their
+		// readiness gone with the reset, so they are read now.
+	}
+	for {
+		r.n, r.rerr = sysRead(int(fd), r.p)
+		if r.rerr != syscall.EINTR {
+			break
+		}
+	}
+	return r.rerr != syscall.EAGAIN
 }
 
 // outBuf buffers what goes to a client connection. The loop hands the

@@ -1204,6 +1204,7 @@ func (c *serverConn) writeError(code int, msg string, retryAfter bool) bool {
 // newUpConn wraps a new connection to an instance.
 func newUpConn(nc net.Conn) *upConn {
 	c := &upConn{nc: nc, rio: newRawIO(nc)}
+	c.rio.upstream = true
 	c.lim.R = &c.rio
 	c.lim.N = 1<<63 - 1
 	c.br = bufio.NewReaderSize(&c.lim, upstreamBuffer)

@@ -302,3 +302,35 @@ func FuzzParseRequest(f *testing.F) {
 		}
 	})
 }
+
+// TestPipelinedRequestArrivingDuringAnExchange: a client that sends its
+// next request while the router waits for the upstream's answer to the
+// previous one gets both answers. The next request's bytes are then in the
+// socket before the router writes the first answer and waits for more: it
+// must read them, not wait for a readiness that has already passed.
+func TestPipelinedRequestArrivingDuringAnExchange(t *testing.T) {
+	t.Parallel()
+	back := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(50 * time.Millisecond)
+		io.WriteString(w, r.URL.Path)
+	}))
+	defer back.Close()
+	r := New(Options{})
+	mustUpdate(t, r, Config{Pools: []Pool{{Version: "1.0.0", Weight: 100, Instances: []string{back.Listener.Addr().String()}}}})
+	c, br := rawConn(t, serve(t, r))
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	for i := range 5 {
+		io.WriteString(c, "GET /first HTTP/1.1\r\nHost: x\r\n\r\n")
+		time.Sleep(20 * time.Millisecond) // the router is waiting for /first's answer
+		io.WriteString(c, "GET /second HTTP/1.1\r\nHost: x\r\n\r\n")
+		for _, want := range []string{"/first", "/second"} {
+			resp, body := readAnswer(t, br, http.MethodGet)
+			if resp.StatusCode != 200 || body != want {
+				t.Fatalf("round %d: answer %d %q, want 200 %q", i, resp.StatusCode, body, want)
+			}
+		}
+	}
+	if r.srv.handoffs.Load() != 0 {
+		t.Fatal("the requests were handed to net/http; this test is about the fast loop")
+	}
+}
