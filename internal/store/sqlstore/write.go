@@ -163,14 +163,21 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 		return false, 0, tx.Commit() // reads only, or every fn failed
 	}
 	w := s.batchRows(b, entries)
-	var werr error
-	if s.d.CombineWrites {
-		werr = s.writeCombined(ctx, tx, b, w, seq != startSeq, seq, hash)
-	} else {
-		werr = s.writeApart(ctx, tx, b, w, seq != startSeq, seq, hash)
+	// Deletes first (object_labels rows of a deleted object go with it, ON
+	// DELETE CASCADE), so that a replaced object's new row fits; blobs
+	// reference nothing.
+	if err := s.execRows(ctx, tx, &s.deleteQueries, deleteObjectsHead, "(?,?)", ")", w.dels, 2); err != nil {
+		return false, 0, fmt.Errorf("delete objects: %w", err)
 	}
-	if werr != nil {
-		return false, 0, werr
+	if err := s.putBlobs(ctx, tx, b); err != nil {
+		return false, 0, err
+	}
+	write := s.writeApart
+	if s.d.CombineWrites {
+		write = s.writeCombined
+	}
+	if err := write(ctx, tx, w, seq != startSeq, seq, hash); err != nil {
+		return false, 0, err
 	}
 	ct := time.Now()
 	if err := tx.Commit(); err != nil {
@@ -274,22 +281,15 @@ const (
 	entryRow          = "(?,?,?,?,?,?,?,?,?,?,?)"
 )
 
-// writeApart writes a batch one statement per table and chunk, then moves
-// the audit head and notifies: SQLite, where a statement costs no round
-// trip.
-func (s *Store) writeApart(ctx context.Context, tx *sql.Tx, b *batchState, w batchWrites, head bool, seq int64, hash string) error {
-	// object_labels rows of a deleted object go with it (ON DELETE CASCADE).
-	if err := s.execRows(ctx, tx, &s.deleteQueries, deleteObjectsHead, "(?,?)", ")", w.dels, 2); err != nil {
-		return fmt.Errorf("delete objects: %w", err)
-	}
+// writeApart writes a batch's rows (its deletes and blobs are in) one
+// statement per table and chunk, then moves the audit head and notifies:
+// SQLite, where a statement costs no round trip.
+func (s *Store) writeApart(ctx context.Context, tx *sql.Tx, w batchWrites, head bool, seq int64, hash string) error {
 	if err := s.execRows(ctx, tx, &s.objectQueries, insertObjectsHead, objectRow, "", w.objs, 8); err != nil {
 		return fmt.Errorf("store objects: %w", err)
 	}
 	if err := s.execRows(ctx, tx, &s.labelQueries, insertLabelsHead, labelRow, "", w.labels, 4); err != nil {
 		return fmt.Errorf("index labels: %w", err)
-	}
-	if err := s.putBlobs(ctx, tx, b); err != nil {
-		return err
 	}
 	if head {
 		if err := s.execRows(ctx, tx, &s.entryQueries, insertEntriesHead, entryRow, "", w.entries, 11); err != nil {
@@ -307,21 +307,15 @@ func (s *Store) writeApart(ctx context.Context, tx *sql.Tx, b *batchState, w bat
 	return nil
 }
 
-// writeCombined writes a batch in as few round trips as PostgreSQL allows:
-// the deletes, the blobs and all but the last chunk of each table go
-// first, one statement each (a batch that fits one chunk per table has
-// none but its deletes); then one statement inserts the last chunks,
+// writeCombined writes a batch's rows (its deletes and blobs are in) in as
+// few round trips as PostgreSQL allows: all but the last chunk of each
+// table go first, one statement each (a batch that fits one chunk per
+// table has none); then one statement inserts the last chunks,
 // moves the audit head and notifies, as data-modifying WITH parts. The
 // parts of one statement cannot see each other's rows, which is why the
-// deletes go before it; the label rows' foreign key is checked at the end
+// deletes went before it; the label rows' foreign key is checked at the end
 // of the statement, after its objects are in.
-func (s *Store) writeCombined(ctx context.Context, tx *sql.Tx, b *batchState, w batchWrites, head bool, seq int64, hash string) error {
-	if err := s.execRows(ctx, tx, &s.deleteQueries, deleteObjectsHead, "(?,?)", ")", w.dels, 2); err != nil {
-		return fmt.Errorf("delete objects: %w", err)
-	}
-	if err := s.putBlobs(ctx, tx, b); err != nil {
-		return err
-	}
+func (s *Store) writeCombined(ctx context.Context, tx *sql.Tx, w batchWrites, head bool, seq int64, hash string) error {
 	// A label row needs its object in before it: the objects go into the
 	// combined statement only when no label goes before it.
 	objs := w.objs
