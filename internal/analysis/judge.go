@@ -585,14 +585,14 @@ func binomialTail(n, k uint64, p float64) float64 {
 	if float64(k) > mean+12*math.Sqrt(mean*(1-p))+12 {
 		return 0 // far beyond the mean: below 1e-9
 	}
-	// P(X < k), term by term in log space.
-	lnP, lnQ := math.Log(p), math.Log1p(-p)
-	lgN, _ := math.Lgamma(float64(n) + 1)
+	// P(X < k): the log of each term from the one before, starting at
+	// P(X = 0) = (1-p)^n (in log space: it underflows for large n).
+	odds := math.Log(p) - math.Log1p(-p)
+	lt := float64(n) * math.Log1p(-p)
 	below := 0.0
 	for i := uint64(0); i < k; i++ {
-		lgI, _ := math.Lgamma(float64(i) + 1)
-		lgR, _ := math.Lgamma(float64(n-i) + 1)
-		below += math.Exp(lgN - lgI - lgR + float64(i)*lnP + float64(n-i)*lnQ)
+		below += math.Exp(lt)
+		lt += math.Log(float64(n-i)/float64(i+1)) + odds
 	}
 	return max(0, 1-below)
 }
