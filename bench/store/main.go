@@ -11,6 +11,7 @@
 package main
 
 import (
+	"bufio"
 	"context"
 	"crypto/rand"
 	"database/sql"
@@ -56,6 +57,7 @@ func run() error {
 		lists    = flag.Int("n", 20, "list: how many lists to time")
 		dir      = flag.String("dir", "", "sqlite: directory for the database file (default a new temporary directory)")
 		cpuprof  = flag.String("cpuprofile", "", "write this process's CPU profile of the measured part to this file")
+		latFile  = flag.String("latencies", "", "append: write every measured request to this file, a line each: its scheduled time from the start of the measurement and its latency, in µs")
 		dsn      = flag.String("dsn", os.Getenv("AIRLOCK_BENCH_POSTGRES"), "postgres: server URL; a scratch database is created on it and dropped after (default $AIRLOCK_BENCH_POSTGRES)")
 	)
 	flag.Parse()
@@ -146,6 +148,11 @@ func run() error {
 		}
 		fmt.Printf("store=%s %s mode=append duration=%s %s cpu/entry=%s%s kept=%t\n", *kind, durability, *duration, res, perEntry.Round(100*time.Nanosecond), server, res.Kept())
 		fmt.Printf("  writer: %s\n", ws)
+		if *latFile != "" {
+			if err := writeLatencies(*latFile, res); err != nil {
+				return err
+			}
+		}
 	case "list":
 		if err := storetest.SeedList(ctx, st); err != nil {
 			return err
@@ -184,6 +191,25 @@ func run() error {
 		return fmt.Errorf("-mode %q: want append or list", *mode)
 	}
 	return nil
+}
+
+// writeLatencies writes each request's scheduled time (from the start of
+// the measurement) and latency, in µs, a line each: to find when the slow
+// ones came, e.g. whether they cluster at the checkpoints.
+func writeLatencies(path string, res storetest.SustainedResult) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	w := bufio.NewWriter(f)
+	for i, l := range res.Latencies {
+		fmt.Fprintf(w, "%d %d\n", (time.Duration(i) * res.Interval).Microseconds(), l.Microseconds())
+	}
+	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // cpuTime returns the user and system CPU time this process has used.

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +63,10 @@ func TestFileMode(t *testing.T) {
 	var sync int
 	if err := st.DB().QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
 		t.Errorf("synchronous = %d, %v; want 2 (FULL)", sync, err)
+	}
+	var limit int64
+	if err := st.DB().QueryRow("PRAGMA journal_size_limit").Scan(&limit); err != nil || limit <= 0 {
+		t.Errorf("journal_size_limit = %d, %v; want a bound", limit, err)
 	}
 	if runtime.GOOS == "linux" && !msqlite.FdatasyncEnabled() {
 		t.Error("commits sync with fsync; want fdatasync on Linux")
@@ -142,3 +148,71 @@ func BenchmarkList(b *testing.B) { storetest.BenchList(b, open(b)) }
 // BenchmarkSustained offers 5,000 creates/s for 10 s (open loop); run it
 // with -benchtime=1x.
 func BenchmarkSustained(b *testing.B) { storetest.BenchSustained(b, open(b), 5000, 10*time.Second) }
+
+// TestWALStartsOver keeps the writer busy without a pause, so that no
+// checkpoint ever finds the WAL fully copied by itself, and checks that the
+// WAL file still stays small: the writer makes it start over once it holds
+// CheckpointRestart frames. Without that the file grows with every commit.
+func TestWALStartsOver(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	var batches atomic.Int64
+	st, err := sqlite.Open(context.Background(), path, sqlstore.Options{
+		CheckpointEvery:   10 * time.Millisecond,
+		CheckpointRestart: 64, // 256 KiB
+		ObserveBatch:      func(int, time.Duration, time.Duration) { batches.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var (
+		wg      sync.WaitGroup
+		written atomic.Int64
+	)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+					_, err := tx.Create(ctx, storetest.Obj("Release", fmt.Sprintf("shop-%d-%d", w, i), map[string]string{"app": "shop"}, `{"application":"shop","version":"`+strings.Repeat("9", 8000)+`"}`))
+					return err
+				})
+				if err != nil {
+					if ctx.Err() == nil {
+						t.Error(err)
+					}
+					return
+				}
+				written.Add(1)
+			}
+		})
+	}
+	// Each write puts its 8 KB object through the WAL: 4,000 writes are
+	// 32 MB, four times the bound below.
+	const wantWrites = 4000
+	var largest int64
+	deadline := time.Now().Add(60 * time.Second)
+	for written.Load() < wantWrites && time.Now().Before(deadline) {
+		if fi, err := os.Stat(path + "-wal"); err == nil {
+			largest = max(largest, fi.Size())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancel()
+	wg.Wait()
+	if n := written.Load(); n < wantWrites {
+		t.Fatalf("only %d writes in 60 s", n)
+	}
+	if largest > 8<<20 {
+		t.Errorf("the WAL file grew to %d bytes while the writer never paused; want it to start over at 64 frames and stay under 8 MiB", largest)
+	}
+	objs, err := st.List(context.Background(), "Release", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(objs)) != written.Load() {
+		t.Errorf("%d releases listed, %d written", len(objs), written.Load())
+	}
+	t.Logf("%d batches, %d writes, WAL at most %d bytes", batches.Load(), written.Load(), largest)
+}

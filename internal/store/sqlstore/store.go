@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/airlock-dev/airlock/internal/resource"
@@ -31,6 +32,10 @@ type Options struct {
 	// with its size, the whole cycle (running the functions, flushing,
 	// committing) and the commit alone. It must not block.
 	ObserveBatch func(writes int, cycle, commit time.Duration)
+	// CheckpointEvery and CheckpointRestart, when positive, replace the
+	// dialect's (see Dialect.Checkpoint); tests make them small.
+	CheckpointEvery   time.Duration
+	CheckpointRestart int
 }
 
 // Store is a store.Store over database/sql. It is safe for concurrent use.
@@ -53,6 +58,9 @@ type Store struct {
 	closing    chan struct{}
 	writerDone chan struct{}
 	maintDone  chan struct{} // closed when the checkpointer stops; nil without one
+	// restartWAL asks the writer to run a checkpoint between two batches
+	// (see Dialect.CheckpointRestart).
+	restartWAL atomic.Bool
 	closeOnce  sync.Once
 
 	mu      sync.Mutex
@@ -129,6 +137,12 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 	if opts.MaxBatch <= 0 {
 		opts.MaxBatch = 256
 	}
+	if opts.CheckpointEvery > 0 {
+		d.CheckpointEvery = opts.CheckpointEvery
+	}
+	if opts.CheckpointRestart > 0 {
+		d.CheckpointRestart = opts.CheckpointRestart
+	}
 	if err := migrate(ctx, db, &d, opts.Now().UnixNano()); err != nil {
 		return nil, err
 	}
@@ -165,8 +179,9 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 // priority (where the system lets a thread have its own, see
 // background_linux.go). Should that starve them on a saturated machine, and
 // the WAL fall more than CheckpointCatchUp frames behind, the next
-// checkpoint runs at normal priority until it has caught up, so the WAL
-// stays bounded.
+// checkpoint runs at normal priority until it has caught up. A checkpoint
+// that finds the WAL longer than CheckpointRestart asks the writer to make
+// it start over, so the WAL file stays bounded.
 func (s *Store) checkpointer(d Dialect) {
 	defer close(s.maintDone)
 	every := d.CheckpointEvery
@@ -177,36 +192,49 @@ func (s *Store) checkpointer(d Dialect) {
 	background := backgroundThread()
 	t := time.NewTicker(every)
 	defer t.Stop()
-	behind := 0
+	var last walState
 	for {
 		select {
 		case <-s.closing:
 			return
 		case <-t.C:
-			if !background || catchUp(behind, d.CheckpointCatchUp) {
-				behind = runOn(func() int { return s.checkpoint(d.Checkpoint) })
+			if !background || catchUp(last.behind(), d.CheckpointCatchUp) {
+				last = runOn(func() walState { return s.checkpoint(d.Checkpoint) })
 			} else {
-				behind = s.checkpoint(d.Checkpoint)
+				last = s.checkpoint(d.Checkpoint)
+			}
+			if d.CheckpointRestart > 0 && last.frames >= d.CheckpointRestart {
+				s.restartWAL.Store(true)
 			}
 		}
 	}
 }
 
-// checkpoint runs the checkpoint statement and returns how many WAL frames
-// it left to copy (0 when the statement reports nothing, or fails).
-func (s *Store) checkpoint(stmt string) int {
+// walState is what a checkpoint reports: the frames in the WAL and how many
+// of them are copied into the database.
+type walState struct{ frames, copied int }
+
+// behind returns how many frames are left to copy.
+func (w walState) behind() int { return w.frames - w.copied }
+
+// checkpoint runs the checkpoint statement and returns what it reports
+// (zero when it reports nothing, or fails).
+func (s *Store) checkpoint(stmt string) walState {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	rows, err := s.db.QueryContext(ctx, stmt)
 	if err != nil {
-		return 0
+		return walState{}
 	}
 	defer rows.Close()
-	var busy, log, copied int
-	if !rows.Next() || rows.Scan(&busy, &log, &copied) != nil {
-		return 0
+	var (
+		busy int
+		w    walState
+	)
+	if !rows.Next() || rows.Scan(&busy, &w.frames, &w.copied) != nil {
+		return walState{}
 	}
-	return log - copied
+	return w
 }
 
 // catchUp reports whether a checkpoint that left behind frames uncopied
@@ -221,8 +249,8 @@ func catchUp(behind, limit int) bool {
 
 // runOn runs f on a new goroutine, so on a thread at normal priority, and
 // waits for it.
-func runOn(f func() int) int {
-	ch := make(chan int, 1)
+func runOn[T any](f func() T) T {
+	ch := make(chan T, 1)
 	go func() { ch <- f() }()
 	return <-ch
 }

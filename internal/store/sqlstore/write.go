@@ -84,6 +84,10 @@ func (s *Store) writer() {
 		}
 		s.runBatch(batch)
 		clear(batch)
+		if s.restartWAL.Load() {
+			s.restartWAL.Store(false)
+			s.checkpoint(s.d.Checkpoint) // see Dialect.CheckpointRestart
+		}
 	}
 }
 

@@ -42,6 +42,10 @@ type SustainedResult struct {
 	P99      time.Duration
 	P999     time.Duration
 	Max      time.Duration
+	// Latencies holds every measured request's latency in the order the
+	// requests were scheduled, one Interval apart.
+	Latencies []time.Duration
+	Interval  time.Duration
 }
 
 // Kept reports whether the store kept up with the offered load: every
@@ -134,9 +138,11 @@ func Sustained(ctx context.Context, st store.Store, cfg SustainedConfig) (Sustai
 
 	measured := lat[warm:]
 	res := SustainedResult{
-		Offered: cfg.Rate,
-		Count:   len(measured),
-		Errors:  int(errs.Load()),
+		Offered:   cfg.Rate,
+		Count:     len(measured),
+		Errors:    int(errs.Load()),
+		Latencies: slices.Clone(measured),
+		Interval:  interval,
 	}
 	measureStart := start.Add(time.Duration(warm) * interval)
 	last := measureStart
