@@ -16,7 +16,7 @@ import (
 
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" driver
+	"github.com/jackc/pgx/v5/stdlib" // also registers the "pgx" driver
 )
 
 //go:embed migrations/*.sql
@@ -39,6 +39,7 @@ func Dialect() sqlstore.Dialect {
 		Notify:     "SELECT pg_notify('" + changesChannel + "', '')",
 		// A batch's rows, head and notification in one round trip.
 		CombineWrites: true,
+		Pipeline:      pipeline,
 		LockMigrations: func(ctx context.Context, c *sql.Conn) (func(context.Context) error, error) {
 			if _, err := c.ExecContext(ctx, "SELECT pg_advisory_lock($1)", migrationLock); err != nil {
 				return nil, err
@@ -77,6 +78,43 @@ func Open(ctx context.Context, url string, opts sqlstore.Options) (*sqlstore.Sto
 }
 
 // changesChannel is the LISTEN/NOTIFY channel a commit announces itself on.
+// pipeline sends stmts on c as one pgx batch: one round trip, the
+// statements run in order until one fails (see sqlstore.Dialect.Pipeline).
+func pipeline(ctx context.Context, c *sql.Conn, stmts []sqlstore.Piped) (failed int, err error) {
+	err = c.Raw(func(dc any) error {
+		sc, ok := dc.(*stdlib.Conn)
+		if !ok {
+			return fmt.Errorf("pipeline: connection is a %T, not pgx's", dc)
+		}
+		b := &pgx.Batch{}
+		for _, st := range stmts {
+			b.Queue(st.SQL, st.Args...)
+		}
+		br := sc.Conn().SendBatch(ctx, b)
+		for i, st := range stmts {
+			failed = i
+			if st.Scan != nil {
+				if err := br.QueryRow().Scan(st.Scan...); err != nil {
+					br.Close()
+					return err
+				}
+				continue
+			}
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			if st.Tag != nil {
+				*st.Tag = tag.String()
+			}
+		}
+		failed = len(stmts)
+		return br.Close()
+	})
+	return failed, err
+}
+
 const changesChannel = "airlock_changes"
 
 // listen keeps a connection LISTENing on changesChannel and wakes st's

@@ -2,7 +2,10 @@ package postgres_test
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -113,5 +116,103 @@ func TestWatchAcrossReplicas(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("replica b's watch did not see %s within 5s", name)
 		}
+	}
+}
+
+// TestFailedCommitChangesNothing makes the database refuse a batch's last
+// statement, which goes to the server together with its COMMIT (see
+// sqlstore.Dialect.Pipeline): the write fails naming the statement, nothing
+// of it is stored, and the writer's connection serves the next write.
+func TestFailedCommitChangesNothing(t *testing.T) {
+	dsn := freshDatabase(t)
+	st, err := postgres.Open(context.Background(), dsn, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	_, err = st.DB().ExecContext(ctx, `
+CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+	IF NEW.name = 'boom' THEN RAISE EXCEPTION 'boom refused'; END IF;
+	RETURN NEW;
+END $$;
+CREATE TRIGGER refuse_boom BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse_boom();`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	create := func(name string) error {
+		return st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+			_, err := tx.Create(ctx, storetest.Obj("Release", name, map[string]string{"app": "shop"}, `{"application":"shop"}`))
+			return err
+		})
+	}
+	if err := create("before"); err != nil {
+		t.Fatal(err)
+	}
+	seqBefore, hashBefore, err := st.Audit().Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = create("boom")
+	if err == nil || !strings.Contains(err.Error(), "boom refused") || !strings.Contains(err.Error(), "store objects, labels and audit entries") {
+		t.Fatalf("write refused by the database: err = %v, want the statement and the server's reason", err)
+	}
+	if _, err := st.Get(ctx, "Release", "boom"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("get the refused release: %v, want not found", err)
+	}
+	var labels int
+	if err := st.DB().QueryRowContext(ctx, "SELECT count(*) FROM object_labels WHERE name = 'boom'").Scan(&labels); err != nil || labels != 0 {
+		t.Errorf("%d label rows of the refused release (%v), want 0", labels, err)
+	}
+	if seq, hash, err := st.Audit().Head(ctx); err != nil || seq != seqBefore || hash != hashBefore {
+		t.Errorf("audit head %d %s (%v) after the refused write, want %d %s", seq, hash, err, seqBefore, hashBefore)
+	}
+	if err := create("after"); err != nil {
+		t.Fatalf("the write after a refused one: %v", err)
+	}
+	if _, err := st.Get(ctx, "Release", "after"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestWriterSurvivesLostConnection ends the server side of every other
+// connection, the writer's among them, between two writes: the next write
+// begins on a new connection instead of failing.
+func TestWriterSurvivesLostConnection(t *testing.T) {
+	dsn := freshDatabase(t)
+	st, err := postgres.Open(context.Background(), dsn, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	ctx := context.Background()
+	create := func(name string) error {
+		return st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+			_, err := tx.Create(ctx, storetest.Obj("Release", name, map[string]string{"app": "shop"}, `{"application":"shop"}`))
+			return err
+		})
+	}
+	if err := create("first"); err != nil {
+		t.Fatal(err)
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close()
+	var ended int
+	if err := admin.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+		WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend') t`).Scan(&ended); err != nil {
+		t.Fatal(err)
+	}
+	if ended == 0 {
+		t.Fatal("no connection to end")
+	}
+	if err := create("second"); err != nil {
+		t.Fatalf("write after the server ended %d connections: %v", ended, err)
+	}
+	if _, err := st.Get(ctx, "Release", "second"); err != nil {
+		t.Error(err)
 	}
 }

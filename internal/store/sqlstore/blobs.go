@@ -73,7 +73,7 @@ func (s *Store) Blob(ctx context.Context, digest string) ([]byte, error) {
 	return s.blob(ctx, nil, digest)
 }
 
-func (s *Store) blob(ctx context.Context, tx *sql.Tx, digest string) ([]byte, error) {
+func (s *Store) blob(ctx context.Context, tx dbtx, digest string) ([]byte, error) {
 	var stored []byte
 	err := s.queryRow(ctx, tx, s.q.getBlob, digest).Scan(&stored)
 	if errors.Is(err, sql.ErrNoRows) {

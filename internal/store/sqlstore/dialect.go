@@ -72,6 +72,25 @@ type Dialect struct {
 	// fewer round trips to a server, nothing gained in-process (SQLite,
 	// which has no INSERT in WITH anyway).
 	CombineWrites bool
+	// Pipeline, when set, sends stmts to the server on c together and then
+	// reads their results (PostgreSQL: a pgx batch): one round trip for
+	// all. The first statement that fails ends it: Pipeline returns its
+	// index and error, and the ones after it are not run. With it the writer keeps a connection of its
+	// own and begins each batch's transaction together with locking the
+	// audit head, and commits together with the batch's last statement:
+	// two round trips a batch instead of four.
+	Pipeline func(ctx context.Context, c *sql.Conn, stmts []Piped) (failed int, err error)
+}
+
+// Piped is one statement of a Dialect.Pipeline.
+type Piped struct {
+	SQL  string
+	Args []any
+	// Scan, when set, receives the statement's one row.
+	Scan []any
+	// Tag, when set, receives the statement's command tag ("COMMIT", or
+	// "ROLLBACK" when PostgreSQL committed nothing).
+	Tag *string
 }
 
 // rebind rewrites a query written with ? placeholders for the dialect.

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"hash/maphash"
 )
@@ -81,7 +80,7 @@ func (f *nameFilter) absent(k objKey) bool {
 // rebuilds it from the objects table when it is invalid, full or too far
 // behind, and otherwise adds the names created by the entries since the
 // head it covers. On error the filter is left invalid, and creates read.
-func (f *nameFilter) sync(ctx context.Context, s *Store, tx *sql.Tx, head int64) error {
+func (f *nameFilter) sync(ctx context.Context, s *Store, tx dbtx, head int64) error {
 	if f.seq == head && f.added <= f.limit {
 		return nil
 	}
@@ -112,7 +111,7 @@ func (f *nameFilter) sync(ctx context.Context, s *Store, tx *sql.Tx, head int64)
 	return nil
 }
 
-func (f *nameFilter) scan(ctx context.Context, s *Store, tx *sql.Tx, query string, args ...any) error {
+func (f *nameFilter) scan(ctx context.Context, s *Store, tx dbtx, query string, args ...any) error {
 	rows, err := tx.QueryContext(ctx, query, args...)
 	if err != nil {
 		return err

@@ -68,6 +68,7 @@ type Store struct {
 	closers []func()
 
 	names *nameFilter // the writer goroutine's
+	wconn *sql.Conn   // the writer goroutine's own connection, with a Dialect.Pipeline
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // prepared once on the pool, per connection by database/sql
@@ -99,25 +100,39 @@ func (s *Store) stmt(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-// exec runs a statement in tx through the statement cache.
-func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	if st := s.stmt(ctx, query); st != nil {
-		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+// dbtx is what a write's statements run on: a *sql.Tx, or the writer's own
+// *sql.Conn with a transaction open on it (see Dialect.Pipeline).
+type dbtx interface {
+	querier
+	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
+}
+
+// exec runs a statement in tx, through the statement cache when tx is a
+// *sql.Tx (a connection's driver keeps its own, as pgx does).
+func (s *Store) exec(ctx context.Context, tx dbtx, query string, args ...any) (sql.Result, error) {
+	if t, ok := tx.(*sql.Tx); ok {
+		if st := s.stmt(ctx, query); st != nil {
+			return t.StmtContext(ctx, st).ExecContext(ctx, args...)
+		}
 	}
 	return tx.ExecContext(ctx, query, args...)
 }
 
-// queryRow runs a one-row query in tx (or on the pool when tx is nil)
-// through the statement cache.
-func (s *Store) queryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+// queryRow runs a one-row query in tx (or on the pool when tx is nil),
+// through the statement cache as exec does.
+func (s *Store) queryRow(ctx context.Context, tx dbtx, query string, args ...any) *sql.Row {
+	t, isTx := tx.(*sql.Tx)
+	if tx != nil && !isTx {
+		return tx.QueryRowContext(ctx, query, args...)
+	}
 	st := s.stmt(ctx, query)
 	switch {
-	case st != nil && tx != nil:
-		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	case st != nil && isTx:
+		return t.StmtContext(ctx, st).QueryRowContext(ctx, args...)
 	case st != nil:
 		return st.QueryRowContext(ctx, args...)
-	case tx != nil:
-		return tx.QueryRowContext(ctx, query, args...)
+	case isTx:
+		return t.QueryRowContext(ctx, query, args...)
 	default:
 		return s.db.QueryRowContext(ctx, query, args...)
 	}
@@ -381,7 +396,7 @@ func (s *Store) List(ctx context.Context, kind string, sel resource.Selector) ([
 	return s.list(ctx, s.db, kind, sel)
 }
 
-func (s *Store) get(ctx context.Context, tx *sql.Tx, kind, name string) (*resource.Object, error) {
+func (s *Store) get(ctx context.Context, tx dbtx, kind, name string) (*resource.Object, error) {
 	row := s.queryRow(ctx, tx, s.q.get, kind, name)
 	obj, err := scanObject(row, kind)
 	if err == sql.ErrNoRows {

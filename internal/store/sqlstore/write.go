@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,6 +59,11 @@ func (s *Store) Write(ctx context.Context, actor store.Actor, fn func(tx store.T
 // queued (up to MaxBatch) and commits them in one transaction.
 func (s *Store) writer() {
 	defer close(s.writerDone)
+	defer func() {
+		if s.wconn != nil {
+			s.wconn.Close()
+		}
+	}()
 	batch := make([]*writeReq, 0, s.maxBatch)
 	for {
 		select {
@@ -122,22 +128,17 @@ func (s *Store) runBatch(batch []*writeReq) {
 // statements beyond its callers' reads.
 func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, commit time.Duration, err error) {
 	ctx := context.Background()
-	tx, err := s.db.BeginTx(ctx, nil)
+	wtx, seq, hash, err := s.begin(ctx)
 	if err != nil {
-		return false, 0, fmt.Errorf("begin write transaction: %w", err)
+		return false, 0, err
 	}
+	committing := false
 	defer func() {
-		if err != nil {
-			tx.Rollback()
+		if err != nil && !committing {
+			wtx.rollback()
 		}
 	}()
-	var (
-		seq  int64
-		hash string
-	)
-	if err := s.queryRow(ctx, tx, s.q.lockHead).Scan(&seq, &hash); err != nil {
-		return false, 0, fmt.Errorf("lock audit head: %w", err)
-	}
+	tx := wtx.q()
 	startSeq := seq
 	if err := s.names.sync(ctx, s, tx, seq); err != nil {
 		return false, 0, err // no function has run; the next batch rebuilds the filter
@@ -164,7 +165,8 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 		entries = append(entries, t.entries...)
 	}
 	if seq == startSeq && len(b.objs) == 0 && len(b.blobs) == 0 {
-		return false, 0, tx.Commit() // reads only, or every fn failed
+		committing = true
+		return false, 0, wtx.commit(ctx, nil) // reads only, or every fn failed
 	}
 	w := s.batchRows(b, entries)
 	// Deletes first (object_labels rows of a deleted object go with it, ON
@@ -180,12 +182,14 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 	if s.d.CombineWrites {
 		write = s.writeCombined
 	}
-	if err := write(ctx, tx, w, seq != startSeq, seq, hash); err != nil {
+	last, err := write(ctx, tx, w, seq != startSeq, seq, hash)
+	if err != nil {
 		return false, 0, err
 	}
 	ct := time.Now()
-	if err := tx.Commit(); err != nil {
-		return false, 0, fmt.Errorf("commit write transaction: %w", err)
+	committing = true
+	if err := wtx.commit(ctx, last); err != nil {
+		return false, 0, err
 	}
 	commit = time.Since(ct)
 	// The filter already holds the names this batch created.
@@ -285,30 +289,146 @@ const (
 	entryRow          = "(?,?,?,?,?,?,?,?,?,?,?)"
 )
 
+// writeTx is a batch's transaction: a database/sql one, or, with a
+// Dialect.Pipeline, one the writer began on its own connection.
+type writeTx struct {
+	s    *Store
+	tx   *sql.Tx
+	conn *sql.Conn
+}
+
+// q returns what the batch's statements run on.
+func (w *writeTx) q() dbtx {
+	if w.tx != nil {
+		return w.tx
+	}
+	return w.conn
+}
+
+// begin starts a batch's transaction and reads the audit head, locked
+// until it ends.
+func (s *Store) begin(ctx context.Context) (w *writeTx, seq int64, hash string, err error) {
+	if s.d.Pipeline == nil {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return nil, 0, "", fmt.Errorf("begin write transaction: %w", err)
+		}
+		if err := s.queryRow(ctx, tx, s.q.lockHead).Scan(&seq, &hash); err != nil {
+			tx.Rollback()
+			return nil, 0, "", fmt.Errorf("lock audit head: %w", err)
+		}
+		return &writeTx{s: s, tx: tx}, seq, hash, nil
+	}
+	// The writer's connection may have died since the last batch (a
+	// server restart, an idle timeout): beginning changes nothing, so a
+	// failed begin is tried once more on a new connection, as database/sql
+	// does for a transaction.
+	for attempt := 0; ; attempt++ {
+		if s.wconn == nil {
+			if s.wconn, err = s.db.Conn(ctx); err != nil {
+				return nil, 0, "", fmt.Errorf("connect the writer: %w", err)
+			}
+		}
+		w = &writeTx{s: s, conn: s.wconn}
+		_, err = s.d.Pipeline(ctx, w.conn, []Piped{{SQL: "BEGIN"}, {SQL: s.q.lockHead, Scan: []any{&seq, &hash}}})
+		if err == nil {
+			return w, seq, hash, nil
+		}
+		if attempt == 1 {
+			w.rollback()
+			return nil, 0, "", fmt.Errorf("begin write transaction and lock audit head: %w", err)
+		}
+		s.dropWriterConn()
+	}
+}
+
+// commit runs last, when there is one, and commits: with a Pipeline, both
+// in one round trip. On error the transaction is rolled back.
+func (w *writeTx) commit(ctx context.Context, last *Piped) error {
+	const lastWhat = "store objects, labels and audit entries"
+	if w.tx != nil {
+		if last != nil {
+			if _, err := w.s.exec(ctx, w.tx, last.SQL, last.Args...); err != nil {
+				w.tx.Rollback()
+				return fmt.Errorf("%s: %w", lastWhat, err)
+			}
+		}
+		if err := w.tx.Commit(); err != nil {
+			return fmt.Errorf("commit write transaction: %w", err)
+		}
+		return nil
+	}
+	var tag string
+	stmts := []Piped{{SQL: "COMMIT", Tag: &tag}}
+	if last != nil {
+		stmts = []Piped{*last, stmts[0]}
+	}
+	if failed, err := w.s.d.Pipeline(ctx, w.conn, stmts); err != nil {
+		w.rollback()
+		if last != nil && failed == 0 {
+			return fmt.Errorf("%s: %w", lastWhat, err)
+		}
+		return fmt.Errorf("commit write transaction: %w", err)
+	}
+	if tag != "COMMIT" {
+		return fmt.Errorf("commit write transaction: the server answered %q", tag)
+	}
+	return nil
+}
+
+// rollback ends the transaction without its changes. A writer connection
+// that cannot roll back is discarded; the next batch takes another.
+func (w *writeTx) rollback() {
+	if w.tx != nil {
+		w.tx.Rollback()
+		return
+	}
+	if _, err := w.conn.ExecContext(context.Background(), "ROLLBACK"); err != nil {
+		w.s.dropWriterConn()
+	}
+}
+
+// dropWriterConn closes the writer's connection for good: its driver
+// connection is closed rather than returned to the pool, whatever state
+// it was left in.
+func (s *Store) dropWriterConn() {
+	if s.wconn == nil {
+		return
+	}
+	_ = s.wconn.Raw(func(dc any) error {
+		if c, ok := dc.(driver.Conn); ok {
+			c.Close()
+		}
+		return driver.ErrBadConn // database/sql discards the connection
+	})
+	s.wconn.Close()
+	s.wconn = nil
+}
+
 // writeApart writes a batch's rows (its deletes and blobs are in) one
 // statement per table and chunk, then moves the audit head and notifies:
 // SQLite, where a statement costs no round trip.
-func (s *Store) writeApart(ctx context.Context, tx *sql.Tx, w batchWrites, head bool, seq int64, hash string) error {
+func (s *Store) writeApart(ctx context.Context, tx dbtx, w batchWrites, head bool, seq int64, hash string) (*Piped, error) {
 	if err := s.execRows(ctx, tx, &s.objectQueries, insertObjectsHead, objectRow, "", w.objs, 8); err != nil {
-		return fmt.Errorf("store objects: %w", err)
+		return nil, fmt.Errorf("store objects: %w", err)
 	}
 	if err := s.execRows(ctx, tx, &s.labelQueries, insertLabelsHead, labelRow, "", w.labels, 4); err != nil {
-		return fmt.Errorf("index labels: %w", err)
+		return nil, fmt.Errorf("index labels: %w", err)
 	}
 	if head {
 		if err := s.execRows(ctx, tx, &s.entryQueries, insertEntriesHead, entryRow, "", w.entries, 11); err != nil {
-			return fmt.Errorf("append audit entries: %w", err)
+			return nil, fmt.Errorf("append audit entries: %w", err)
 		}
 		if _, err := s.exec(ctx, tx, s.q.updateHead, seq, hash); err != nil {
-			return fmt.Errorf("advance audit head: %w", err)
+			return nil, fmt.Errorf("advance audit head: %w", err)
 		}
 	}
 	if s.d.Notify != "" {
 		if _, err := tx.ExecContext(ctx, s.d.Notify); err != nil {
-			return fmt.Errorf("notify other replicas: %w", err)
+			return nil, fmt.Errorf("notify other replicas: %w", err)
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // writeCombined writes a batch's rows (its deletes and blobs are in) in as
@@ -318,25 +438,26 @@ func (s *Store) writeApart(ctx context.Context, tx *sql.Tx, w batchWrites, head 
 // moves the audit head and notifies, as data-modifying WITH parts. The
 // parts of one statement cannot see each other's rows, which is why the
 // deletes went before it; the label rows' foreign key is checked at the end
-// of the statement, after its objects are in.
-func (s *Store) writeCombined(ctx context.Context, tx *sql.Tx, w batchWrites, head bool, seq int64, hash string) error {
+// of the statement, after its objects are in. That statement is returned,
+// not run, to go with the commit.
+func (s *Store) writeCombined(ctx context.Context, tx dbtx, w batchWrites, head bool, seq int64, hash string) (*Piped, error) {
 	// A label row needs its object in before it: the objects go into the
 	// combined statement only when no label goes before it.
 	objs := w.objs
 	if split(objs, 8) || split(w.labels, 4) {
 		if err := s.execRows(ctx, tx, &s.objectQueries, insertObjectsHead, objectRow, "", objs, 8); err != nil {
-			return fmt.Errorf("store objects: %w", err)
+			return nil, fmt.Errorf("store objects: %w", err)
 		}
 		objs = nil
 	}
 	labels, err := s.execAllButLast(ctx, tx, &s.labelQueries, insertLabelsHead, labelRow, w.labels, 4)
 	if err != nil {
-		return fmt.Errorf("index labels: %w", err)
+		return nil, fmt.Errorf("index labels: %w", err)
 	}
 	var entries []any
 	if head {
 		if entries, err = s.execAllButLast(ctx, tx, &s.entryQueries, insertEntriesHead, entryRow, w.entries, 11); err != nil {
-			return fmt.Errorf("append audit entries: %w", err)
+			return nil, fmt.Errorf("append audit entries: %w", err)
 		}
 	}
 	key := combinedKey{objs: len(objs) / 8, labels: len(labels) / 4, entries: len(entries) / 11, head: head}
@@ -345,10 +466,7 @@ func (s *Store) writeCombined(ctx context.Context, tx *sql.Tx, w batchWrites, he
 	if head {
 		args = append(args, seq, hash)
 	}
-	if _, err := s.exec(ctx, tx, s.combinedQuery(key), args...); err != nil {
-		return fmt.Errorf("store objects, labels and audit entries: %w", err)
-	}
-	return nil
+	return &Piped{SQL: s.combinedQuery(key), Args: args}, nil
 }
 
 // split reports whether the rows in args (width parameters each) take
@@ -360,7 +478,7 @@ func split(args []any, width int) bool {
 
 // execAllButLast runs the multi-row statements of all chunks of args but
 // the last, and returns the last chunk's arguments.
-func (s *Store) execAllButLast(ctx context.Context, tx *sql.Tx, cache *sync.Map, head, rowSQL string, args []any, width int) ([]any, error) {
+func (s *Store) execAllButLast(ctx context.Context, tx dbtx, cache *sync.Map, head, rowSQL string, args []any, width int) ([]any, error) {
 	for len(args) > 0 {
 		n := chunkRows(len(args)/width, objChunk)
 		if n*width == len(args) {
@@ -422,7 +540,7 @@ func (s *Store) combinedQuery(k combinedKey) string {
 }
 
 // putBlobs stores the batch's new blobs, one statement each.
-func (s *Store) putBlobs(ctx context.Context, tx *sql.Tx, b *batchState) error {
+func (s *Store) putBlobs(ctx context.Context, tx dbtx, b *batchState) error {
 	for digest, data := range b.blobs {
 		if _, err := s.exec(ctx, tx, s.q.putBlob, digest, int64(len(data)), s.now().UnixNano(), data); err != nil {
 			return fmt.Errorf("store blob %s: %w", digest, err)
@@ -433,7 +551,7 @@ func (s *Store) putBlobs(ctx context.Context, tx *sql.Tx, b *batchState) error {
 
 // execRows runs head, then rows of width parameters each taken from args,
 // then tail, in chunks of at most objChunk rows.
-func (s *Store) execRows(ctx context.Context, tx *sql.Tx, cache *sync.Map, head, rowSQL, tail string, args []any, width int) error {
+func (s *Store) execRows(ctx context.Context, tx dbtx, cache *sync.Map, head, rowSQL, tail string, args []any, width int) error {
 	for len(args) > 0 {
 		n := chunkRows(len(args)/width, objChunk)
 		if _, err := s.exec(ctx, tx, s.rowsQuery(cache, n, head, rowSQL, tail), args[:n*width]...); err != nil {
@@ -488,7 +606,7 @@ func (s *Store) rowsQuery(cache *sync.Map, n int, head, row, tail string) string
 // either dropped or handed to the batch.
 type txn struct {
 	s     *Store
-	tx    *sql.Tx
+	tx    dbtx
 	b     *batchState // earlier callers' changes
 	actor store.Actor
 	now   time.Time
