@@ -44,6 +44,7 @@ import (
 	"time"
 
 	"github.com/airlock-dev/airlock/bench/internal/sysinfo"
+	"github.com/airlock-dev/airlock/internal/gctune"
 	"github.com/airlock-dev/airlock/internal/router"
 )
 
@@ -150,6 +151,7 @@ func runBackends(vs []string, bodySize int) {
 // ---- router role ----
 
 func runRouter(spec string, flipping bool, every time.Duration, cpuProfile string) {
+	gctune.Apply() // the router runs in the airlock binary, which does this
 	if cpuProfile != "" {
 		f, err := os.Create(cpuProfile)
 		if err != nil {

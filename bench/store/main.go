@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/airlock-dev/airlock/internal/gctune"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store/postgres"
 	"github.com/airlock-dev/airlock/internal/store/sqlite"
@@ -57,11 +58,13 @@ func run() error {
 		lists    = flag.Int("n", 20, "list: how many lists to time")
 		dir      = flag.String("dir", "", "sqlite: directory for the database file (default a new temporary directory)")
 		cpuprof  = flag.String("cpuprofile", "", "write this process's CPU profile of the measured part to this file")
+		memprof  = flag.String("memprofile", "", "write this process's allocation profile (all allocations since start) to this file")
 		latFile  = flag.String("latencies", "", "append: write every measured request to this file, a line each: its scheduled time from the start of the measurement and its latency, in µs")
 		dsn      = flag.String("dsn", os.Getenv("AIRLOCK_BENCH_POSTGRES"), "postgres: server URL; a scratch database is created on it and dropped after (default $AIRLOCK_BENCH_POSTGRES)")
 	)
 	flag.Parse()
 	ctx := context.Background()
+	gogc := gctune.Apply() // as the airlock binary does
 
 	ws := &writerStats{}
 	opts := sqlstore.Options{ObserveBatch: ws.observe}
@@ -123,6 +126,14 @@ func run() error {
 		defer pprof.StopCPUProfile()
 	}
 
+	if *memprof != "" {
+		defer func() {
+			if err := writeHeapProfile(*memprof); err != nil {
+				fmt.Fprintln(os.Stderr, "bench/store:", err)
+			}
+		}()
+	}
+
 	switch *mode {
 	case "append":
 		cpu0 := cpuTime()
@@ -146,7 +157,7 @@ func run() error {
 				server = " server-cpu/entry=" + ((srv1 - srv0) / issued).Round(100*time.Nanosecond).String()
 			}
 		}
-		fmt.Printf("store=%s %s mode=append duration=%s %s cpu/entry=%s%s kept=%t\n", *kind, durability, *duration, res, perEntry.Round(100*time.Nanosecond), server, res.Kept())
+		fmt.Printf("store=%s %s gogc=%d mode=append duration=%s %s cpu/entry=%s%s kept=%t\n", *kind, durability, gogc, *duration, res, perEntry.Round(100*time.Nanosecond), server, res.Kept())
 		fmt.Printf("  writer: %s\n", ws)
 		if *latFile != "" {
 			if err := writeLatencies(*latFile, res); err != nil {
@@ -206,6 +217,20 @@ func writeLatencies(path string, res storetest.SustainedResult) error {
 		fmt.Fprintf(w, "%d %d\n", (time.Duration(i) * res.Interval).Microseconds(), l.Microseconds())
 	}
 	if err := w.Flush(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// writeHeapProfile writes the allocation profile (go tool pprof
+// -sample_index=alloc_space shows where the bytes were allocated).
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		f.Close()
 		return err
 	}
