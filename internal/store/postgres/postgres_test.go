@@ -119,19 +119,34 @@ func TestWatchAcrossReplicas(t *testing.T) {
 	}
 }
 
-// TestFailedCommitChangesNothing makes the database refuse a batch's last
-// statement, which goes to the server together with its COMMIT (see
-// sqlstore.Dialect.Pipeline): the write fails naming the statement, nothing
-// of it is stored, and the writer's connection serves the next write.
-func TestFailedCommitChangesNothing(t *testing.T) {
+// openCreating opens a store on a fresh database and returns it, the
+// database's URL, and a function that creates a release of that name.
+func openCreating(t *testing.T) (*sqlstore.Store, string, func(name string) error) {
+	t.Helper()
 	dsn := freshDatabase(t)
 	st, err := postgres.Open(context.Background(), dsn, sqlstore.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	create := func(name string) error {
+		ctx := context.Background()
+		return st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+			_, err := tx.Create(ctx, storetest.Obj("Release", name, map[string]string{"app": "shop"}, `{"application":"shop"}`))
+			return err
+		})
+	}
+	return st, dsn, create
+}
+
+// TestFailedCommitChangesNothing makes the database refuse a batch's last
+// statement, which goes to the server together with its COMMIT (see
+// sqlstore.Dialect.Pipeline): the write fails naming the statement, nothing
+// of it is stored, and the writer's connection serves the next write.
+func TestFailedCommitChangesNothing(t *testing.T) {
+	st, _, create := openCreating(t)
 	ctx := context.Background()
-	_, err = st.DB().ExecContext(ctx, `
+	_, err := st.DB().ExecContext(ctx, `
 CREATE FUNCTION refuse_boom() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
 	IF NEW.name = 'boom' THEN RAISE EXCEPTION 'boom refused'; END IF;
@@ -140,12 +155,6 @@ END $$;
 CREATE TRIGGER refuse_boom BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE FUNCTION refuse_boom();`)
 	if err != nil {
 		t.Fatal(err)
-	}
-	create := func(name string) error {
-		return st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
-			_, err := tx.Create(ctx, storetest.Obj("Release", name, map[string]string{"app": "shop"}, `{"application":"shop"}`))
-			return err
-		})
 	}
 	if err := create("before"); err != nil {
 		t.Fatal(err)
@@ -180,19 +189,8 @@ CREATE TRIGGER refuse_boom BEFORE INSERT ON audit_entries FOR EACH ROW EXECUTE F
 // connection, the writer's among them, between two writes: the next write
 // begins on a new connection instead of failing.
 func TestWriterSurvivesLostConnection(t *testing.T) {
-	dsn := freshDatabase(t)
-	st, err := postgres.Open(context.Background(), dsn, sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, dsn, create := openCreating(t)
 	ctx := context.Background()
-	create := func(name string) error {
-		return st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
-			_, err := tx.Create(ctx, storetest.Obj("Release", name, map[string]string{"app": "shop"}, `{"application":"shop"}`))
-			return err
-		})
-	}
 	if err := create("first"); err != nil {
 		t.Fatal(err)
 	}
