@@ -77,7 +77,6 @@ func Open(ctx context.Context, url string, opts sqlstore.Options) (*sqlstore.Sto
 	return st, nil
 }
 
-// changesChannel is the LISTEN/NOTIFY channel a commit announces itself on.
 // pipeline sends stmts on c as one pgx batch: one round trip, the
 // statements run in order until one fails (see sqlstore.Dialect.Pipeline).
 func pipeline(ctx context.Context, c *sql.Conn, stmts []sqlstore.Piped) (failed int, err error) {
@@ -115,6 +114,7 @@ func pipeline(ctx context.Context, c *sql.Conn, stmts []sqlstore.Piped) (failed 
 	return failed, err
 }
 
+// changesChannel is the LISTEN/NOTIFY channel a commit announces itself on.
 const changesChannel = "airlock_changes"
 
 // listen keeps a connection LISTENing on changesChannel and wakes st's

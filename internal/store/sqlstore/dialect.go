@@ -75,10 +75,11 @@ type Dialect struct {
 	// Pipeline, when set, sends stmts to the server on c together and then
 	// reads their results (PostgreSQL: a pgx batch): one round trip for
 	// all. The first statement that fails ends it: Pipeline returns its
-	// index and error, and the ones after it are not run. With it the writer keeps a connection of its
-	// own and begins each batch's transaction together with locking the
-	// audit head, and commits together with the batch's last statement:
-	// two round trips a batch instead of four.
+	// index and error, and the ones after it are not run. With it the
+	// writer keeps a connection of its own, begins each batch's
+	// transaction together with locking the audit head, and commits
+	// together with the batch's last statement: two round trips a batch
+	// instead of four.
 	Pipeline func(ctx context.Context, c *sql.Conn, stmts []Piped) (failed int, err error)
 }
 
