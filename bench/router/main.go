@@ -59,6 +59,7 @@ func main() {
 	flip := flag.Duration("flip", 100*time.Millisecond, "interval of weight changes in the flip phase")
 	flipOn := flag.Bool("flipping", false, "internal: the router changes its weights every -flip")
 	cpuProfile := flag.String("router-cpuprofile", "", "write a CPU profile of the router process to this file")
+	stallsDur := flag.Duration("stalls", 2*time.Second, "spin on every CPU this long before the run to measure how often the CPUs stall (0: skip)")
 	routerProcs := flag.Int("router-gomaxprocs", 0, "GOMAXPROCS of the router process (0: the Go default, all CPUs)")
 	// harness
 	backends := flag.Int("backends", 4, "backend instances (split evenly over two versions)")
@@ -97,7 +98,7 @@ func main() {
 		tputDur: *tputDur, conns: *conns, rounds: *rounds, duration: *duration,
 		flip: *flip, split: *split, bodySize: *bodySize, nginxBin: *nginxBin,
 		phases: strings.Split(*phases, ","), cpuProfile: *cpuProfile, routerProcs: *routerProcs,
-		nginxWorkers: *nginxWorkers, reuseport: *reuseport,
+		nginxWorkers: *nginxWorkers, reuseport: *reuseport, stallsDur: *stallsDur,
 	}
 	if err := h.run(); err != nil {
 		log.Fatal(err)
@@ -274,6 +275,8 @@ type harness struct {
 	nginxConf  string
 	nginxPID   int
 	loadStart  string
+	stallsDur  time.Duration
+	stalls     sysinfo.Stalls
 	flipRes    *loadResult
 	flipInfo   string
 	splitRes   *loadResult
@@ -288,6 +291,9 @@ func (h *harness) run() error {
 	h.tput = map[string]tputResult{}
 	h.wrk = map[string]tputResult{}
 	h.loadStart = sysinfo.LoadAvg()
+	if h.stallsDur > 0 {
+		h.stalls = sysinfo.MeasureStalls(h.stallsDur, 200*time.Microsecond)
+	}
 
 	fmt.Fprintf(os.Stderr, "machine: %d CPUs (%s), %s %s/%s\n", runtime.NumCPU(), sysinfo.CPUModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	var vs []string

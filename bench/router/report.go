@@ -17,6 +17,9 @@ func (h *harness) report() {
 	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "machine\t%d CPUs, %s, %s\t\t\n", runtime.NumCPU(), sysinfo.CPUModel(), runtime.Version())
 	fmt.Fprintf(tw, "load average at start / end\t%s / %s\t\t\n", h.loadStart, sysinfo.LoadAvg())
+	if h.stalls.CPUs > 0 {
+		fmt.Fprintf(tw, "before the run\t%s\t\t\n", h.stalls)
+	}
 	if h.nginxConf != "" {
 		fmt.Fprintf(tw, "nginx\t%s\t\t\n", h.nginxConf)
 	}

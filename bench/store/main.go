@@ -29,6 +29,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/airlock-dev/airlock/bench/internal/sysinfo"
 	"github.com/airlock-dev/airlock/internal/gctune"
 	"github.com/airlock-dev/airlock/internal/resource"
 	"github.com/airlock-dev/airlock/internal/store/postgres"
@@ -59,6 +60,7 @@ func run() error {
 		dir      = flag.String("dir", "", "sqlite: directory for the database file (default a new temporary directory)")
 		cpuprof  = flag.String("cpuprofile", "", "write this process's CPU profile of the measured part to this file")
 		memprof  = flag.String("memprofile", "", "write this process's allocation profile (all allocations since start) to this file")
+		stalls   = flag.Duration("stalls", 2*time.Second, "append: spin on every CPU this long before the run to measure how often the CPUs stall (0: skip)")
 		latFile  = flag.String("latencies", "", "append: write every measured request to this file, a line each: its scheduled time from the start of the measurement and its latency, in µs")
 		dsn      = flag.String("dsn", os.Getenv("AIRLOCK_BENCH_POSTGRES"), "postgres: server URL; a scratch database is created on it and dropped after (default $AIRLOCK_BENCH_POSTGRES)")
 	)
@@ -136,6 +138,10 @@ func run() error {
 
 	switch *mode {
 	case "append":
+		var st0 sysinfo.Stalls
+		if *stalls > 0 {
+			st0 = sysinfo.MeasureStalls(*stalls, 200*time.Microsecond)
+		}
 		cpu0 := cpuTime()
 		var srv0 time.Duration
 		if serverCPU != nil {
@@ -159,6 +165,9 @@ func run() error {
 		}
 		fmt.Printf("store=%s %s gogc=%d mode=append duration=%s %s cpu/entry=%s%s kept=%t\n", *kind, durability, gogc, *duration, res, perEntry.Round(100*time.Nanosecond), server, res.Kept())
 		fmt.Printf("  writer: %s\n", ws)
+		if st0.CPUs > 0 {
+			fmt.Printf("  machine before the run: %s\n", st0)
+		}
 		if *latFile != "" {
 			if err := writeLatencies(*latFile, res); err != nil {
 				return err
