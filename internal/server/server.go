@@ -316,7 +316,7 @@ func storeMetrics(reg prometheus.Registerer) func(int, time.Duration, time.Durat
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 	})
 	commit := prometheus.NewHistogram(prometheus.HistogramOpts{
-		Name: "airlock_store_commit_seconds", Help: "Time one store commit (the durable sync) took.",
+		Name: "airlock_store_commit_seconds", Help: "Time one store commit (the durable sync) took; on PostgreSQL with the batch's last statement, sent together with it.",
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 14),
 	})
 	reg.MustRegister(writes, cycle, commit)

@@ -30,7 +30,9 @@ type Options struct {
 	MaxBatch int
 	// ObserveBatch, when set, is called by the writer after every batch
 	// with its size, the whole cycle (running the functions, flushing,
-	// committing) and the commit alone. It must not block.
+	// committing) and the commit alone (with a Dialect.Pipeline, the
+	// batch's last statement and its COMMIT, which go together). It must
+	// not block.
 	ObserveBatch func(writes int, cycle, commit time.Duration)
 	// CheckpointEvery and CheckpointRestart, when positive, replace the
 	// dialect's (see Dialect.Checkpoint); tests make them small.
