@@ -90,8 +90,7 @@ func (s *Store) writer() {
 		}
 		s.runBatch(batch)
 		clear(batch)
-		if s.restartWAL.Load() {
-			s.restartWAL.Store(false)
+		if s.restartWAL.Swap(false) {
 			s.checkpoint(s.d.Checkpoint) // see Dialect.CheckpointRestart
 		}
 	}
@@ -132,10 +131,9 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 	if err != nil {
 		return false, 0, err
 	}
-	committing := false
 	defer func() {
-		if err != nil && !committing {
-			wtx.rollback()
+		if err != nil {
+			wtx.rollback() // after a failed commit, a no-op (or it drops a dead connection)
 		}
 	}()
 	tx := wtx.q()
@@ -165,7 +163,6 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 		entries = append(entries, t.entries...)
 	}
 	if seq == startSeq && len(b.objs) == 0 && len(b.blobs) == 0 {
-		committing = true
 		return false, 0, wtx.commit(ctx, nil) // reads only, or every fn failed
 	}
 	w := s.batchRows(b, entries)
@@ -187,7 +184,6 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 		return false, 0, err
 	}
 	ct := time.Now()
-	committing = true
 	if err := wtx.commit(ctx, last); err != nil {
 		return false, 0, err
 	}
@@ -343,13 +339,12 @@ func (s *Store) begin(ctx context.Context) (w *writeTx, seq int64, hash string, 
 }
 
 // commit runs last, when there is one, and commits: with a Pipeline, both
-// in one round trip. On error the transaction is rolled back.
+// in one round trip. On error the caller rolls back.
 func (w *writeTx) commit(ctx context.Context, last *Piped) error {
 	const lastWhat = "store objects, labels and audit entries"
 	if w.tx != nil {
 		if last != nil {
 			if _, err := w.s.exec(ctx, w.tx, last.SQL, last.Args...); err != nil {
-				w.tx.Rollback()
 				return fmt.Errorf("%s: %w", lastWhat, err)
 			}
 		}
@@ -364,7 +359,6 @@ func (w *writeTx) commit(ctx context.Context, last *Piped) error {
 		stmts = []Piped{*last, stmts[0]}
 	}
 	if failed, err := w.s.d.Pipeline(ctx, w.conn, stmts); err != nil {
-		w.rollback()
 		if last != nil && failed == 0 {
 			return fmt.Errorf("%s: %w", lastWhat, err)
 		}
