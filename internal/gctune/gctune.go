@@ -17,6 +17,7 @@ package gctune
 import (
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 )
 
 // Percent is the GOGC airlock processes run with unless the GOGC
@@ -27,10 +28,10 @@ const Percent = 400
 // environment, which the runtime has then applied already (GOMEMLIMIT is
 // honoured either way). It returns the GOGC in effect.
 func Apply() int {
-	if v := os.Getenv("GOGC"); v != "" {
-		cur := debug.SetGCPercent(100)
-		debug.SetGCPercent(cur)
-		return cur
+	if os.Getenv("GOGC") != "" {
+		m := []metrics.Sample{{Name: "/gc/gogc:percent"}}
+		metrics.Read(m)
+		return int(m[0].Value.Uint64())
 	}
 	debug.SetGCPercent(Percent)
 	return Percent

@@ -24,12 +24,7 @@ var freshDatabase = pgtest.FreshDatabase
 
 func open(tb testing.TB) store.Store {
 	tb.Helper()
-	dsn := freshDatabase(tb)
-	st, err := postgres.Open(context.Background(), dsn, sqlstore.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { st.Close() })
+	st, _, _ := openCreating(tb)
 	return st
 }
 
@@ -121,14 +116,14 @@ func TestWatchAcrossReplicas(t *testing.T) {
 
 // openCreating opens a store on a fresh database and returns it, the
 // database's URL, and a function that creates a release of that name.
-func openCreating(t *testing.T) (*sqlstore.Store, string, func(name string) error) {
-	t.Helper()
-	dsn := freshDatabase(t)
+func openCreating(tb testing.TB) (*sqlstore.Store, string, func(name string) error) {
+	tb.Helper()
+	dsn := freshDatabase(tb)
 	st, err := postgres.Open(context.Background(), dsn, sqlstore.Options{})
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
+	tb.Cleanup(func() { st.Close() })
 	create := func(name string) error {
 		ctx := context.Background()
 		return st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
