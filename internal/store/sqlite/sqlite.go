@@ -71,7 +71,11 @@ func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.St
 	q.Add("_pragma", "wal_autocheckpoint(0)")
 	// A WAL that grew past this during a burst (or while a long read kept
 	// it from starting over) is cut back to it when it starts over.
-	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", walRestartFrames*4096*5/4))
+	restart := walRestartFrames
+	if opts.CheckpointRestart > 0 {
+		restart = opts.CheckpointRestart
+	}
+	q.Add("_pragma", fmt.Sprintf("journal_size_limit(%d)", restart*4096*5/4))
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
@@ -88,7 +92,13 @@ func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.St
 	deadline := time.Now().Add(10 * time.Second)
 	for delay := 10 * time.Millisecond; ; delay = min(2*delay, 500*time.Millisecond) {
 		if err = db.PingContext(ctx); err == nil {
-			if st, err = sqlstore.New(ctx, db, Dialect(), opts); err == nil {
+			d := Dialect()
+			var pageSize int64
+			if err = db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err == nil {
+				d.WALFrames = walFrames(path+"-wal", pageSize)
+				st, err = sqlstore.New(ctx, db, d, opts)
+			}
+			if err == nil {
 				return st, nil
 			}
 		}
@@ -97,6 +107,19 @@ func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.St
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
 		time.Sleep(delay)
+	}
+}
+
+// walFrames returns a function that reports how many frames the WAL file at
+// path has room for: the file has a 32-byte header, and each frame a 24-byte
+// header and a page.
+func walFrames(path string, pageSize int64) func() int {
+	return func() int {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return 0
+		}
+		return int(max(fi.Size()-32, 0) / (pageSize + 24))
 	}
 }
 

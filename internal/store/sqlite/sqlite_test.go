@@ -153,11 +153,28 @@ func BenchmarkSustained(b *testing.B) { storetest.BenchSustained(b, open(b), 500
 // checkpoint ever finds the WAL fully copied by itself, and checks that the
 // WAL file still stays small: the writer makes it start over once it holds
 // CheckpointRestart frames. Without that the file grows with every commit.
+//
+// The checkpointer, at the lowest CPU priority, is the one that notices
+// first; on a saturated machine (CI under -race) it may not run for
+// seconds, and the writer then notices the file growing by itself. The
+// second case leaves the writer alone to do it.
 func TestWALStartsOver(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		every time.Duration
+	}{
+		{"checkpointer every 10ms", 10 * time.Millisecond},
+		{"checkpointer never runs", time.Hour},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testWALStartsOver(t, tc.every) })
+	}
+}
+
+func testWALStartsOver(t *testing.T, every time.Duration) {
 	path := filepath.Join(t.TempDir(), "airlock.db")
 	var batches atomic.Int64
 	st, err := sqlite.Open(context.Background(), path, sqlstore.Options{
-		CheckpointEvery:   10 * time.Millisecond,
+		CheckpointEvery:   every,
 		CheckpointRestart: 64, // 256 KiB
 		ObserveBatch:      func(int, time.Duration, time.Duration) { batches.Add(1) },
 	})
@@ -189,7 +206,9 @@ func TestWALStartsOver(t *testing.T) {
 		})
 	}
 	// Each write puts its 8 KB object through the WAL: 4,000 writes are
-	// 32 MB, four times the bound below.
+	// 32 MB, nearly three times the bound below. The bound leaves room for
+	// a saturated machine, where the checkpointer (niceness 19) may take a
+	// while to notice that the writer interrupted it.
 	const wantWrites = 4000
 	var largest int64
 	deadline := time.Now().Add(60 * time.Second)
@@ -204,8 +223,8 @@ func TestWALStartsOver(t *testing.T) {
 	if n := written.Load(); n < wantWrites {
 		t.Fatalf("only %d writes in 60 s", n)
 	}
-	if largest > 8<<20 {
-		t.Errorf("the WAL file grew to %d bytes while the writer never paused; want it to start over at 64 frames and stay under 8 MiB", largest)
+	if largest > 12<<20 {
+		t.Errorf("the WAL file grew to %d bytes while the writer never paused; want it to start over at 64 frames and stay under 12 MiB", largest)
 	}
 	objs, err := st.List(context.Background(), "Release", nil)
 	if err != nil {

@@ -55,10 +55,18 @@ type Dialect struct {
 	// batches: with no write in progress it copies the last frames, and
 	// the next write starts the WAL over, overwriting blocks the file
 	// already has.
+	//
+	// The checkpointer runs at the lowest CPU priority, so on a saturated
+	// machine it may not run for seconds. WALFrames, when set, lets the
+	// writer see for itself: it returns how many frames the WAL file has
+	// room for (its size over the frame size). Should the file grow past
+	// CheckpointRestart frames, the log holds at least that many, and the
+	// writer makes it start over as above without waiting to be told.
 	Checkpoint        string
 	CheckpointEvery   time.Duration
 	CheckpointCatchUp int
 	CheckpointRestart int
+	WALFrames         func() int
 	// FinalCheckpoint runs on Close instead of Checkpoint when set.
 	FinalCheckpoint string
 	// Notify, when set, runs inside every write transaction that changed

@@ -63,7 +63,14 @@ type Store struct {
 	// restartWAL asks the writer to run a checkpoint between two batches
 	// (see Dialect.CheckpointRestart).
 	restartWAL atomic.Bool
-	closeOnce  sync.Once
+	// bgCheckpoint cancels the checkpointer's checkpoint while one runs,
+	// which SQLite then interrupts.
+	bgCheckpoint atomic.Pointer[context.CancelFunc]
+	// walSeen is the WAL file's size in frames when the writer last
+	// looked, and walWait the size it waits for after a checkpoint that
+	// could not copy everything. Both are the writer's own.
+	walSeen, walWait int
+	closeOnce        sync.Once
 
 	mu      sync.Mutex
 	notify  chan struct{} // closed and replaced after every commit that appended entries
@@ -215,11 +222,18 @@ func (s *Store) checkpointer(d Dialect) {
 		case <-s.closing:
 			return
 		case <-t.C:
-			if !background || catchUp(last.behind(), d.CheckpointCatchUp) {
-				last = runOn(func() walState { return s.checkpoint(d.Checkpoint) })
-			} else {
-				last = s.checkpoint(d.Checkpoint)
+			if s.restartWAL.Load() {
+				continue // the writer runs the next one (see keepWALBounded)
 			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			s.bgCheckpoint.Store(&cancel)
+			if !background || catchUp(last.behind(), d.CheckpointCatchUp) {
+				last = runOn(func() walState { return s.checkpoint(ctx, d.Checkpoint) })
+			} else {
+				last = s.checkpoint(ctx, d.Checkpoint)
+			}
+			s.bgCheckpoint.Store(nil)
+			cancel()
 			if d.CheckpointRestart > 0 && last.frames >= d.CheckpointRestart {
 				s.restartWAL.Store(true)
 			}
@@ -227,18 +241,20 @@ func (s *Store) checkpointer(d Dialect) {
 	}
 }
 
-// walState is what a checkpoint reports: the frames in the WAL and how many
-// of them are copied into the database.
-type walState struct{ frames, copied int }
+// walState is what a checkpoint reports: whether another checkpoint kept
+// it from running, the frames in the WAL and how many of them are copied
+// into the database.
+type walState struct {
+	busy           bool
+	frames, copied int
+}
 
 // behind returns how many frames are left to copy.
-func (w walState) behind() int { return w.frames - w.copied }
+func (w walState) behind() int { return max(w.frames-w.copied, 0) }
 
 // checkpoint runs the checkpoint statement and returns what it reports
 // (zero when it reports nothing, or fails).
-func (s *Store) checkpoint(stmt string) walState {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
+func (s *Store) checkpoint(ctx context.Context, stmt string) walState {
 	rows, err := s.db.QueryContext(ctx, stmt)
 	if err != nil {
 		return walState{}
@@ -251,6 +267,7 @@ func (s *Store) checkpoint(stmt string) walState {
 	if !rows.Next() || rows.Scan(&busy, &w.frames, &w.copied) != nil {
 		return walState{}
 	}
+	w.busy = busy != 0
 	return w
 }
 

@@ -90,9 +90,50 @@ func (s *Store) writer() {
 		}
 		s.runBatch(batch)
 		clear(batch)
-		if s.restartWAL.Swap(false) {
-			s.checkpoint(s.d.Checkpoint) // see Dialect.CheckpointRestart
+		s.keepWALBounded()
+	}
+}
+
+// keepWALBounded runs, between two batches, the checkpoint that makes the
+// WAL start over at the next write (see Dialect.CheckpointRestart): when
+// the checkpointer asked for it, or when the WAL file grew past
+// CheckpointRestart frames since the writer last looked. (A WAL that
+// started over overwrites the file from its beginning, so the file grows
+// again only once the log is longer than the file.)
+//
+// Only one checkpoint runs at a time. Should the checkpointer's hold the
+// lock (on a saturated machine its low priority can stretch one over
+// seconds while the WAL grows), the writer interrupts it and tries again
+// after the next batch; the checkpointer leaves the WAL alone until then.
+//
+// A checkpoint that cannot copy every frame (a read still uses them) does
+// not let the WAL start over, and the file goes on growing; the writer
+// then waits for another eighth of CheckpointRestart before it tries
+// again, rather than paying for a checkpoint after every batch while the
+// read lasts.
+func (s *Store) keepWALBounded() {
+	asked := s.restartWAL.Swap(false)
+	grew := false
+	if s.d.WALFrames != nil && s.d.CheckpointRestart > 0 {
+		n := s.d.WALFrames()
+		grew = n >= s.d.CheckpointRestart && n > s.walSeen && n >= s.walWait
+		s.walSeen = n
+	}
+	if !asked && !grew {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	switch w := s.checkpoint(ctx, s.d.Checkpoint); {
+	case w.busy:
+		s.restartWAL.Store(true)
+		if stop := s.bgCheckpoint.Load(); stop != nil {
+			(*stop)()
 		}
+	case w.behind() == 0:
+		s.walWait = 0
+	case grew:
+		s.walWait = s.walSeen + s.d.CheckpointRestart/8
 	}
 }
 
