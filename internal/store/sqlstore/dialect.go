@@ -60,8 +60,9 @@ type Dialect struct {
 	// machine it may not run for seconds. WALFrames, when set, lets the
 	// writer see for itself: it returns how many frames the WAL file has
 	// room for (its size over the frame size). Should the file grow past
-	// CheckpointRestart frames, the log holds at least that many, and the
-	// writer makes it start over as above without waiting to be told.
+	// CheckpointRestart frames (and an eighth more, the checkpointer's
+	// turn), the log holds at least that many, and the writer makes it
+	// start over as above without waiting to be told.
 	Checkpoint        string
 	CheckpointEvery   time.Duration
 	CheckpointCatchUp int

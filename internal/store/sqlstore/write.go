@@ -97,9 +97,11 @@ func (s *Store) writer() {
 // keepWALBounded runs, between two batches, the checkpoint that makes the
 // WAL start over at the next write (see Dialect.CheckpointRestart): when
 // the checkpointer asked for it, or when the WAL file grew past
-// CheckpointRestart frames since the writer last looked. (A WAL that
-// started over overwrites the file from its beginning, so the file grows
-// again only once the log is longer than the file.)
+// CheckpointRestart frames and an eighth since the writer last looked. (A
+// WAL that started over overwrites the file from its beginning, so the
+// file grows again only once the log is longer than the file.) The eighth
+// gives the checkpointer the time to ask first: its request comes just
+// after it copied the WAL, which leaves the writer little to copy.
 //
 // Only one checkpoint runs at a time. Should the checkpointer's hold the
 // lock (on a saturated machine its low priority can stretch one over
@@ -116,7 +118,7 @@ func (s *Store) keepWALBounded() {
 	grew := false
 	if s.d.WALFrames != nil && s.d.CheckpointRestart > 0 {
 		n := s.d.WALFrames()
-		grew = n >= s.d.CheckpointRestart && n > s.walSeen && n >= s.walWait
+		grew = n >= s.d.CheckpointRestart+s.d.CheckpointRestart/8 && n > s.walSeen && n >= s.walWait
 		s.walSeen = n
 	}
 	if !asked && !grew {
