@@ -50,7 +50,7 @@ func main() {
 
 func run() error {
 	var (
-		kind     = flag.String("store", "sqlite", "store to measure: sqlite or postgres")
+		kind     = flag.String("store", "sqlite", "store to measure: sqlite, postgres, or file (the machine's floor: group-committed records in a plain file, see floor.go)")
 		mode     = flag.String("mode", "append", "append (open-loop creates) or list (10,000 of 20,000 releases by label)")
 		rate     = flag.Float64("rate", 5000, "append: creates offered per second")
 		duration = flag.Duration("duration", 10*time.Second, "append: how long the load is measured")
@@ -62,6 +62,8 @@ func run() error {
 		memprof  = flag.String("memprofile", "", "write this process's allocation profile (all allocations since start) to this file")
 		stalls   = flag.Duration("stalls", 2*time.Second, "append: spin on every CPU this long before the run to measure how often the CPUs stall (0: skip)")
 		latFile  = flag.String("latencies", "", "append: write every measured request to this file, a line each: its scheduled time from the start of the measurement and its latency, in µs")
+		ckptEach = flag.Duration("checkpoint-every", 0, "sqlite: time between background WAL checkpoints (0: the store's default, 250ms)")
+		ckptRst  = flag.Int("checkpoint-restart", 0, "sqlite: WAL frames at which the writer makes the WAL start over (0: the store's default, 65536)")
 		dsn      = flag.String("dsn", os.Getenv("AIRLOCK_BENCH_POSTGRES"), "postgres: server URL; a scratch database is created on it and dropped after (default $AIRLOCK_BENCH_POSTGRES)")
 	)
 	flag.Parse()
@@ -69,9 +71,10 @@ func run() error {
 	gogc := gctune.Apply() // as the airlock binary does
 
 	ws := &writerStats{}
-	opts := sqlstore.Options{ObserveBatch: ws.observe}
+	opts := sqlstore.Options{ObserveBatch: ws.observe, CheckpointEvery: *ckptEach, CheckpointRestart: *ckptRst}
 	var (
 		st         *sqlstore.Store
+		floor      *fileLog
 		durability string
 		serverCPU  func() (time.Duration, bool) // the database server's CPU time, when it is a local PostgreSQL
 		err        error
@@ -111,10 +114,28 @@ func run() error {
 		}
 		durability = "fsync=" + fsync + ",synchronous_commit=" + syncCommit
 		serverCPU = postgresCPU(ctx, st.DB())
+	case "file":
+		if *mode != "append" {
+			return fmt.Errorf("-store file measures appends only (-mode append)")
+		}
+		d := *dir
+		if d == "" {
+			if d, err = os.MkdirTemp("", "airlock-bench-"); err != nil {
+				return err
+			}
+			defer os.RemoveAll(d)
+		}
+		if floor, err = openFileLog(filepath.Join(d, "floor.log"), 64<<20, ws.observe); err != nil {
+			return err
+		}
+		defer floor.Close()
+		durability = "fdatasync=true ring=64MB"
 	default:
-		return fmt.Errorf("-store %q: want sqlite or postgres", *kind)
+		return fmt.Errorf("-store %q: want sqlite, postgres or file", *kind)
 	}
-	defer st.Close()
+	if st != nil {
+		defer st.Close()
+	}
 
 	if *cpuprof != "" {
 		f, err := os.Create(*cpuprof)
@@ -148,7 +169,13 @@ func run() error {
 			srv0, _ = serverCPU()
 		}
 		ws.reset()
-		res, err := storetest.Sustained(ctx, st, storetest.SustainedConfig{Rate: *rate, Duration: *duration, Warmup: *warmup, Workers: *workers})
+		cfg := storetest.SustainedConfig{Rate: *rate, Duration: *duration, Warmup: *warmup, Workers: *workers}
+		var res storetest.SustainedResult
+		if floor != nil {
+			res, err = storetest.SustainedFunc(ctx, cfg, floor.Append)
+		} else {
+			res, err = storetest.Sustained(ctx, st, cfg)
+		}
 		if err != nil {
 			return err
 		}

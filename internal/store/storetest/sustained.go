@@ -70,6 +70,20 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microse
 // request has completed. Only a setup failure is an error; failed writes are
 // counted in the result.
 func Sustained(ctx context.Context, st store.Store, cfg SustainedConfig) (SustainedResult, error) {
+	prefix := fmt.Sprintf("s%x", rand.Uint32())
+	return SustainedFunc(ctx, cfg, func(ctx context.Context, i int) error {
+		obj := Obj("Release", fmt.Sprintf("%s-%d", prefix, i), map[string]string{"app": "shop"},
+			`{"application":"shop","version":"1.4.2","digest":"sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}`)
+		return st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+			_, err := tx.Create(ctx, obj)
+			return err
+		})
+	})
+}
+
+// SustainedFunc offers cfg.Rate calls of op per second, paced and measured
+// as Sustained does; op gets each request's index.
+func SustainedFunc(ctx context.Context, cfg SustainedConfig, op func(ctx context.Context, i int) error) (SustainedResult, error) {
 	if cfg.Rate <= 0 || cfg.Duration <= 0 {
 		return SustainedResult{}, fmt.Errorf("sustained run needs a positive rate and duration, got %v/s for %v", cfg.Rate, cfg.Duration)
 	}
@@ -80,7 +94,6 @@ func Sustained(ctx context.Context, st store.Store, cfg SustainedConfig) (Sustai
 	warm := int(cfg.Warmup / interval)
 	n := int(cfg.Duration / interval)
 	total := warm + n
-	prefix := fmt.Sprintf("s%x", rand.Uint32())
 
 	type req struct {
 		i     int
@@ -99,12 +112,7 @@ func Sustained(ctx context.Context, st store.Store, cfg SustainedConfig) (Sustai
 		go func() {
 			defer wg.Done()
 			for r := range queue {
-				obj := Obj("Release", fmt.Sprintf("%s-%d", prefix, r.i), map[string]string{"app": "shop"},
-					`{"application":"shop","version":"1.4.2","digest":"sha256:9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"}`)
-				err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
-					_, err := tx.Create(ctx, obj)
-					return err
-				})
+				err := op(ctx, r.i)
 				now := time.Now()
 				lat[r.i] = now.Sub(r.sched)
 				done[r.i] = now
