@@ -64,6 +64,8 @@ func run() error {
 		latFile  = flag.String("latencies", "", "append: write every measured request to this file, a line each: its scheduled time from the start of the measurement and its latency, in µs")
 		ckptEach = flag.Duration("checkpoint-every", 0, "sqlite: time between background WAL checkpoints (0: the store's default, 250ms)")
 		ckptRst  = flag.Int("checkpoint-restart", 0, "sqlite: WAL frames at which the writer makes the WAL start over (0: the store's default, 65536)")
+		readers  = flag.Int("readers", 0, "append: goroutines that read beside the writes, each one Get every -read-every")
+		readEach = flag.Duration("read-every", time.Millisecond, "append: pause between one reader's Gets")
 		dsn      = flag.String("dsn", os.Getenv("AIRLOCK_BENCH_POSTGRES"), "postgres: server URL; a scratch database is created on it and dropped after (default $AIRLOCK_BENCH_POSTGRES)")
 	)
 	flag.Parse()
@@ -169,6 +171,8 @@ func run() error {
 			srv0, _ = serverCPU()
 		}
 		ws.reset()
+		stopReads := startReaders(ctx, st, *readers, *readEach)
+		defer stopReads()
 		cfg := storetest.SustainedConfig{Rate: *rate, Duration: *duration, Warmup: *warmup, Workers: *workers}
 		var res storetest.SustainedResult
 		if floor != nil {
@@ -422,4 +426,24 @@ func (w *writerStats) String() string {
 		return fmt.Sprintf("p50=%s p99=%s max=%s", r(d[n/2]), r(d[n*99/100]), r(d[n-1]))
 	}
 	return fmt.Sprintf("batches=%d writes/batch=%.1f cycle %s; commit %s", n, float64(w.writes)/float64(n), q(w.cycles), q(w.commit))
+}
+
+// startReaders starts n goroutines that each Get a Release every pause
+// until the returned function is called: reads on the pool beside the
+// writer, as a server's API and watches make them.
+func startReaders(ctx context.Context, st *sqlstore.Store, n int, pause time.Duration) (stop func()) {
+	if st == nil || n <= 0 {
+		return func() {}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	for r := range n {
+		wg.Go(func() {
+			for i := 0; ctx.Err() == nil; i++ {
+				_, _ = st.Get(ctx, "Release", fmt.Sprintf("shop-%d-%d", r, i))
+				time.Sleep(pause)
+			}
+		})
+	}
+	return func() { cancel(); wg.Wait() }
 }

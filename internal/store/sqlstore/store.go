@@ -77,7 +77,7 @@ type Store struct {
 	closers []func()
 
 	names *nameFilter // the writer goroutine's
-	wconn *sql.Conn   // the writer goroutine's own connection, with a Dialect.Pipeline
+	wconn *sql.Conn   // the writer goroutine's own connection
 
 	stmtMu sync.Mutex
 	stmts  map[string]*sql.Stmt // prepared once on the pool, per connection by database/sql

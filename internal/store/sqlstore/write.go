@@ -348,8 +348,20 @@ func (w *writeTx) q() dbtx {
 // until it ends.
 func (s *Store) begin(ctx context.Context) (w *writeTx, seq int64, hash string, err error) {
 	if s.d.Pipeline == nil {
-		tx, err := s.db.BeginTx(ctx, nil)
+		// Every batch begins on the writer's own connection too: a pool
+		// connection would be another one each time (database/sql hands out
+		// the longest idle), whose page cache is cold or, after the
+		// other's commits, invalid, so the batch would read from the file
+		// the pages it changes. A failed begin drops the connection; the
+		// next batch takes a new one.
+		if s.wconn == nil {
+			if s.wconn, err = s.db.Conn(ctx); err != nil {
+				return nil, 0, "", fmt.Errorf("connect the writer: %w", err)
+			}
+		}
+		tx, err := s.wconn.BeginTx(ctx, nil)
 		if err != nil {
+			s.dropWriterConn()
 			return nil, 0, "", fmt.Errorf("begin write transaction: %w", err)
 		}
 		if err := s.queryRow(ctx, tx, s.q.lockHead).Scan(&seq, &hash); err != nil {
