@@ -348,12 +348,12 @@ func (w *writeTx) q() dbtx {
 // until it ends.
 func (s *Store) begin(ctx context.Context) (w *writeTx, seq int64, hash string, err error) {
 	if s.d.Pipeline == nil {
-		// Every batch begins on the writer's own connection too: a pool
-		// connection would be another one each time (database/sql hands out
-		// the longest idle), whose page cache is cold or, after the
-		// other's commits, invalid, so the batch would read from the file
-		// the pages it changes. A failed begin drops the connection; the
-		// next batch takes a new one.
+		// Every batch begins on the writer's own connection too. From the
+		// pool it would get whichever connection is free, with reads beside
+		// it often not the one it used last, whose page cache the last
+		// commit (made on another connection) invalidated: the batch would
+		// read again from the file the pages it changes. A failed begin
+		// drops the connection; the next batch takes a new one.
 		if s.wconn == nil {
 			if s.wconn, err = s.db.Conn(ctx); err != nil {
 				return nil, 0, "", fmt.Errorf("connect the writer: %w", err)
