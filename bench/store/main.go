@@ -83,13 +83,11 @@ func run() error {
 	)
 	switch *kind {
 	case "sqlite":
-		d := *dir
-		if d == "" {
-			if d, err = os.MkdirTemp("", "airlock-bench-"); err != nil {
-				return err
-			}
-			defer os.RemoveAll(d)
+		d, cleanup, err := benchDir(*dir)
+		if err != nil {
+			return err
 		}
+		defer cleanup()
 		if st, err = sqlite.Open(ctx, filepath.Join(d, "airlock.db"), opts); err != nil {
 			return err
 		}
@@ -120,13 +118,11 @@ func run() error {
 		if *mode != "append" {
 			return fmt.Errorf("-store file measures appends only (-mode append)")
 		}
-		d := *dir
-		if d == "" {
-			if d, err = os.MkdirTemp("", "airlock-bench-"); err != nil {
-				return err
-			}
-			defer os.RemoveAll(d)
+		d, cleanup, err := benchDir(*dir)
+		if err != nil {
+			return err
 		}
+		defer cleanup()
 		if floor, err = openFileLog(filepath.Join(d, "floor.log"), 64<<20, ws.observe); err != nil {
 			return err
 		}
@@ -446,4 +442,16 @@ func startReaders(ctx context.Context, st *sqlstore.Store, n int, pause time.Dur
 		})
 	}
 	return func() { cancel(); wg.Wait() }
+}
+
+// benchDir returns dir, or a new temporary directory (removed by cleanup)
+// when dir is empty.
+func benchDir(dir string) (d string, cleanup func(), err error) {
+	if dir != "" {
+		return dir, func() {}, nil
+	}
+	if d, err = os.MkdirTemp("", "airlock-bench-"); err != nil {
+		return "", nil, err
+	}
+	return d, func() { os.RemoveAll(d) }, nil
 }
