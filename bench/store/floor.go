@@ -29,7 +29,7 @@ type fileLog struct {
 	reqs   chan *fileReq
 	done   chan struct{}
 	buf    []byte
-	observ func(writes int, cycle, commit time.Duration)
+	observe func(writes int, cycle, commit time.Duration)
 }
 
 type fileReq struct {
@@ -54,7 +54,7 @@ func openFileLog(path string, size int64, observe func(int, time.Duration, time.
 		f.Close()
 		return nil, err
 	}
-	l := &fileLog{f: f, size: size, reqs: make(chan *fileReq, 256), done: make(chan struct{}), observ: observe}
+	l := &fileLog{f: f, size: size, reqs: make(chan *fileReq, 256), done: make(chan struct{}), observe: observe}
 	go l.run()
 	return l, nil
 }
@@ -103,8 +103,8 @@ func (l *fileLog) run() {
 			l.buf = append(l.buf, '\n')
 		}
 		err := l.commit()
-		if l.observ != nil {
-			l.observ(len(batch), time.Since(start), time.Since(start))
+		if l.observe != nil {
+			l.observe(len(batch), time.Since(start), time.Since(start))
 		}
 		for _, r := range batch {
 			r.done <- err
