@@ -22,13 +22,13 @@ import (
 // as a WAL that starts over is. `-store file` measures it with the same
 // open-loop load as the stores, so the two tails can be put side by side.
 type fileLog struct {
-	f      *os.File
-	size   int64
-	off    int64
-	head   [sha256.Size]byte
-	reqs   chan *fileReq
-	done   chan struct{}
-	buf    []byte
+	f       *os.File
+	size    int64
+	off     int64
+	head    [sha256.Size]byte
+	reqs    chan *fileReq
+	done    chan struct{}
+	buf     []byte
 	observe func(writes int, cycle, commit time.Duration)
 }
 
