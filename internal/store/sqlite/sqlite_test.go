@@ -3,6 +3,7 @@ package sqlite_test
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -234,4 +235,135 @@ func testWALStartsOver(t *testing.T, every time.Duration) {
 		t.Errorf("%d releases listed, %d written", len(objs), written.Load())
 	}
 	t.Logf("%d batches, %d writes, WAL at most %d bytes", batches.Load(), written.Load(), largest)
+}
+
+// TestWALStartsOverAfterALongRead holds a read transaction open while
+// writes go on, so that the WAL cannot start over and grows; once the read
+// ends, the writer must make it start over, and SQLite cuts the file back
+// to journal_size_limit (1.25 × CheckpointRestart frames).
+func TestWALStartsOverAfterALongRead(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	st, err := sqlite.Open(ctx, path, sqlstore.Options{
+		CheckpointEvery:   time.Hour, // the writer alone keeps the WAL bounded
+		CheckpointRestart: 64,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	big := `{"application":"shop","version":"` + strings.Repeat("9", 8000) + `"}`
+	write := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+				_, err := tx.Create(ctx, storetest.Obj("Release", fmt.Sprintf("shop-%d", i), nil, big))
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	walSize := func() int64 {
+		fi, err := os.Stat(path + "-wal")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	write(0, 50)
+
+	// A read transaction: BEGIN DEFERRED by hand, since the pool's
+	// transactions begin IMMEDIATE (the write lock).
+	read, err := st.DB().Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer read.Close()
+	if _, err := read.ExecContext(ctx, "BEGIN DEFERRED"); err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := read.QueryRowContext(ctx, "SELECT count(*) FROM objects").Scan(&n); err != nil || n != 50 {
+		t.Fatalf("the read saw %d objects (%v), want 50", n, err)
+	}
+	write(50, 350)
+	during := walSize()
+	if during < 2<<20 {
+		t.Fatalf("the WAL is %d bytes after 300 writes of 8 KB under an open read; want it to have grown (the read keeps it from starting over)", during)
+	}
+	if _, err := read.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	write(350, 450)
+	limit := int64(64 * 4096 * 5 / 4)
+	if after := walSize(); after > limit+256<<10 {
+		t.Errorf("the WAL is %d bytes 100 writes after the read ended (%d during it); want it cut back to about %d", after, during, limit)
+	}
+	objs, err := st.List(ctx, "Release", nil)
+	if err != nil || len(objs) != 450 {
+		t.Fatalf("listed %d releases (%v), want 450", len(objs), err)
+	}
+}
+
+// TestWriterRecoversFromALockedDatabase holds SQLite's write lock from
+// another connection for longer than the busy timeout (10 s): the write
+// queued meanwhile fails, naming the lock, and the next one succeeds once
+// the lock is gone. The writer drops the connection its begin failed on
+// and takes a new one.
+func TestWriterRecoversFromALockedDatabase(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits out the 10 s busy timeout")
+	}
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	st, err := sqlite.Open(ctx, path, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	create := func(name string) error {
+		return st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+			_, err := tx.Create(ctx, storetest.Obj("Release", name, nil, `{"application":"shop","version":"1"}`))
+			return err
+		})
+	}
+	if err := create("before"); err != nil {
+		t.Fatal(err)
+	}
+	other, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	lock, err := other.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := lock.ExecContext(ctx, "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	err = create("during")
+	if err == nil || !strings.Contains(err.Error(), "begin write transaction") {
+		t.Errorf("a write while another connection held the lock for 10 s: %v; want it to fail beginning its transaction", err)
+	}
+	if _, err := lock.ExecContext(ctx, "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	lock.Close()
+	if err := create("after"); err != nil {
+		t.Fatalf("a write once the lock was gone: %v", err)
+	}
+	objs, err := st.List(ctx, "Release", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range objs {
+		names = append(names, o.Metadata.Name)
+	}
+	if strings.Join(names, ",") != "after,before" {
+		t.Errorf("releases stored: %v; want after and before (the failed write stores nothing)", names)
+	}
 }

@@ -439,17 +439,14 @@ func (w *writeTx) rollback() {
 
 // dropWriterConn closes the writer's connection for good: its driver
 // connection is closed rather than returned to the pool, whatever state
-// it was left in.
+// it was left in. Answering driver.ErrBadConn from Raw is what makes
+// database/sql close it; closing it here as well would close it twice,
+// which the SQLite driver does not survive.
 func (s *Store) dropWriterConn() {
 	if s.wconn == nil {
 		return
 	}
-	_ = s.wconn.Raw(func(dc any) error {
-		if c, ok := dc.(driver.Conn); ok {
-			c.Close()
-		}
-		return driver.ErrBadConn // database/sql discards the connection
-	})
+	_ = s.wconn.Raw(func(any) error { return driver.ErrBadConn })
 	s.wconn.Close()
 	s.wconn = nil
 }
