@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -110,11 +109,48 @@ func strictUnmarshal(data []byte, v any) error {
 	return nil
 }
 
-var (
-	nameRE     = regexp.MustCompile(`^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$`)
-	labelKeyRE = regexp.MustCompile(`^([a-z0-9]([a-z0-9.-]*[a-z0-9])?/)?[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$`)
-	labelValRE = regexp.MustCompile(`^([A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?)?$`)
-)
+// The shapes of names, label keys and label values, written out rather
+// than as regular expressions (^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$ and so on,
+// which the tests keep as the reference): the store checks every object a
+// write touches, on its one writer, and a regexp match costs a
+// microsecond or more each.
+
+// isName reports whether s matches ^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$.
+func isName(s string) bool {
+	return shaped(s, func(c byte) bool { return 'a' <= c && c <= 'z' || '0' <= c && c <= '9' }, func(c byte) bool { return c == '.' || c == '-' })
+}
+
+// isLabelText reports whether s matches
+// ^[A-Za-z0-9]([A-Za-z0-9_.-]*[A-Za-z0-9])?$.
+func isLabelText(s string) bool {
+	return shaped(s, func(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' }, func(c byte) bool { return c == '.' || c == '-' || c == '_' })
+}
+
+// isLabelKey reports whether s matches an optional isName prefix and '/',
+// then isLabelText.
+func isLabelKey(s string) bool {
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		return isName(s[:i]) && isLabelText(s[i+1:])
+	}
+	return isLabelText(s)
+}
+
+// isLabelValue reports whether s is empty or isLabelText.
+func isLabelValue(s string) bool { return s == "" || isLabelText(s) }
+
+// shaped reports whether s is not empty, every byte of it is an end byte,
+// or a middle byte anywhere but first and last.
+func shaped(s string, end, middle func(byte) bool) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !end(c) && (i == 0 || i == len(s)-1 || !middle(c)) {
+			return false
+		}
+	}
+	return true
+}
 
 // MaxNameLength is the longest name an object may have.
 const MaxNameLength = 63
@@ -128,7 +164,7 @@ func ValidateName(s string) error {
 		return fmt.Errorf("name is required")
 	case len(s) > MaxNameLength:
 		return fmt.Errorf("name %q is %d characters long; the limit is %d", s, len(s), MaxNameLength)
-	case !nameRE.MatchString(s) || strings.Contains(s, ".."):
+	case !isName(s) || strings.Contains(s, ".."):
 		return fmt.Errorf("name %q is invalid: use lower-case letters, digits, '-' and '.', starting and ending with a letter or digit (e.g. %q)", s, suggestName(s))
 	}
 	return nil
@@ -178,10 +214,10 @@ func ValidateLabels(labels map[string]string) error {
 		if i := strings.LastIndexByte(k, '/'); i >= 0 {
 			prefix, name = k[:i], k[i+1:]
 		}
-		if len(prefix) > 253 || len(name) > 63 || !labelKeyRE.MatchString(k) {
+		if len(prefix) > 253 || len(name) > 63 || !isLabelKey(k) {
 			return fmt.Errorf("label key %q is invalid: use up to 63 letters, digits, '-', '_' and '.', optionally prefixed by a DNS name and '/'", k)
 		}
-		if len(v) > 63 || !labelValRE.MatchString(v) {
+		if len(v) > 63 || !isLabelValue(v) {
 			return fmt.Errorf("label %q has invalid value %q: use up to 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit", k, v)
 		}
 	}
