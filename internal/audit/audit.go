@@ -81,25 +81,54 @@ func (e *Entry) Seal(prevHash string) {
 // hold sensitive values) never enters the log. A nil v hashes as "null".
 // It is safe for concurrent use.
 func StateHash(v any) (string, error) {
-	raw, err := json.Marshal(v)
-	if err != nil {
-		return "", fmt.Errorf("canonical json: %w", err)
+	bufs := hashBufs.Get().(*stateBufs)
+	defer hashBufs.Put(bufs)
+	var raw []byte
+	if a, ok := v.(jsonAppender); ok {
+		if raw, ok = a.AppendJSON(bufs.raw[:0]); ok {
+			bufs.keep(&bufs.raw, raw)
+		} else {
+			raw = nil
+		}
 	}
-	bp := canonBufs.Get().(*[]byte)
-	defer canonBufs.Put(bp)
-	c, ok := appendCanonical((*bp)[:0], raw)
+	if raw == nil {
+		var err error
+		if raw, err = json.Marshal(v); err != nil {
+			return "", fmt.Errorf("canonical json: %w", err)
+		}
+	}
+	c, ok := appendCanonical(bufs.canon[:0], raw)
 	if !ok {
+		var err error
 		if c, err = canonicalSlow(raw); err != nil {
 			return "", err
 		}
-	} else if cap(c) <= 64<<10 {
-		*bp = c
+	} else {
+		bufs.keep(&bufs.canon, c)
 	}
 	return hashString(sha256.Sum256(c)), nil
 }
 
-// canonBufs holds StateHash's scratch buffers.
-var canonBufs = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+// jsonAppender is a value that writes its own JSON, as encoding/json would
+// (resource.Object does), or reports that it cannot.
+type jsonAppender interface {
+	AppendJSON([]byte) ([]byte, bool)
+}
+
+// stateBufs are StateHash's scratch buffers: the object's JSON and its
+// canonical form (apart, since one is read while the other is written).
+type stateBufs struct{ raw, canon []byte }
+
+// keep makes grown the buffer *dst reuses, unless it grew past 64 KiB.
+func (*stateBufs) keep(dst *[]byte, grown []byte) {
+	if cap(grown) <= 64<<10 {
+		*dst = grown[:0]
+	}
+}
+
+var hashBufs = sync.Pool{New: func() any {
+	return &stateBufs{raw: make([]byte, 0, 1024), canon: make([]byte, 0, 1024)}
+}}
 
 // Canonical returns v as canonical JSON: v as encoding/json marshals it,
 // with every object's keys sorted byte-wise (a repeated key keeps its last

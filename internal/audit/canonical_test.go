@@ -168,10 +168,10 @@ func TestCanonicalMatchesOldObjects(t *testing.T) {
 	}
 	for range 20000 {
 		o := &resource.Object{
-			APIVersion: resource.APIVersion,
-			Kind:       []string{"Release", "Application", "Kind-with.odd_chars"}[r.IntN(3)],
+			APIVersion: []string{resource.APIVersion, "", "v1<x>"}[r.IntN(3)],
+			Kind:       []string{"Release", "Application", "Kind-with.odd_chars", "Ré<lease>", ""}[r.IntN(5)],
 			Metadata: resource.Metadata{
-				Name:     fmt.Sprintf("shop-%d", r.IntN(1000)),
+				Name:     []string{fmt.Sprintf("shop-%d", r.IntN(1000)), "tab\there", "bad\xff", "q\"uote"}[r.IntN(4)],
 				Revision: r.Int64N(3) * r.Int64(),
 			},
 			Spec:   raw(),
@@ -180,14 +180,63 @@ func TestCanonicalMatchesOldObjects(t *testing.T) {
 		if r.IntN(3) > 0 {
 			o.Metadata.Labels = map[string]string{}
 			for range r.IntN(5) {
-				o.Metadata.Labels[[]string{"app", "team", "example.com/tier", "a<b", "z"}[r.IntN(5)]] = []string{"shop", "", "payments", "x&y", "\u2028"}[r.IntN(5)]
+				o.Metadata.Labels[[]string{"app", "team", "example.com/tier", "a<b", "z", "nl\n"}[r.IntN(6)]] = []string{"shop", "", "payments", "x&y", "\u2028", "\xfe"}[r.IntN(6)]
 			}
 		}
 		if r.IntN(4) > 0 {
 			o.Metadata.CreatedAt = time.Unix(r.Int64N(4e9), r.Int64N(1e9)).UTC()
 			o.Metadata.UpdatedAt = o.Metadata.CreatedAt.Add(time.Duration(r.Int64N(1e12)))
+			if r.IntN(3) == 0 { // offsets, and a zone with seconds in its offset
+				zones := []*time.Location{time.FixedZone("CET", 3600), time.FixedZone("X", -(9*3600 + 30*60)), time.FixedZone("LMT", 3600+25)}
+				o.Metadata.UpdatedAt = o.Metadata.UpdatedAt.In(zones[r.IntN(len(zones))])
+			}
 		}
 		checkSame(t, o)
+	}
+}
+
+// TestObjectsSkipReflection checks that the objects the store hashes are
+// written by resource.Object.AppendJSON, not by encoding/json, and those
+// it cannot write exactly are left to encoding/json.
+func TestObjectsSkipReflection(t *testing.T) {
+	o := &resource.Object{
+		APIVersion: resource.APIVersion, Kind: "Release",
+		Metadata: resource.Metadata{Name: "shop-1", Labels: map[string]string{"app": "shop", "example.com/tier": "web"}, Revision: 7,
+			CreatedAt: time.Unix(1700000000, 5).UTC(), UpdatedAt: time.Unix(1700000001, 0).In(time.FixedZone("CET", 3600))},
+		Spec:   json.RawMessage(`{"application":"shop","version":"1.4.2"}`),
+		Status: json.RawMessage(`{"phase":"Ready"}`),
+	}
+	raw, ok := o.AppendJSON(nil)
+	if !ok {
+		t.Fatalf("AppendJSON refused a plain object")
+	}
+	var got, want any
+	if err := json.Unmarshal(raw, &got); err != nil {
+		t.Fatalf("AppendJSON wrote %s: %v", raw, err)
+	}
+	enc, _ := json.Marshal(o)
+	_ = json.Unmarshal(enc, &want)
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("AppendJSON wrote\n%s\nencoding/json writes\n%s", raw, enc)
+	}
+	for _, bad := range []*resource.Object{
+		nil,
+		{Kind: "Ré"},
+		{Kind: "a<b"},
+		{Metadata: resource.Metadata{Labels: map[string]string{"k": "tab\t"}}},
+		{Metadata: resource.Metadata{CreatedAt: time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)}},
+		{Spec: json.RawMessage(`{"a":`)},
+	} {
+		if raw, ok := bad.AppendJSON([]byte("x")); ok || string(raw) != "x" {
+			t.Errorf("AppendJSON(%+v) = %q, %v; want it to refuse and append nothing", bad, raw, ok)
+		}
+	}
+	if raceEnabled {
+		return
+	}
+	buf := make([]byte, 0, 4096)
+	if n := testing.AllocsPerRun(100, func() { _, _ = o.AppendJSON(buf[:0]) }); n > 0 {
+		t.Errorf("AppendJSON into a buffer with room allocates %v times; want none", n)
 	}
 }
 
