@@ -102,9 +102,10 @@ func (l *fileLog) run() {
 			l.buf = hex.AppendEncode(l.buf, l.head[:])
 			l.buf = append(l.buf, '\n')
 		}
+		ct := time.Now()
 		err := l.commit()
 		if l.observe != nil {
-			l.observe(len(batch), time.Since(start), time.Since(start))
+			l.observe(len(batch), time.Since(start), time.Since(ct))
 		}
 		for _, r := range batch {
 			r.done <- err

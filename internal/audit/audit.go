@@ -86,7 +86,7 @@ func StateHash(v any) (string, error) {
 	var raw []byte
 	if a, ok := v.(jsonAppender); ok {
 		if raw, ok = a.AppendJSON(bufs.raw[:0]); ok {
-			bufs.keep(&bufs.raw, raw)
+			keepBuf(&bufs.raw, raw)
 		} else {
 			raw = nil
 		}
@@ -104,7 +104,7 @@ func StateHash(v any) (string, error) {
 			return "", err
 		}
 	} else {
-		bufs.keep(&bufs.canon, c)
+		keepBuf(&bufs.canon, c)
 	}
 	return hashString(sha256.Sum256(c)), nil
 }
@@ -119,8 +119,8 @@ type jsonAppender interface {
 // canonical form (apart, since one is read while the other is written).
 type stateBufs struct{ raw, canon []byte }
 
-// keep makes grown the buffer *dst reuses, unless it grew past 64 KiB.
-func (*stateBufs) keep(dst *[]byte, grown []byte) {
+// keepBuf makes grown the buffer *dst reuses, unless it grew past 64 KiB.
+func keepBuf(dst *[]byte, grown []byte) {
 	if cap(grown) <= 64<<10 {
 		*dst = grown[:0]
 	}

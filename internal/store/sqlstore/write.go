@@ -328,8 +328,8 @@ const (
 	entryRow          = "(?,?,?,?,?,?,?,?,?,?,?)"
 )
 
-// writeTx is a batch's transaction: a database/sql one, or, with a
-// Dialect.Pipeline, one the writer began on its own connection.
+// writeTx is a batch's transaction on the writer's own connection: a
+// database/sql one, or, with a Dialect.Pipeline, one begun by hand.
 type writeTx struct {
 	s    *Store
 	tx   *sql.Tx
@@ -354,10 +354,8 @@ func (s *Store) begin(ctx context.Context) (w *writeTx, seq int64, hash string, 
 		// commit (made on another connection) invalidated: the batch would
 		// read again from the file the pages it changes. A failed begin
 		// drops the connection; the next batch takes a new one.
-		if s.wconn == nil {
-			if s.wconn, err = s.db.Conn(ctx); err != nil {
-				return nil, 0, "", fmt.Errorf("connect the writer: %w", err)
-			}
+		if err := s.connectWriter(ctx); err != nil {
+			return nil, 0, "", err
 		}
 		tx, err := s.wconn.BeginTx(ctx, nil)
 		if err != nil {
@@ -375,10 +373,8 @@ func (s *Store) begin(ctx context.Context) (w *writeTx, seq int64, hash string, 
 	// failed begin is tried once more on a new connection, as database/sql
 	// does for a transaction.
 	for attempt := 0; ; attempt++ {
-		if s.wconn == nil {
-			if s.wconn, err = s.db.Conn(ctx); err != nil {
-				return nil, 0, "", fmt.Errorf("connect the writer: %w", err)
-			}
+		if err := s.connectWriter(ctx); err != nil {
+			return nil, 0, "", err
 		}
 		w = &writeTx{s: s, conn: s.wconn}
 		_, err = s.d.Pipeline(ctx, w.conn, []Piped{{SQL: "BEGIN"}, {SQL: s.q.lockHead, Scan: []any{&seq, &hash}}})
@@ -391,6 +387,19 @@ func (s *Store) begin(ctx context.Context) (w *writeTx, seq int64, hash string, 
 		}
 		s.dropWriterConn()
 	}
+}
+
+// connectWriter takes the writer's own connection from the pool, unless
+// it holds one.
+func (s *Store) connectWriter(ctx context.Context) error {
+	if s.wconn != nil {
+		return nil
+	}
+	var err error
+	if s.wconn, err = s.db.Conn(ctx); err != nil {
+		return fmt.Errorf("connect the writer: %w", err)
+	}
+	return nil
 }
 
 // commit runs last, when there is one, and commits: with a Pipeline, both
