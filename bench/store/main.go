@@ -62,7 +62,7 @@ func run() error {
 		memprof  = flag.String("memprofile", "", "write this process's allocation profile (all allocations since start) to this file")
 		stalls   = flag.Duration("stalls", 2*time.Second, "append: spin on every CPU this long before the run to measure how often the CPUs stall (0: skip)")
 		latFile  = flag.String("latencies", "", "append: write every measured request to this file, a line each: its scheduled time from the start of the measurement and its latency, in µs")
-		ckptEach = flag.Duration("checkpoint-every", 0, "sqlite: time between background WAL checkpoints (0: the store's default, 250ms)")
+		ckptEach = flag.Duration("checkpoint-every", 0, "sqlite: time between background WAL checkpoints (0: the store's default, 50ms)")
 		ckptRst  = flag.Int("checkpoint-restart", 0, "sqlite: WAL frames at which the writer makes the WAL start over (0: the store's default, 65536)")
 		readers  = flag.Int("readers", 0, "append: goroutines that read beside the writes, each one Get every -read-every")
 		readEach = flag.Duration("read-every", time.Millisecond, "append: pause between one reader's Gets")

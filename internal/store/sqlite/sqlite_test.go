@@ -132,6 +132,88 @@ func TestCheckpointsInTheBackground(t *testing.T) {
 	t.Errorf("no thread at niceness 19 (the checkpointer's); niceness of the threads: %v", nices)
 }
 
+// TestCheckpointerWritesBack checks that the checkpointer starts the
+// database file's write-back after its checkpoints, on a descriptor that
+// stays open however often the collector runs (a closed one fails with
+// EBADF, and its number may be SQLite's by then), and that Close releases
+// that descriptor with SQLite's.
+func TestCheckpointerWritesBack(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the write-back needs sync_file_range (Linux)")
+	}
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, sqlstore.Options{CheckpointEvery: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	write := func(name string) {
+		t.Helper()
+		err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+			_, err := tx.Create(ctx, storetest.Obj("Release", name, map[string]string{"app": "shop"}, `{"application":"shop"}`))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor := func(n int64) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, err := st.WriteBacks()
+			if err != nil {
+				t.Fatalf("write-back %d failed: %v", got, err)
+			}
+			if got >= n {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d write-backs 10s after the writes, want at least %d", got, n)
+			}
+			write(fmt.Sprintf("wait-%d-%d", n, time.Now().UnixNano()))
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	for i := range 50 {
+		write(fmt.Sprintf("shop-%d", i))
+	}
+	waitFor(3)
+	for i := range 5 {
+		runtime.GC()
+		runtime.GC()
+		before, _ := st.WriteBacks()
+		write(fmt.Sprintf("after-gc-%d", i))
+		waitFor(before + 1)
+	}
+	if n := openDescriptors(t, path); n == 0 {
+		t.Fatalf("no descriptor of %s open while the store is", path)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := openDescriptors(t, path); n != 0 {
+		t.Fatalf("%d descriptors of %s still open after Close", n, path)
+	}
+}
+
+// openDescriptors counts this process's descriptors of the file at path.
+func openDescriptors(t *testing.T, path string) int {
+	t.Helper()
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, fd := range fds {
+		if target, err := os.Readlink("/proc/self/fd/" + fd.Name()); err == nil && target == path {
+			n++
+		}
+	}
+	return n
+}
+
 // TestTwoProcesses opens the same file twice, as two airlock processes
 // would, and writes through both at once.
 func TestTwoProcesses(t *testing.T) {

@@ -63,11 +63,25 @@ type Dialect struct {
 	// CheckpointRestart frames (and an eighth more, the checkpointer's
 	// turn), the log holds at least that many, and the writer makes it
 	// start over as above without waiting to be told.
+	//
+	// A checkpoint that leaves frames uncopied writes pages into the
+	// database file but does not sync it (the WAL still holds them); only
+	// a complete one, such as the writer's before a start-over, syncs the
+	// file, and that sync then writes out everything the checkpoints
+	// before it left in the page cache: 10-28 ms at 5,000 writes/s on the
+	// CI machines, with the writer waiting. WriteBack, when set, runs on
+	// the checkpointer's thread after each checkpoint that copied frames
+	// and starts writing the database file's dirty pages to disk without
+	// waiting for them, so that sync finds little left to write (1-2 ms).
+	// It changes nothing about what is durable. Release, when set, runs
+	// on Close once the database is closed, to free what WriteBack holds.
 	Checkpoint        string
 	CheckpointEvery   time.Duration
 	CheckpointCatchUp int
 	CheckpointRestart int
 	WALFrames         func() int
+	WriteBack         func() error
+	Release           func()
 	// FinalCheckpoint runs on Close instead of Checkpoint when set.
 	FinalCheckpoint string
 	// Notify, when set, runs inside every write transaction that changed

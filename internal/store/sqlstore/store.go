@@ -66,6 +66,10 @@ type Store struct {
 	// bgCheckpoint cancels the checkpointer's checkpoint while one runs,
 	// which SQLite then interrupts.
 	bgCheckpoint atomic.Pointer[context.CancelFunc]
+	// writeBacks counts the checkpointer's calls of Dialect.WriteBack;
+	// writeBackErr holds the first error one returned.
+	writeBacks   atomic.Int64
+	writeBackErr atomic.Pointer[error]
 	// walSeen is the WAL file's size in frames when the writer last
 	// looked, and walWait the size it waits for after a checkpoint that
 	// could not copy everything. Both are the writer's own.
@@ -234,11 +238,33 @@ func (s *Store) checkpointer(d Dialect) {
 			}
 			s.bgCheckpoint.Store(nil)
 			cancel()
+			if d.WriteBack != nil && last.copied > 0 {
+				s.writeBack(d.WriteBack)
+			}
 			if d.CheckpointRestart > 0 && last.frames >= d.CheckpointRestart {
 				s.restartWAL.Store(true)
 			}
 		}
 	}
+}
+
+// writeBack runs the dialect's WriteBack and counts it, keeping the first
+// error for WriteBacks.
+func (s *Store) writeBack(f func() error) {
+	s.writeBacks.Add(1)
+	if err := f(); err != nil {
+		s.writeBackErr.CompareAndSwap(nil, &err)
+	}
+}
+
+// WriteBacks reports how often the checkpointer started the database
+// file's write-back (see Dialect.WriteBack) and the first error it got,
+// for tests and diagnostics.
+func (s *Store) WriteBacks() (n int64, err error) {
+	if p := s.writeBackErr.Load(); p != nil {
+		err = *p
+	}
+	return s.writeBacks.Load(), err
 }
 
 // walState is what a checkpoint reports: whether another checkpoint kept
@@ -321,6 +347,9 @@ func (s *Store) Close() error {
 		}
 		s.stmtMu.Unlock()
 		err = s.db.Close()
+		if s.d.Release != nil {
+			s.d.Release()
+		}
 	})
 	return err
 }
