@@ -33,7 +33,10 @@ func Dialect() sqlstore.Dialect {
 		Blob:     "BLOB",
 		LockHead: "SELECT seq, hash FROM audit_head WHERE id = 1", // BEGIN IMMEDIATE already holds the write lock
 		// wal_autocheckpoint(0) takes checkpoints off the commit path; this
-		// copies the WAL into the database in the background instead.
+		// copies the WAL into the database in the background instead. Often
+		// and so briefly: a checkpoint is pure Go and holds one of the
+		// process's Ps while it copies, so the writer and the requests
+		// share the others for that time (bench/README.md, "Durability").
 		Checkpoint:      "PRAGMA wal_checkpoint(PASSIVE)",
 		CheckpointEvery: 50 * time.Millisecond,
 		// 256 MB of 4 KiB pages, about three seconds at 5,000 writes/s:
