@@ -162,15 +162,15 @@ func TestCheckpointerWritesBack(t *testing.T) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
 		for {
-			got, err := st.WriteBacks()
-			if err != nil {
-				t.Fatalf("write-back %d failed: %v", got, err)
+			cs := st.CheckpointStats()
+			if cs.WriteBackErr != nil {
+				t.Fatalf("write-back %d failed: %v", cs.WriteBacks, cs.WriteBackErr)
 			}
-			if got >= n {
+			if got := cs.WriteBacks; got >= n {
 				return
 			}
 			if time.Now().After(deadline) {
-				t.Fatalf("%d write-backs 10s after the writes, want at least %d", got, n)
+				t.Fatalf("%d write-backs 10s after the writes, want at least %d", cs.WriteBacks, n)
 			}
 			write(fmt.Sprintf("wait-%d-%d", n, time.Now().UnixNano()))
 			time.Sleep(10 * time.Millisecond)
@@ -183,7 +183,7 @@ func TestCheckpointerWritesBack(t *testing.T) {
 	for i := range 5 {
 		runtime.GC()
 		runtime.GC()
-		before, _ := st.WriteBacks()
+		before := st.CheckpointStats().WriteBacks
 		write(fmt.Sprintf("after-gc-%d", i))
 		waitFor(before + 1)
 	}
@@ -195,6 +195,60 @@ func TestCheckpointerWritesBack(t *testing.T) {
 	}
 	if n := openDescriptors(t, path); n != 0 {
 		t.Fatalf("%d descriptors of %s still open after Close", n, path)
+	}
+}
+
+// TestCheckpointerIdles checks that the checkpointer leaves an idle store
+// alone once it has copied everything, and starts again with the next
+// write.
+func TestCheckpointerIdles(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	ctx := context.Background()
+	st, err := sqlite.Open(ctx, path, sqlstore.Options{CheckpointEvery: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	write := func(name string) {
+		t.Helper()
+		err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+			_, err := tx.Create(ctx, storetest.Obj("Release", name, map[string]string{"app": "shop"}, `{"application":"shop"}`))
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// settle waits until two checkpoints apart no longer differ: the
+	// checkpointer has copied everything and is idling.
+	settle := func() int64 {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		prev := st.CheckpointStats().Checkpoints
+		for {
+			time.Sleep(50 * time.Millisecond) // 25 ticks
+			n := st.CheckpointStats().Checkpoints
+			if n == prev {
+				return n
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("the checkpointer still ran %d checkpoints in the last 50ms, 10s after the last write", n-prev)
+			}
+			prev = n
+		}
+	}
+	write("first")
+	idle := settle()
+	if idle == 0 {
+		t.Fatal("no checkpoint after a write")
+	}
+	time.Sleep(200 * time.Millisecond) // 100 ticks
+	if n := st.CheckpointStats().Checkpoints; n != idle {
+		t.Fatalf("%d checkpoints in 200ms with nothing written, want none", n-idle)
+	}
+	write("second")
+	if n := settle(); n <= idle {
+		t.Fatalf("no checkpoint after the second write (%d before it, %d after)", idle, n)
 	}
 }
 

@@ -66,8 +66,13 @@ type Store struct {
 	// bgCheckpoint cancels the checkpointer's checkpoint while one runs,
 	// which SQLite then interrupts.
 	bgCheckpoint atomic.Pointer[context.CancelFunc]
-	// writeBacks counts the checkpointer's calls of Dialect.WriteBack;
-	// writeBackErr holds the first error one returned.
+	// commits counts the writer's commits that changed something, so the
+	// checkpointer can tell when there is nothing new to copy.
+	commits atomic.Int64
+	// checkpoints and writeBacks count the checkpointer's checkpoints and
+	// its calls of Dialect.WriteBack; writeBackErr holds the first error
+	// one returned.
+	checkpoints  atomic.Int64
 	writeBacks   atomic.Int64
 	writeBackErr atomic.Pointer[error]
 	// walSeen is the WAL file's size in frames when the writer last
@@ -221,6 +226,7 @@ func (s *Store) checkpointer(d Dialect) {
 	t := time.NewTicker(every)
 	defer t.Stop()
 	var last walState
+	seen := int64(-1) // s.commits before the last checkpoint; none yet
 	for {
 		select {
 		case <-s.closing:
@@ -229,6 +235,15 @@ func (s *Store) checkpointer(d Dialect) {
 			if s.restartWAL.Load() {
 				continue // the writer runs the next one (see keepWALBounded)
 			}
+			// Nothing committed here since a checkpoint that copied
+			// everything: an idle store does not wake SQLite every tick.
+			// (Another process's writes are its own checkpointer's.)
+			commits := s.commits.Load()
+			if commits == seen && last.ok && !last.busy && last.behind() == 0 {
+				continue
+			}
+			seen = commits
+			s.checkpoints.Add(1)
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			s.bgCheckpoint.Store(&cancel)
 			if !background || catchUp(last.behind(), d.CheckpointCatchUp) {
@@ -249,7 +264,7 @@ func (s *Store) checkpointer(d Dialect) {
 }
 
 // writeBack runs the dialect's WriteBack and counts it, keeping the first
-// error for WriteBacks.
+// error for CheckpointStats.
 func (s *Store) writeBack(f func() error) {
 	s.writeBacks.Add(1)
 	if err := f(); err != nil {
@@ -257,20 +272,29 @@ func (s *Store) writeBack(f func() error) {
 	}
 }
 
-// WriteBacks reports how often the checkpointer started the database
-// file's write-back (see Dialect.WriteBack) and the first error it got,
-// for tests and diagnostics.
-func (s *Store) WriteBacks() (n int64, err error) {
+// CheckpointStats is what the checkpointer did since the store opened.
+type CheckpointStats struct {
+	Checkpoints int64 // background checkpoints run
+	WriteBacks  int64 // calls of Dialect.WriteBack
+	// WriteBackErr is the first error a WriteBack returned, if any.
+	WriteBackErr error
+}
+
+// CheckpointStats reports what the checkpointer did, for tests and
+// diagnostics.
+func (s *Store) CheckpointStats() CheckpointStats {
+	st := CheckpointStats{Checkpoints: s.checkpoints.Load(), WriteBacks: s.writeBacks.Load()}
 	if p := s.writeBackErr.Load(); p != nil {
-		err = *p
+		st.WriteBackErr = *p
 	}
-	return s.writeBacks.Load(), err
+	return st
 }
 
 // walState is what a checkpoint reports: whether another checkpoint kept
 // it from running, the frames in the WAL and how many of them are copied
 // into the database.
 type walState struct {
+	ok             bool // the checkpoint ran and reported
 	busy           bool
 	frames, copied int
 }
@@ -293,7 +317,7 @@ func (s *Store) checkpoint(ctx context.Context, stmt string) walState {
 	if !rows.Next() || rows.Scan(&busy, &w.frames, &w.copied) != nil {
 		return walState{}
 	}
-	w.busy = busy != 0
+	w.ok, w.busy = true, busy != 0
 	return w
 }
 

@@ -231,6 +231,7 @@ func (s *Store) commitBatch(batch []*writeReq, results []error) (appended bool, 
 		return false, 0, err
 	}
 	commit = time.Since(ct)
+	s.commits.Add(1)
 	// The filter already holds the names this batch created.
 	if s.names.seq == startSeq {
 		s.names.seq = seq
