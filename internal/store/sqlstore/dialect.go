@@ -39,7 +39,8 @@ type Dialect struct {
 	// Checkpoint, when set, is a statement run every CheckpointEvery on a
 	// pool connection, off the writer's path (SQLite: a PASSIVE WAL
 	// checkpoint, so commits never pay for copying the WAL into the
-	// database), and once more on Close. Its result row is SQLite's: busy,
+	// database), and once more on Close. A tick with nothing committed
+	// since a checkpoint that copied everything is skipped. Its result row is SQLite's: busy,
 	// frames in the WAL, frames copied. It runs at a low CPU priority
 	// while it keeps up, and at normal priority once more than
 	// CheckpointCatchUp frames (default 16,384) are left uncopied.
