@@ -61,13 +61,22 @@ func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.St
 	// process-wide; where fdatasync does not exist (macOS, Windows) the
 	// library keeps fsync and this fails harmlessly.
 	_, _ = sqlite.Fdatasync(true)
-	// The store keeps this descriptor until the database is closed, for
-	// the checkpointer's write-back (see sqlstore.Dialect.WriteBack). It
+	// Where there is a write-back, the store keeps this descriptor for it
+	// until the database is closed (see sqlstore.Dialect.WriteBack). It
 	// must not be closed any earlier: closing any descriptor of a file
 	// drops every POSIX lock the process holds on it, SQLite's included.
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open database file: %w", err)
+	}
+	if writeBack == nil {
+		f.Close() // before SQLite opens the file: no lock to drop yet
+		f = nil
+	}
+	closeFile := func() {
+		if f != nil {
+			f.Close()
+		}
 	}
 	q := url.Values{}
 	q.Add("_pragma", "busy_timeout(10000)")
@@ -85,7 +94,7 @@ func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.St
 	q.Set("_txlock", "immediate")
 	db, err := sql.Open("sqlite", "file:"+path+"?"+q.Encode())
 	if err != nil {
-		f.Close()
+		closeFile()
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(8)
@@ -103,10 +112,10 @@ func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.St
 			var pageSize int64
 			if err = db.QueryRowContext(ctx, "PRAGMA page_size").Scan(&pageSize); err == nil {
 				d.WALFrames = walFrames(path+"-wal", pageSize)
-				if writeBack != nil {
+				if f != nil {
 					d.WriteBack = func() error { return writeBack(f) }
+					d.Release = closeFile
 				}
-				d.Release = func() { f.Close() }
 				st, err = sqlstore.New(ctx, db, d, opts)
 			}
 			if err == nil {
@@ -115,7 +124,7 @@ func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.St
 		}
 		if !isBusy(err) || ctx.Err() != nil || time.Now().After(deadline) {
 			db.Close()
-			f.Close()
+			closeFile()
 			return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 		}
 		time.Sleep(delay)

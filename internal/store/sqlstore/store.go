@@ -264,8 +264,12 @@ func (s *Store) checkpointer(d Dialect) {
 }
 
 // writeBack runs the dialect's WriteBack and counts it, keeping the first
-// error for CheckpointStats.
+// error for CheckpointStats. After an error (a file system without the
+// call, say) it does nothing more: the write-back only saves time.
 func (s *Store) writeBack(f func() error) {
+	if s.writeBackErr.Load() != nil {
+		return
+	}
 	s.writeBacks.Add(1)
 	if err := f(); err != nil {
 		s.writeBackErr.CompareAndSwap(nil, &err)
