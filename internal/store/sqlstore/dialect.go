@@ -39,11 +39,12 @@ type Dialect struct {
 	// Checkpoint, when set, is a statement run every CheckpointEvery on a
 	// pool connection, off the writer's path (SQLite: a PASSIVE WAL
 	// checkpoint, so commits never pay for copying the WAL into the
-	// database), and once more on Close. A tick with nothing committed
-	// since a checkpoint that copied everything is skipped. Its result row is SQLite's: busy,
-	// frames in the WAL, frames copied. It runs at a low CPU priority
-	// while it keeps up, and at normal priority once more than
-	// CheckpointCatchUp frames (default 16,384) are left uncopied.
+	// database), and once more on Close. Its result row is SQLite's:
+	// busy, frames in the WAL, frames copied. It runs at a low CPU
+	// priority while it keeps up, and at normal priority once more than
+	// CheckpointCatchUp frames (default 16,384) are left uncopied. A tick
+	// with nothing committed since a checkpoint that copied everything is
+	// skipped.
 	//
 	// SQLite starts the WAL over from its beginning only when a write
 	// finds every frame already copied, which under steady writes never
@@ -69,7 +70,7 @@ type Dialect struct {
 	// database file but does not sync it (the WAL still holds them); only
 	// a complete one, such as the writer's before a start-over, syncs the
 	// file, and that sync then writes out everything the checkpoints
-	// before it left in the page cache: 10-28 ms at 5,000 writes/s on the
+	// before it left in the page cache: 3-28 ms at 5,000 writes/s on the
 	// CI machines, with the writer waiting. WriteBack, when set, runs on
 	// the checkpointer's thread after each checkpoint that copied frames
 	// and starts writing the database file's dirty pages to disk without
