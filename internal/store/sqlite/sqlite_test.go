@@ -37,10 +37,10 @@ func TestConformance(t *testing.T) {
 }
 
 // openAt opens a store on a new file and returns it with the file's path.
-func openAt(t *testing.T) (*sqlstore.Store, string) {
+func openAt(t *testing.T, opts sqlstore.Options) (*sqlstore.Store, string) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "airlock.db")
-	st, err := sqlite.Open(context.Background(), path, sqlstore.Options{})
+	st, err := sqlite.Open(context.Background(), path, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,8 +48,22 @@ func openAt(t *testing.T) (*sqlstore.Store, string) {
 	return st, path
 }
 
+// createRelease writes a Release of that name, failing the test if it
+// cannot.
+func createRelease(t *testing.T, st store.Store, name string) {
+	t.Helper()
+	ctx := context.Background()
+	err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+		_, err := tx.Create(ctx, storetest.Obj("Release", name, map[string]string{"app": "shop"}, `{"application":"shop"}`))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestFileMode(t *testing.T) {
-	st, path := openAt(t)
+	st, path := openAt(t, sqlstore.Options{})
 	fi, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
@@ -78,20 +92,13 @@ func TestFileMode(t *testing.T) {
 // database without anyone asking (wal_autocheckpoint is off) and, on Linux,
 // by a thread at the lowest CPU priority.
 func TestCheckpointsInTheBackground(t *testing.T) {
-	st, path := openAt(t)
+	st, path := openAt(t, sqlstore.Options{})
 	before, err := os.Stat(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
 	for i := range 200 {
-		err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
-			_, err := tx.Create(ctx, storetest.Obj("Release", fmt.Sprintf("shop-%d", i), map[string]string{"app": "shop"}, `{"application":"shop"}`))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
+		createRelease(t, st, fmt.Sprintf("shop-%d", i))
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {
@@ -141,23 +148,8 @@ func TestCheckpointerWritesBack(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("the write-back needs sync_file_range (Linux)")
 	}
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, path, sqlstore.Options{CheckpointEvery: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	write := func(name string) {
-		t.Helper()
-		err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
-			_, err := tx.Create(ctx, storetest.Obj("Release", name, map[string]string{"app": "shop"}, `{"application":"shop"}`))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	st, path := openAt(t, sqlstore.Options{CheckpointEvery: 5 * time.Millisecond})
+	write := func(name string) { t.Helper(); createRelease(t, st, name) }
 	waitFor := func(n int64) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -202,23 +194,7 @@ func TestCheckpointerWritesBack(t *testing.T) {
 // alone once it has copied everything, and starts again with the next
 // write.
 func TestCheckpointerIdles(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, path, sqlstore.Options{CheckpointEvery: 2 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	write := func(name string) {
-		t.Helper()
-		err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
-			_, err := tx.Create(ctx, storetest.Obj("Release", name, map[string]string{"app": "shop"}, `{"application":"shop"}`))
-			return err
-		})
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
+	st, _ := openAt(t, sqlstore.Options{CheckpointEvery: 2 * time.Millisecond})
 	// settle waits until two checkpoints apart no longer differ: the
 	// checkpointer has copied everything and is idling.
 	settle := func() int64 {
@@ -237,7 +213,7 @@ func TestCheckpointerIdles(t *testing.T) {
 			prev = n
 		}
 	}
-	write("first")
+	createRelease(t, st, "first")
 	idle := settle()
 	if idle == 0 {
 		t.Fatal("no checkpoint after a write")
@@ -246,7 +222,7 @@ func TestCheckpointerIdles(t *testing.T) {
 	if n := st.CheckpointStats().Checkpoints; n != idle {
 		t.Fatalf("%d checkpoints in 200ms with nothing written, want none", n-idle)
 	}
-	write("second")
+	createRelease(t, st, "second")
 	if n := settle(); n <= idle {
 		t.Fatalf("no checkpoint after the second write (%d before it, %d after)", idle, n)
 	}
