@@ -149,7 +149,6 @@ func TestCheckpointerWritesBack(t *testing.T) {
 		t.Skip("the write-back needs sync_file_range (Linux)")
 	}
 	st, path := openAt(t, sqlstore.Options{CheckpointEvery: 5 * time.Millisecond})
-	write := func(name string) { t.Helper(); createRelease(t, st, name) }
 	waitFor := func(n int64) {
 		t.Helper()
 		deadline := time.Now().Add(10 * time.Second)
@@ -164,19 +163,19 @@ func TestCheckpointerWritesBack(t *testing.T) {
 			if time.Now().After(deadline) {
 				t.Fatalf("%d write-backs 10s after the writes, want at least %d", cs.WriteBacks, n)
 			}
-			write(fmt.Sprintf("wait-%d-%d", n, time.Now().UnixNano()))
+			createRelease(t, st, fmt.Sprintf("wait-%d-%d", n, time.Now().UnixNano()))
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
 	for i := range 50 {
-		write(fmt.Sprintf("shop-%d", i))
+		createRelease(t, st, fmt.Sprintf("shop-%d", i))
 	}
 	waitFor(3)
 	for i := range 5 {
 		runtime.GC()
 		runtime.GC()
 		before := st.CheckpointStats().WriteBacks
-		write(fmt.Sprintf("after-gc-%d", i))
+		createRelease(t, st, fmt.Sprintf("after-gc-%d", i))
 		waitFor(before + 1)
 	}
 	if n := openDescriptors(t, path); n == 0 {
