@@ -1,6 +1,10 @@
 package sqlstore
 
-import "testing"
+import (
+	"context"
+	"fmt"
+	"testing"
+)
 
 func TestCatchUp(t *testing.T) {
 	for _, c := range []struct {
@@ -29,4 +33,42 @@ func TestSplit(t *testing.T) {
 			t.Errorf("split(%d rows) = %t, want %t", c.n, got, c.want)
 		}
 	}
+}
+
+// TestNameFilterGrows adds more names than the filter was built for: it
+// must grow by layers, never lose a name, keep false positives rare, and
+// never need the database again (sync at its head reads nothing; with no
+// store and no transaction to read from, a rebuild would panic).
+func TestNameFilterGrows(t *testing.T) {
+	f := newNameFilter()
+	f.layers = []bloomLayer{newLayer(minFilterBits)} // room for 65,536 names
+	f.seq = 7
+	const n = 300000
+	name := func(prefix string, i int) objKey { return objKey{"Release", fmt.Sprintf("%s-%d", prefix, i)} }
+	for i := range n {
+		f.add(name("shop", i))
+		if i%50000 == 0 {
+			if err := f.sync(context.Background(), nil, nil, 7); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if len(f.layers) != 3 {
+		t.Errorf("%d layers for %d names, want 3 (65,536 + 131,072 + 262,144 names of room)", len(f.layers), n)
+	}
+	for i := range n {
+		if f.absent(name("shop", i)) {
+			t.Fatalf("%v reported absent after it was added", name("shop", i))
+		}
+	}
+	maybe := 0
+	for i := range 100000 {
+		if !f.absent(name("other", i)) {
+			maybe++
+		}
+	}
+	if maybe > 1000 {
+		t.Errorf("%d of 100,000 names never added reported maybe present, want under 1%%", maybe)
+	}
+	t.Logf("%d layers, %d false positives in 100,000", len(f.layers), maybe)
 }

@@ -15,16 +15,32 @@ import (
 // (seq): every object change appends an audit entry, and a writer that
 // finds the head elsewhere first adds the names created by the entries in
 // between. It belongs to the writer goroutine.
+//
+// It grows without being rebuilt: once its newest layer holds as many
+// names as it has room for, new names go into a new layer twice its size,
+// and a name is absent only if it is absent from every layer. Rebuilding
+// instead means reading every object's name with every write waiting: at
+// 262,144 objects one such rebuild stalled the writer for 200 ms. Only
+// opening the store (its first write) reads every name.
 type nameFilter struct {
-	seed  maphash.Seed
+	seed   maphash.Seed
+	layers []bloomLayer // each twice the size of the one before; nil: not built
+	seq    int64        // the audit head the filter covers; -1 when it must be rebuilt
+}
+
+// bloomLayer is one Bloom filter of a nameFilter.
+type bloomLayer struct {
 	bits  []uint64
-	added int   // names added since it was built
-	limit int   // past this many names, rebuild larger
-	seq   int64 // the audit head the filter covers; -1 when it must be rebuilt
+	added int // names added
+	limit int // names it has room for at nameHashes bits each
+}
+
+func newLayer(bits int) bloomLayer {
+	return bloomLayer{bits: make([]uint64, bits/64), limit: bits / 16}
 }
 
 // nameHashes is how many bit positions each name sets (about 0.1% false
-// positives at 16 bits per name).
+// positives per layer at 16 bits per name).
 const nameHashes = 7
 
 // minFilterBits is the smallest filter (128 KiB).
@@ -48,45 +64,54 @@ func (f *nameFilter) hash(k objKey) (uint64, uint64) {
 
 // add records that k may exist.
 func (f *nameFilter) add(k objKey) {
-	if f.bits == nil {
+	if f.layers == nil {
 		return
 	}
+	l := &f.layers[len(f.layers)-1]
+	if l.added >= l.limit {
+		f.layers = append(f.layers, newLayer(2*len(l.bits)*64))
+		l = &f.layers[len(f.layers)-1]
+	}
 	a, b := f.hash(k)
-	n := uint64(len(f.bits) * 64)
+	n := uint64(len(l.bits) * 64)
 	for i := range uint64(nameHashes) {
 		p := (a + i*b) % n
-		f.bits[p/64] |= 1 << (p % 64)
+		l.bits[p/64] |= 1 << (p % 64)
 	}
-	f.added++
+	l.added++
 }
 
 // absent reports whether k is certainly not in the database.
 func (f *nameFilter) absent(k objKey) bool {
-	if f.seq < 0 || f.bits == nil {
+	if f.seq < 0 || f.layers == nil {
 		return false
 	}
 	a, b := f.hash(k)
-	n := uint64(len(f.bits) * 64)
-	for i := range uint64(nameHashes) {
-		p := (a + i*b) % n
-		if f.bits[p/64]&(1<<(p%64)) == 0 {
-			return true
+layers:
+	for _, l := range f.layers {
+		n := uint64(len(l.bits) * 64)
+		for i := range uint64(nameHashes) {
+			p := (a + i*b) % n
+			if l.bits[p/64]&(1<<(p%64)) == 0 {
+				continue layers // not in this layer
+			}
 		}
+		return false // maybe in this one
 	}
-	return false
+	return true
 }
 
 // sync brings the filter up to head, the audit head tx has locked: it
-// rebuilds it from the objects table when it is invalid, full or too far
-// behind, and otherwise adds the names created by the entries since the
-// head it covers. On error the filter is left invalid, and creates read.
+// builds it from the objects table when it is invalid or too far behind,
+// and otherwise adds the names created by the entries since the head it
+// covers. On error the filter is left invalid, and creates read.
 func (f *nameFilter) sync(ctx context.Context, s *Store, tx dbtx, head int64) error {
-	if f.seq == head && f.added <= f.limit {
+	if f.seq == head && f.layers != nil {
 		return nil
 	}
 	covered := f.seq
 	f.seq = -1
-	if covered >= 0 && covered <= head && head-covered <= maxCatchUp && f.added <= f.limit {
+	if f.layers != nil && covered >= 0 && covered <= head && head-covered <= maxCatchUp {
 		if err := f.scan(ctx, s, tx, s.q.createdSince, covered, head); err != nil {
 			return fmt.Errorf("catch up on names created by other writers: %w", err)
 		}
@@ -98,13 +123,12 @@ func (f *nameFilter) sync(ctx context.Context, s *Store, tx dbtx, head int64) er
 		return fmt.Errorf("count objects: %w", err)
 	}
 	size := minFilterBits
-	for size < 32*n { // room to double before the next rebuild
+	for size < 32*n { // room to double before the next layer
 		size *= 2
 	}
-	f.bits = make([]uint64, size/64)
-	f.added, f.limit = 0, size/16
+	f.layers = []bloomLayer{newLayer(size)}
 	if err := f.scan(ctx, s, tx, "SELECT kind, name FROM objects"); err != nil {
-		f.bits = nil
+		f.layers = nil
 		return fmt.Errorf("read object names: %w", err)
 	}
 	f.seq = head
