@@ -41,7 +41,7 @@ func Dialect() sqlstore.Dialect {
 		CheckpointEvery: 50 * time.Millisecond,
 		// 256 MB of 4 KiB pages, about three seconds at 5,000 writes/s:
 		// each start-over stalls the writer for its checkpoint's syncs
-		// (1-2 ms on the CI machines with WriteBack), so not too often.
+		// (1-3 ms on the CI machines with WriteBack), so not too often.
 		CheckpointRestart: walRestartFrames,
 		FinalCheckpoint:   "PRAGMA wal_checkpoint(TRUNCATE)",
 		Migrations:        sub,

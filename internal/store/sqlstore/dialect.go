@@ -74,7 +74,7 @@ type Dialect struct {
 	// CI machines, with the writer waiting. WriteBack, when set, runs on
 	// the checkpointer's thread after each checkpoint that copied frames
 	// and starts writing the database file's dirty pages to disk without
-	// waiting for them, so that sync finds little left to write (1-2 ms).
+	// waiting for them, so that sync finds little left to write (1-3 ms).
 	// It changes nothing about what is durable. Release, when set, runs
 	// on Close once the database is closed, to free what WriteBack holds.
 	Checkpoint        string
