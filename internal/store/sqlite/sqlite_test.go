@@ -283,17 +283,12 @@ func TestWALStartsOver(t *testing.T) {
 }
 
 func testWALStartsOver(t *testing.T, every time.Duration) {
-	path := filepath.Join(t.TempDir(), "airlock.db")
 	var batches atomic.Int64
-	st, err := sqlite.Open(context.Background(), path, sqlstore.Options{
+	st, path := openAt(t, sqlstore.Options{
 		CheckpointEvery:   every,
 		CheckpointRestart: 64, // 256 KiB
 		ObserveBatch:      func(int, time.Duration, time.Duration) { batches.Add(1) },
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var (
@@ -354,15 +349,10 @@ func testWALStartsOver(t *testing.T, every time.Duration) {
 // to journal_size_limit (1.25 × CheckpointRestart frames).
 func TestWALStartsOverAfterALongRead(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	st, err := sqlite.Open(ctx, path, sqlstore.Options{
+	st, path := openAt(t, sqlstore.Options{
 		CheckpointEvery:   time.Hour, // the writer alone keeps the WAL bounded
 		CheckpointRestart: 64,
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
 	big := `{"application":"shop","version":"` + strings.Repeat("9", 8000) + `"}`
 	write := func(from, to int) {
 		t.Helper()
@@ -428,12 +418,7 @@ func TestWriterRecoversFromALockedDatabase(t *testing.T) {
 		t.Skip("waits out the 10 s busy timeout")
 	}
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	st, err := sqlite.Open(ctx, path, sqlstore.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, path := openAt(t, sqlstore.Options{})
 	create := func(name string) error {
 		return st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
 			_, err := tx.Create(ctx, storetest.Obj("Release", name, nil, `{"application":"shop","version":"1"}`))
