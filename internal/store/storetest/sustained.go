@@ -42,6 +42,12 @@ type SustainedResult struct {
 	P99      time.Duration
 	P999     time.Duration
 	Max      time.Duration
+	// PacerLateP99 is the 99th percentile of how late the pacer released
+	// a request after its scheduled time. The lateness counts in the
+	// request's latency: it is the load generator's own share, which the
+	// runtime's timers put at up to about a millisecond here (they wake an
+	// idle process only to the millisecond).
+	PacerLateP99 time.Duration
 	// Latencies holds every measured request's latency in the order the
 	// requests were scheduled, one Interval apart.
 	Latencies []time.Duration
@@ -57,8 +63,8 @@ func (r SustainedResult) Kept() bool {
 
 // String renders the result on one line.
 func (r SustainedResult) String() string {
-	return fmt.Sprintf("offered=%.0f/s achieved=%.0f/s n=%d errors=%d p50=%s p99=%s p999=%s max=%s",
-		r.Offered, r.Achieved, r.Count, r.Errors, ms(r.P50), ms(r.P99), ms(r.P999), ms(r.Max))
+	return fmt.Sprintf("offered=%.0f/s achieved=%.0f/s n=%d errors=%d p50=%s p99=%s p999=%s max=%s pacer-late-p99=%s",
+		r.Offered, r.Achieved, r.Count, r.Errors, ms(r.P50), ms(r.P99), ms(r.P999), ms(r.Max), ms(r.PacerLateP99))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
@@ -103,6 +109,7 @@ func SustainedFunc(ctx context.Context, cfg SustainedConfig, op func(ctx context
 	// workers: their backlog shows as latency.
 	queue := make(chan req, total)
 	lat := make([]time.Duration, total)
+	late := make([]time.Duration, total) // how long after its scheduled time the pacer released it
 	done := make([]time.Time, total)
 	var errs atomic.Int64
 	var firstErr atomic.Value
@@ -138,6 +145,7 @@ func SustainedFunc(ctx context.Context, cfg SustainedConfig, op func(ctx context
 			if sched.After(now) {
 				break
 			}
+			late[i] = now.Sub(sched)
 			queue <- req{i: i, sched: sched}
 		}
 	}
@@ -166,6 +174,9 @@ func SustainedFunc(ctx context.Context, cfg SustainedConfig, op func(ctx context
 	slices.Sort(measured)
 	q := func(p float64) time.Duration { return measured[min(len(measured)-1, int(float64(len(measured))*p))] }
 	res.P50, res.P99, res.P999, res.Max = q(0.50), q(0.99), q(0.999), measured[len(measured)-1]
+	late = late[warm:]
+	slices.Sort(late)
+	res.PacerLateP99 = late[min(len(late)-1, int(float64(len(late))*0.99))]
 	if err, _ := firstErr.Load().(error); err != nil {
 		return res, fmt.Errorf("%d of %d writes failed, the first with: %w", res.Errors, total, err)
 	}
