@@ -64,6 +64,7 @@ func run() error {
 		latFile  = flag.String("latencies", "", "append: write every measured request to this file, a line each: its scheduled time from the start of the measurement and its latency, in µs")
 		ckptEach = flag.Duration("checkpoint-every", 0, fmt.Sprintf("sqlite: time between background WAL checkpoints (0: the store's default, %s)", sqlite.Dialect().CheckpointEvery))
 		ckptRst  = flag.Int("checkpoint-restart", 0, fmt.Sprintf("sqlite: WAL frames at which the writer makes the WAL start over (0: the store's default, %d)", sqlite.Dialect().CheckpointRestart))
+		maxBatch = flag.Int("max-batch", 0, "sqlite, postgres: most writes the writer commits in one transaction (0: the store's default, 256)")
 		readers  = flag.Int("readers", 0, "append: goroutines that read beside the writes, each one Get every -read-every")
 		readEach = flag.Duration("read-every", time.Millisecond, "append: pause between one reader's Gets")
 		dsn      = flag.String("dsn", os.Getenv("AIRLOCK_BENCH_POSTGRES"), "postgres: server URL; a scratch database is created on it and dropped after (default $AIRLOCK_BENCH_POSTGRES)")
@@ -73,7 +74,7 @@ func run() error {
 	gogc := gctune.Apply() // as the airlock binary does
 
 	ws := &writerStats{}
-	opts := sqlstore.Options{ObserveBatch: ws.observe, CheckpointEvery: *ckptEach, CheckpointRestart: *ckptRst}
+	opts := sqlstore.Options{ObserveBatch: ws.observe, CheckpointEvery: *ckptEach, CheckpointRestart: *ckptRst, MaxBatch: *maxBatch}
 	var (
 		st         *sqlstore.Store
 		floor      *fileLog
