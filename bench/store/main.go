@@ -32,6 +32,7 @@ import (
 	"github.com/airlock-dev/airlock/bench/internal/sysinfo"
 	"github.com/airlock-dev/airlock/internal/gctune"
 	"github.com/airlock-dev/airlock/internal/resource"
+	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/postgres"
 	"github.com/airlock-dev/airlock/internal/store/sqlite"
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
@@ -64,6 +65,7 @@ func run() error {
 		latFile  = flag.String("latencies", "", "append: write every measured request to this file, a line each: its scheduled time from the start of the measurement and its latency, in µs")
 		ckptEach = flag.Duration("checkpoint-every", 0, fmt.Sprintf("sqlite: time between background WAL checkpoints (0: the store's default, %s)", sqlite.Dialect().CheckpointEvery))
 		ckptRst  = flag.Int("checkpoint-restart", 0, fmt.Sprintf("sqlite: WAL frames at which the writer makes the WAL start over (0: the store's default, %d)", sqlite.Dialect().CheckpointRestart))
+		op       = flag.String("op", "create", "append: what each request writes: create (a Release object with a label, and its audit entry: one mutation) or record (an audit entry alone, as airlock writes for a refused request)")
 		maxBatch = flag.Int("max-batch", 0, "sqlite, postgres: most writes the writer commits in one transaction (0: the store's default, 256)")
 		readers  = flag.Int("readers", 0, "append: goroutines that read beside the writes, each one Get every -read-every")
 		readEach = flag.Duration("read-every", time.Millisecond, "append: pause between one reader's Gets")
@@ -172,10 +174,19 @@ func run() error {
 		defer stopReads()
 		cfg := storetest.SustainedConfig{Rate: *rate, Duration: *duration, Warmup: *warmup, Workers: *workers}
 		var res storetest.SustainedResult
-		if floor != nil {
+		switch {
+		case floor != nil:
 			res, err = storetest.SustainedFunc(ctx, cfg, floor.Append)
-		} else {
+		case *op == "create":
 			res, err = storetest.Sustained(ctx, st, cfg)
+		case *op == "record":
+			res, err = storetest.SustainedFunc(ctx, cfg, func(ctx context.Context, i int) error {
+				return st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+					return tx.Record(ctx, "refused-promote", "Release", "shop-"+strconv.Itoa(i), "")
+				})
+			})
+		default:
+			return fmt.Errorf("-op %q: want create or record", *op)
 		}
 		if err != nil {
 			return err
@@ -191,7 +202,7 @@ func run() error {
 				server = " server-cpu/entry=" + ((srv1 - srv0) / issued).Round(100*time.Nanosecond).String()
 			}
 		}
-		fmt.Printf("store=%s %s gogc=%d mode=append duration=%s %s cpu/entry=%s%s kept=%t\n", *kind, durability, gogc, *duration, res, perEntry.Round(100*time.Nanosecond), server, res.Kept())
+		fmt.Printf("store=%s %s gogc=%d mode=append op=%s duration=%s %s cpu/entry=%s%s kept=%t\n", *kind, durability, gogc, *op, *duration, res, perEntry.Round(100*time.Nanosecond), server, res.Kept())
 		fmt.Printf("  writer: %s\n", ws)
 		if st0.CPUs > 0 {
 			fmt.Printf("  machine before the run: %s\n", st0)
