@@ -65,7 +65,7 @@ func run() error {
 		latFile  = flag.String("latencies", "", "append: write every measured request to this file, a line each: its scheduled time from the start of the measurement and its latency, in µs")
 		ckptEach = flag.Duration("checkpoint-every", 0, fmt.Sprintf("sqlite: time between background WAL checkpoints (0: the store's default, %s)", sqlite.Dialect().CheckpointEvery))
 		ckptRst  = flag.Int("checkpoint-restart", 0, fmt.Sprintf("sqlite: WAL frames at which the writer makes the WAL start over (0: the store's default, %d)", sqlite.Dialect().CheckpointRestart))
-		op       = flag.String("op", "create", "append: what each request writes: create (a Release object with a label, and its audit entry: one mutation) or record (an audit entry alone, as airlock writes for a refused request)")
+		op       = flag.String("op", "create", "append, sqlite and postgres: what each request writes: create (a Release object with a label, and its audit entry: one mutation) or record (an audit entry alone, as airlock writes for a refused request)")
 		maxBatch = flag.Int("max-batch", 0, "sqlite, postgres: most writes the writer commits in one transaction (0: the store's default, 256)")
 		readers  = flag.Int("readers", 0, "append: goroutines that read beside the writes, each one Get every -read-every")
 		readEach = flag.Duration("read-every", time.Millisecond, "append: pause between one reader's Gets")
@@ -176,6 +176,7 @@ func run() error {
 		var res storetest.SustainedResult
 		switch {
 		case floor != nil:
+			*op = "record" // the floor's records are audit entries alone
 			res, err = storetest.SustainedFunc(ctx, cfg, floor.Append)
 		case *op == "create":
 			res, err = storetest.Sustained(ctx, st, cfg)
