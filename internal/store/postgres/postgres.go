@@ -37,7 +37,7 @@ func Dialect() sqlstore.Dialect {
 		LockHead:   "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE",
 		Migrations: sub,
 		Notify:     "SELECT pg_notify('" + changesChannel + "', '')",
-		// A batch's rows, head and notification in one round trip.
+		// A batch's rows and head in one round trip.
 		CombineWrites: true,
 		Pipeline:      pipeline,
 		LockMigrations: func(ctx context.Context, c *sql.Conn) (func(context.Context) error, error) {

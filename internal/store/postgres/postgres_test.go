@@ -16,6 +16,7 @@ import (
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 	"github.com/airlock-dev/airlock/internal/store/storetest"
 
+	"github.com/jackc/pgx/v5"
 	_ "github.com/jackc/pgx/v5/stdlib"
 )
 
@@ -111,6 +112,98 @@ func TestWatchAcrossReplicas(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatalf("replica b's watch did not see %s within 5s", name)
 		}
+	}
+}
+
+// A burst of commits through one replica shares its notifications (at
+// most one every 5 ms, the dialect's NotifyEvery), and the other replica's
+// watch, which polls only hourly, still sees every object within a second
+// of the burst's end. (That the commits in a pause are announced when it
+// ends, and on Close, is sqlstore's TestNotifier.)
+func TestNotificationsCoalesce(t *testing.T) {
+	dsn := freshDatabase(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	open := func() store.Store {
+		st, err := postgres.Open(ctx, dsn, sqlstore.Options{PollInterval: time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}
+	a, b := open(), open()
+	events, err := b.Watch(ctx, "Release", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	listener, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(context.Background())
+	if _, err := listener.Exec(ctx, "LISTEN airlock_changes"); err != nil {
+		t.Fatal(err)
+	}
+	lctx, stopListening := context.WithCancel(ctx)
+	received := make(chan []time.Time, 1)
+	go func() {
+		var at []time.Time
+		for {
+			if _, err := listener.WaitForNotification(lctx); err != nil {
+				received <- at
+				return
+			}
+			at = append(at, time.Now())
+		}
+	}()
+	time.Sleep(200 * time.Millisecond) // b's watch reads once, then waits
+
+	const commits = 200
+	start := time.Now()
+	for i := range commits {
+		obj := storetest.Obj("Release", fmt.Sprintf("burst-%03d", i), nil, `{"application":"shop"}`)
+		if err := a.Write(ctx, store.Actor{Name: "test"}, func(tx store.Tx) error {
+			_, err := tx.Create(ctx, obj)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	end := time.Now()
+	burst := end.Sub(start)
+
+	seen := map[string]bool{}
+	deadline := time.After(time.Second)
+	for len(seen) < commits {
+		select {
+		case ev := <-events:
+			if ev.Object != nil {
+				seen[ev.Object.Metadata.Name] = true
+			}
+		case <-deadline:
+			t.Fatalf("replica b's watch saw %d of the %d objects within a second of the burst's end: a commit went unannounced", len(seen), commits)
+		}
+	}
+	time.Sleep(50 * time.Millisecond) // the last notification, if it is still on its way
+	stopListening()
+	at := <-received
+	during := 0
+	for _, r := range at {
+		if r.Before(end) {
+			during++
+		}
+	}
+	// One may be on its way as the burst begins, and each pause is at
+	// least 5 ms.
+	most := int(burst/(5*time.Millisecond)) + 2
+	t.Logf("%d commits in %s; %d notifications received during the burst (at most %d allowed), %d in all", commits, burst.Round(time.Millisecond), during, most, len(at))
+	if len(at) == 0 {
+		t.Fatal("no notification at all")
+	}
+	if during > most {
+		t.Errorf("%d notifications during a burst of %s: more than one every 5 ms (at most %d)", during, burst.Round(time.Millisecond), most)
 	}
 }
 

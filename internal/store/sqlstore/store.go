@@ -60,6 +60,10 @@ type Store struct {
 	closing    chan struct{}
 	writerDone chan struct{}
 	maintDone  chan struct{} // closed when the checkpointer stops; nil without one
+	// notifyKick asks the notifier to run Dialect.Notify; notifyStop and
+	// notifyDone end it after the writer. All nil without a Notify.
+	notifyKick             chan struct{}
+	notifyStop, notifyDone chan struct{}
 	// restartWAL asks the writer to run a checkpoint between two batches
 	// (see Dialect.CheckpointRestart).
 	restartWAL atomic.Bool
@@ -194,12 +198,63 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 		stmts:      map[string]*sql.Stmt{},
 		names:      newNameFilter(),
 	}
+	if d.Notify != "" {
+		if s.d.NotifyEvery <= 0 {
+			s.d.NotifyEvery = 5 * time.Millisecond
+		}
+		s.notifyKick = make(chan struct{}, 1)
+		s.notifyStop = make(chan struct{})
+		s.notifyDone = make(chan struct{})
+		go s.notifier()
+	}
 	go s.writer()
 	if d.Checkpoint != "" {
 		s.maintDone = make(chan struct{})
 		go s.checkpointer(d)
 	}
 	return s, nil
+}
+
+// notifier runs Dialect.Notify after commits that appended entries (the
+// writer kicks it), at most once every NotifyEvery: the commits made while
+// it waits share the next notification. Once the writer has stopped, it
+// sends the notification still owed, if any, and returns.
+func (s *Store) notifier() {
+	defer close(s.notifyDone)
+	send := func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		// A failure fails no write (see Dialect.Notify): the other
+		// processes' watches find the entries at their next poll.
+		_, _ = s.db.ExecContext(ctx, s.d.Notify)
+	}
+	owed := func() { // on stop: the notification of the writer's last commits
+		select {
+		case <-s.notifyKick:
+			send()
+		default:
+		}
+	}
+	pause := time.NewTimer(time.Hour)
+	pause.Stop()
+	for {
+		select {
+		case <-s.notifyKick:
+		case <-s.notifyStop:
+			owed()
+			return
+		}
+		send()
+		// Commits during the pause kick again and share one notification.
+		pause.Reset(s.d.NotifyEvery)
+		select {
+		case <-pause.C:
+		case <-s.notifyStop:
+			pause.Stop()
+			owed()
+			return
+		}
+	}
 }
 
 // checkpointer runs the dialect's checkpoint statement on a timer until the
@@ -359,6 +414,10 @@ func (s *Store) Close() error {
 		}
 		close(s.closing)
 		<-s.writerDone
+		if s.notifyDone != nil {
+			close(s.notifyStop) // after the writer: no commit is left to announce but those kicked
+			<-s.notifyDone
+		}
 		if s.maintDone != nil {
 			<-s.maintDone
 			final := s.d.FinalCheckpoint

@@ -155,6 +155,12 @@ func (s *Store) runBatch(batch []*writeReq) {
 	}
 	if err == nil && appended {
 		s.broadcast()
+		if s.notifyKick != nil {
+			select {
+			case s.notifyKick <- struct{}{}:
+			default: // one is pending already and will cover this commit
+			}
+		}
 	}
 }
 
@@ -462,7 +468,7 @@ func (s *Store) dropWriterConn() {
 }
 
 // writeApart writes a batch's rows (its deletes and blobs are in) one
-// statement per table and chunk, then moves the audit head and notifies:
+// statement per table and chunk, then moves the audit head:
 // SQLite, where a statement costs no round trip.
 func (s *Store) writeApart(ctx context.Context, tx dbtx, w batchWrites, head bool, seq int64, hash string) (*Piped, error) {
 	if err := s.execRows(ctx, tx, &s.objectQueries, insertObjectsHead, objectRow, "", w.objs, 8); err != nil {
@@ -479,19 +485,14 @@ func (s *Store) writeApart(ctx context.Context, tx dbtx, w batchWrites, head boo
 			return nil, fmt.Errorf("advance audit head: %w", err)
 		}
 	}
-	if s.d.Notify != "" {
-		if _, err := tx.ExecContext(ctx, s.d.Notify); err != nil {
-			return nil, fmt.Errorf("notify other replicas: %w", err)
-		}
-	}
 	return nil, nil
 }
 
 // writeCombined writes a batch's rows (its deletes and blobs are in) in as
 // few round trips as PostgreSQL allows: all but the last chunk of each
 // table go first, one statement each (a batch that fits one chunk per
-// table has none); then one statement inserts the last chunks,
-// moves the audit head and notifies, as data-modifying WITH parts. The
+// table has none); then one statement inserts the last chunks and
+// moves the audit head, as data-modifying WITH parts. The
 // parts of one statement cannot see each other's rows, which is why the
 // deletes went before it; the label rows' foreign key is checked at the end
 // of the statement, after its objects are in. That statement is returned,
@@ -556,7 +557,7 @@ type combinedKey struct {
 }
 
 // combinedQuery returns, built once per shape, the statement that inserts
-// the rows of k, moves the audit head (when k.head) and notifies.
+// the rows of k and moves the audit head (when k.head).
 func (s *Store) combinedQuery(k combinedKey) string {
 	if q, ok := s.combinedQueries.Load(k); ok {
 		return q.(string)
@@ -584,9 +585,6 @@ func (s *Store) combinedQuery(k combinedKey) string {
 		parts = append(parts, "h AS (UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1)")
 	}
 	q := "SELECT 1"
-	if s.d.Notify != "" {
-		q = s.d.Notify
-	}
 	if len(parts) > 0 {
 		q = "WITH " + strings.Join(parts, ", ") + " " + q
 	}
