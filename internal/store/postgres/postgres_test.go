@@ -163,13 +163,7 @@ func TestNotificationsCoalesce(t *testing.T) {
 	const commits = 200
 	start := time.Now()
 	for i := range commits {
-		obj := storetest.Obj("Release", fmt.Sprintf("burst-%03d", i), nil, `{"application":"shop"}`)
-		if err := a.Write(ctx, store.Actor{Name: "test"}, func(tx store.Tx) error {
-			_, err := tx.Create(ctx, obj)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		storetest.Create(t, a, storetest.Obj("Release", fmt.Sprintf("burst-%03d", i), nil, `{"application":"shop"}`))
 	}
 	end := time.Now()
 	burst := end.Sub(start)

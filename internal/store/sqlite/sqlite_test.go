@@ -52,14 +52,7 @@ func openAt(t *testing.T, opts sqlstore.Options) (*sqlstore.Store, string) {
 // cannot.
 func createRelease(t *testing.T, st store.Store, name string) {
 	t.Helper()
-	ctx := context.Background()
-	err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
-		_, err := tx.Create(ctx, storetest.Obj("Release", name, map[string]string{"app": "shop"}, `{"application":"shop"}`))
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	storetest.Create(t, st, storetest.Obj("Release", name, map[string]string{"app": "shop"}, `{"application":"shop"}`))
 }
 
 func TestFileMode(t *testing.T) {

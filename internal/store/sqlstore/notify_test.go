@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/airlock-dev/airlock/internal/store"
 	"github.com/airlock-dev/airlock/internal/store/sqlite"
 	"github.com/airlock-dev/airlock/internal/store/sqlstore"
 	"github.com/airlock-dev/airlock/internal/store/storetest"
@@ -67,13 +66,7 @@ func TestNotifier(t *testing.T) {
 	commit := func() time.Time {
 		t.Helper()
 		n++
-		obj := storetest.Obj("Release", fmt.Sprintf("r-%d", n), nil, `{"application":"shop"}`)
-		if err := st.Write(ctx, store.Actor{Name: "test"}, func(tx store.Tx) error {
-			_, err := tx.Create(ctx, obj)
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
+		storetest.Create(t, st, storetest.Obj("Release", fmt.Sprintf("r-%d", n), nil, `{"application":"shop"}`))
 		return time.Now()
 	}
 	waitFor := func(want int, within time.Duration) []time.Time {

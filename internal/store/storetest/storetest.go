@@ -79,7 +79,9 @@ func Obj(kind, name string, labels map[string]string, spec string) *resource.Obj
 	}
 }
 
-func create(t testing.TB, st store.Store, obj *resource.Object) *resource.Object {
+// Create creates obj through st in a Write of its own and fails t if it
+// cannot. It returns the object as stored.
+func Create(t testing.TB, st store.Store, obj *resource.Object) *resource.Object {
 	t.Helper()
 	var out *resource.Object
 	err := st.Write(context.Background(), alice, func(tx store.Tx) error {
@@ -217,7 +219,7 @@ func testCreateGet(t *testing.T, st store.Store) {
 }
 
 func testCreateExisting(t *testing.T, st store.Store) {
-	first := create(t, st, Obj("Environment", "prod", nil, `{"tier":"production"}`))
+	first := Create(t, st, Obj("Environment", "prod", nil, `{"tier":"production"}`))
 	err := st.Write(context.Background(), alice, func(tx store.Tx) error {
 		_, err := tx.Create(context.Background(), Obj("Environment", "prod", nil, `{"tier":"dev"}`))
 		return err
@@ -233,14 +235,14 @@ func testCreateExisting(t *testing.T, st store.Store) {
 		t.Errorf("stored object changed by a failed create: %s", mustJSON(t, got))
 	}
 	// The same name in another kind is a different object.
-	create(t, st, Obj("Application", "prod", nil, `{}`))
+	Create(t, st, Obj("Application", "prod", nil, `{}`))
 }
 
 func testList(t *testing.T, st store.Store) {
 	for _, n := range []string{"c", "a-b", "ab", "a.b", "b", "a"} {
-		create(t, st, Obj("Release", n, nil, `{}`))
+		Create(t, st, Obj("Release", n, nil, `{}`))
 	}
-	create(t, st, Obj("Environment", "zz", nil, `{}`))
+	Create(t, st, Obj("Environment", "zz", nil, `{}`))
 	got, err := st.List(context.Background(), "Release", nil)
 	if err != nil {
 		t.Fatal(err)
@@ -262,7 +264,7 @@ func testList(t *testing.T, st store.Store) {
 
 func testUpdateDelete(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	v1 := create(t, st, Obj("Flag", "dark-mode", map[string]string{"team": "web"}, `{"on":false}`))
+	v1 := Create(t, st, Obj("Flag", "dark-mode", map[string]string{"team": "web"}, `{"on":false}`))
 	in := v1.DeepCopy()
 	in.Spec = json.RawMessage(`{"on":true}`)
 	in.Metadata.Labels = map[string]string{"team": "mobile"}
@@ -315,7 +317,7 @@ func testUpdateDelete(t *testing.T, st store.Store) {
 		t.Errorf("delete missing: err = %v, want ErrNotFound", err)
 	}
 	// The name can be used again.
-	again := create(t, st, Obj("Flag", "dark-mode", nil, `{}`))
+	again := Create(t, st, Obj("Flag", "dark-mode", nil, `{}`))
 	if again.Metadata.Revision <= v3.Metadata.Revision {
 		t.Errorf("recreated revision %d, want > %d", again.Metadata.Revision, v3.Metadata.Revision)
 	}
@@ -332,9 +334,9 @@ func testSelectors(t *testing.T, st store.Store) {
 		{"d", map[string]string{"app": "cart"}},
 		{"e", nil},
 	} {
-		create(t, st, Obj("Release", o.name, o.labels, `{}`))
+		Create(t, st, Obj("Release", o.name, o.labels, `{}`))
 	}
-	create(t, st, Obj("Application", "x", map[string]string{"app": "shop"}, `{}`))
+	Create(t, st, Obj("Application", "x", map[string]string{"app": "shop"}, `{}`))
 	cases := []struct {
 		sel  string
 		want []string
@@ -369,7 +371,7 @@ func testSelectors(t *testing.T, st store.Store) {
 }
 
 func testCAS(t *testing.T, st store.Store) {
-	base := create(t, st, Obj("Promotion", "p1", nil, `{"step":0}`))
+	base := Create(t, st, Obj("Promotion", "p1", nil, `{"step":0}`))
 	const n = 16
 	var (
 		wg        sync.WaitGroup
@@ -417,7 +419,7 @@ func testCAS(t *testing.T, st store.Store) {
 }
 
 func testConflictMessage(t *testing.T, st store.Store) {
-	v1 := create(t, st, Obj("Rollout", "shop-prod", nil, `{}`))
+	v1 := Create(t, st, Obj("Rollout", "shop-prod", nil, `{}`))
 	if _, err := update(st, v1); err != nil {
 		t.Fatal(err)
 	}
@@ -438,7 +440,7 @@ func testConflictMessage(t *testing.T, st store.Store) {
 
 func testRollback(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	b := create(t, st, Obj("Release", "b", map[string]string{"app": "shop"}, `{"v":1}`))
+	b := Create(t, st, Obj("Release", "b", map[string]string{"app": "shop"}, `{"v":1}`))
 	seq0, hash0 := head(t, st)
 	boom := errors.New("boom")
 	err := st.Write(ctx, alice, func(tx store.Tx) error {
@@ -478,7 +480,7 @@ func testRollback(t *testing.T, st store.Store) {
 		t.Errorf("%d entries after rollback, want %d", len(es), seq0)
 	}
 	// The next write continues the chain from the old head.
-	c := create(t, st, Obj("Release", "c", nil, `{}`))
+	c := Create(t, st, Obj("Release", "c", nil, `{}`))
 	if c.Metadata.Revision != seq0+1 {
 		t.Errorf("next revision %d, want %d", c.Metadata.Revision, seq0+1)
 	}
@@ -550,7 +552,7 @@ func testIsolation(t *testing.T, st store.Store) {
 
 func testReadOwnWrites(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	create(t, st, Obj("Release", "old", map[string]string{"app": "shop"}, `{}`))
+	Create(t, st, Obj("Release", "old", map[string]string{"app": "shop"}, `{}`))
 	err := st.Write(ctx, alice, func(tx store.Tx) error {
 		if _, err := tx.Create(ctx, Obj("Release", "new", map[string]string{"app": "shop"}, `{"x":1}`)); err != nil {
 			return err
@@ -672,7 +674,7 @@ func testChain(t *testing.T, st store.Store) {
 	}
 	signer, pub := newKey(t)
 	for i := range 5 {
-		create(t, st, Obj("Evidence", fmt.Sprintf("e%d", i), nil, `{}`))
+		Create(t, st, Obj("Evidence", fmt.Sprintf("e%d", i), nil, `{}`))
 	}
 	if r := audit.NewVerifier(pub, nil); r == nil {
 		t.Fatal("no verifier")
@@ -686,14 +688,14 @@ func testChain(t *testing.T, st store.Store) {
 		t.Fatal(err)
 	}
 	for i := range 3 {
-		create(t, st, Obj("Evidence", fmt.Sprintf("f%d", i), nil, `{}`))
+		Create(t, st, Obj("Evidence", fmt.Sprintf("f%d", i), nil, `{}`))
 	}
 	seq, hash = head(t, st)
 	cp2 := signer.Sign(seq, hash, time.Now())
 	if err := st.Audit().AddCheckpoint(ctx, cp2); err != nil {
 		t.Fatal(err)
 	}
-	create(t, st, Obj("Evidence", "g", nil, `{}`))
+	Create(t, st, Obj("Evidence", "g", nil, `{}`))
 	cps, err := st.Audit().Checkpoints(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -881,11 +883,11 @@ func testWatch(t *testing.T, st store.Store) {
 	}
 	// Each step waits for its events on both watches before the next
 	// change, so the stored object is still the one the event names.
-	a := create(t, st, Obj("Release", "a", nil, `{"v":1}`))
+	a := Create(t, st, Obj("Release", "a", nil, `{"v":1}`))
 	expectEvent(t, recv(t, ch), store.Created, "Release", "a", a.Metadata.Revision)
 	expectEvent(t, recv(t, all), store.Created, "Release", "a", a.Metadata.Revision)
 
-	env := create(t, st, Obj("Environment", "prod", nil, `{}`))
+	env := Create(t, st, Obj("Environment", "prod", nil, `{}`))
 	expectEvent(t, recv(t, all), store.Created, "Environment", "prod", env.Metadata.Revision)
 
 	a.Spec = json.RawMessage(`{"v":2}`)
@@ -921,13 +923,13 @@ func testWatch(t *testing.T, st store.Store) {
 }
 
 func testWatchResume(t *testing.T, st store.Store) {
-	a := create(t, st, Obj("Release", "a", nil, `{"v":1}`))
+	a := Create(t, st, Obj("Release", "a", nil, `{"v":1}`))
 	a.Spec = json.RawMessage(`{"v":2}`)
 	a2, err := update(st, a)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := create(t, st, Obj("Release", "b", nil, `{}`))
+	b := Create(t, st, Obj("Release", "b", nil, `{}`))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ch, err := st.Watch(ctx, "Release", a.Metadata.Revision)
@@ -946,7 +948,7 @@ func testWatchResume(t *testing.T, st store.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := create(t, st, Obj("Release", "c", nil, `{}`))
+	c := Create(t, st, Obj("Release", "c", nil, `{}`))
 	expectEvent(t, recv(t, ch2), store.Created, "Release", "c", c.Metadata.Revision)
 }
 
@@ -1018,7 +1020,7 @@ func testEntriesFilters(t *testing.T, st store.Store) {
 }
 
 func testCreatedAtImmutable(t *testing.T, st store.Store) {
-	v1 := create(t, st, Obj("Window", "weekdays", nil, `{}`))
+	v1 := Create(t, st, Obj("Window", "weekdays", nil, `{}`))
 	in := v1.DeepCopy()
 	in.Metadata.CreatedAt = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 	in.Metadata.UpdatedAt = in.Metadata.CreatedAt
@@ -1043,7 +1045,7 @@ func testCreatedAtImmutable(t *testing.T, st store.Store) {
 	c := Obj("Window", "weekends", nil, `{}`)
 	c.Metadata.CreatedAt = in.Metadata.CreatedAt
 	c.Metadata.Revision = 99
-	made := create(t, st, c)
+	made := Create(t, st, c)
 	if made.Metadata.CreatedAt.Equal(c.Metadata.CreatedAt) || made.Metadata.Revision == 99 {
 		t.Errorf("Create kept caller's metadata: %+v", made.Metadata)
 	}
@@ -1113,7 +1115,7 @@ func testAuditNote(t *testing.T, st store.Store) {
 }
 
 func testClosed(t *testing.T, st store.Store) {
-	create(t, st, Obj("Release", "a", nil, `{}`))
+	Create(t, st, Obj("Release", "a", nil, `{}`))
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
