@@ -93,15 +93,9 @@ type Dialect struct {
 	// it is not part of any write: a goroutine of its own sends it on a
 	// pool connection after commits that appended entries, at most once
 	// every NotifyEvery (default 5 ms), one for all the commits since the
-	// last. Inside the write transaction, as it was, a NOTIFY that failed
-	// failed the write, and PostgreSQL fails every notifying commit once
-	// its notification queue is full (a listener stuck in a long
-	// transaction keeps it from being cleaned up): writes would depend on
-	// a hint. Now a notification that fails fails no write; the other
-	// processes' watches find the entries at their next poll. At 5,000
-	// creates/s a burst sends about one notification in six commits (one
-	// every 5 ms instead of one a batch); the writer's latency was the same
-	// either way within this machine's noise (bench/README.md).
+	// last. A notification that fails (PostgreSQL refuses them while its
+	// notification queue is full) thus fails no write; the other
+	// processes' watches find the entries at their next poll.
 	Notify      string
 	NotifyEvery time.Duration
 	// CombineWrites, when set, writes a batch's last rows of each table

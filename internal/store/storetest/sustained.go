@@ -67,6 +67,11 @@ func (r SustainedResult) String() string {
 		r.Offered, r.Achieved, r.Count, r.Errors, ms(r.P50), ms(r.P99), ms(r.P999), ms(r.Max), ms(r.PacerLateP99))
 }
 
+// quantile returns the p-quantile of sorted, which must not be empty.
+func quantile(sorted []time.Duration, p float64) time.Duration {
+	return sorted[min(len(sorted)-1, int(float64(len(sorted))*p))]
+}
+
 func ms(d time.Duration) string { return fmt.Sprintf("%.2fms", float64(d.Microseconds())/1000) }
 
 // Sustained offers cfg.Rate creates per second to st for cfg.Warmup plus
@@ -172,11 +177,11 @@ func SustainedFunc(ctx context.Context, cfg SustainedConfig, op func(ctx context
 	// run; count the run as lasting at least its nominal duration.
 	res.Achieved = float64(res.Count) / max(res.Elapsed, time.Duration(n)*interval).Seconds()
 	slices.Sort(measured)
-	q := func(p float64) time.Duration { return measured[min(len(measured)-1, int(float64(len(measured))*p))] }
+	q := func(p float64) time.Duration { return quantile(measured, p) }
 	res.P50, res.P99, res.P999, res.Max = q(0.50), q(0.99), q(0.999), measured[len(measured)-1]
 	late = late[warm:]
 	slices.Sort(late)
-	res.PacerLateP99 = late[min(len(late)-1, int(float64(len(late))*0.99))]
+	res.PacerLateP99 = quantile(late, 0.99)
 	if err, _ := firstErr.Load().(error); err != nil {
 		return res, fmt.Errorf("%d of %d writes failed, the first with: %w", res.Errors, total, err)
 	}
