@@ -32,12 +32,14 @@ type nameFilter struct {
 type bloomLayer struct {
 	bits  []uint64
 	added int // names added
-	limit int // names it has room for at nameHashes bits each
 }
 
 func newLayer(bits int) bloomLayer {
-	return bloomLayer{bits: make([]uint64, bits/64), limit: bits / 16}
+	return bloomLayer{bits: make([]uint64, bits/64)}
 }
+
+// room is how many names the layer holds at 16 bits a name.
+func (l *bloomLayer) room() int { return len(l.bits) * 64 / 16 }
 
 // nameHashes is how many bit positions each name sets (about 0.1% false
 // positives per layer at 16 bits per name).
@@ -68,7 +70,7 @@ func (f *nameFilter) add(k objKey) {
 		return
 	}
 	l := &f.layers[len(f.layers)-1]
-	if l.added >= l.limit {
+	if l.added >= l.room() {
 		f.layers = append(f.layers, newLayer(2*len(l.bits)*64))
 		l = &f.layers[len(f.layers)-1]
 	}

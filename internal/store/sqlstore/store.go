@@ -60,10 +60,10 @@ type Store struct {
 	closing    chan struct{}
 	writerDone chan struct{}
 	maintDone  chan struct{} // closed when the checkpointer stops; nil without one
-	// notifyKick asks the notifier to run Dialect.Notify; notifyStop and
-	// notifyDone end it after the writer. All nil without a Notify.
-	notifyKick             chan struct{}
-	notifyStop, notifyDone chan struct{}
+	// notifyKick asks the notifier to run Dialect.Notify; notifyDone is
+	// closed when it has stopped, after the writer. Both nil without a
+	// Notify.
+	notifyKick, notifyDone chan struct{}
 	// restartWAL asks the writer to run a checkpoint between two batches
 	// (see Dialect.CheckpointRestart).
 	restartWAL atomic.Bool
@@ -203,7 +203,6 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 			s.d.NotifyEvery = 5 * time.Millisecond
 		}
 		s.notifyKick = make(chan struct{}, 1)
-		s.notifyStop = make(chan struct{})
 		s.notifyDone = make(chan struct{})
 		go s.notifier()
 	}
@@ -217,8 +216,8 @@ func New(ctx context.Context, db *sql.DB, d Dialect, opts Options) (*Store, erro
 
 // notifier runs Dialect.Notify after commits that appended entries (the
 // writer kicks it), at most once every NotifyEvery: the commits made while
-// it waits share the next notification. Once the writer has stopped, it
-// sends the notification still owed, if any, and returns.
+// it waits share the next notification. Once the writer has stopped
+// (writerDone), it sends the notification still owed, if any, and returns.
 func (s *Store) notifier() {
 	defer close(s.notifyDone)
 	send := func() {
@@ -240,7 +239,7 @@ func (s *Store) notifier() {
 	for {
 		select {
 		case <-s.notifyKick:
-		case <-s.notifyStop:
+		case <-s.writerDone:
 			owed()
 			return
 		}
@@ -249,7 +248,7 @@ func (s *Store) notifier() {
 		pause.Reset(s.d.NotifyEvery)
 		select {
 		case <-pause.C:
-		case <-s.notifyStop:
+		case <-s.writerDone:
 			pause.Stop()
 			owed()
 			return
@@ -415,8 +414,7 @@ func (s *Store) Close() error {
 		close(s.closing)
 		<-s.writerDone
 		if s.notifyDone != nil {
-			close(s.notifyStop) // after the writer: no commit is left to announce but those kicked
-			<-s.notifyDone
+			<-s.notifyDone // it stops once the writer has, sending what is owed
 		}
 		if s.maintDone != nil {
 			<-s.maintDone
