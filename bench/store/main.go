@@ -51,7 +51,7 @@ func main() {
 
 func run() error {
 	var (
-		kind     = flag.String("store", "sqlite", "store to measure: sqlite, postgres, or file (the machine's floor: group-committed records in a plain file, see floor.go)")
+		kind     = flag.String("store", "sqlite", "store to measure: sqlite, postgres, file (the machine's floor: group-committed records in a plain file, see floor.go) or postgres-floor (the same into a PostgreSQL table with no index)")
 		mode     = flag.String("mode", "append", "append (open-loop creates) or list (10,000 of 20,000 releases by label)")
 		rate     = flag.Float64("rate", 5000, "append: creates offered per second")
 		duration = flag.Duration("duration", 10*time.Second, "append: how long the load is measured")
@@ -79,7 +79,7 @@ func run() error {
 	opts := sqlstore.Options{ObserveBatch: ws.observe, CheckpointEvery: *ckptEach, CheckpointRestart: *ckptRst, MaxBatch: *maxBatch}
 	var (
 		st         *sqlstore.Store
-		floor      *fileLog
+		floor      *groupLog
 		durability string
 		serverCPU  func() (time.Duration, bool) // the database server's CPU time, when it is a local PostgreSQL
 		err        error
@@ -131,8 +131,28 @@ func run() error {
 		}
 		defer floor.Close()
 		durability = "fdatasync=true ring=64MB"
+	case "postgres-floor":
+		if *mode != "append" {
+			return fmt.Errorf("-store postgres-floor measures appends only (-mode append)")
+		}
+		if *dsn == "" {
+			return fmt.Errorf("-store postgres-floor needs -dsn or AIRLOCK_BENCH_POSTGRES (see bench/README.md)")
+		}
+		db, drop, err := scratchDatabase(ctx, *dsn)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		if floor, durability, err = openPostgresLog(ctx, db, ws.observe); err != nil {
+			return err
+		}
+		defer floor.Close()
+		if pdb, err := sql.Open("pgx", db); err == nil {
+			defer pdb.Close()
+			serverCPU = postgresCPU(ctx, pdb)
+		}
 	default:
-		return fmt.Errorf("-store %q: want sqlite, postgres or file", *kind)
+		return fmt.Errorf("-store %q: want sqlite, postgres, file or postgres-floor", *kind)
 	}
 	if st != nil {
 		defer st.Close()
