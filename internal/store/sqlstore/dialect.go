@@ -98,11 +98,13 @@ type Dialect struct {
 	// processes' watches find the entries at their next poll.
 	Notify      string
 	NotifyEvery time.Duration
-	// CombineWrites, when set, writes a batch's last rows of each table
-	// and the audit head in one statement of
-	// data-modifying WITH parts (PostgreSQL), instead of a statement each:
-	// fewer round trips to a server, nothing gained in-process (SQLite,
-	// which has no INSERT in WITH anyway).
+	// CombineWrites, when set, writes a batch's rows of every table and
+	// the audit head in one statement of data-modifying WITH parts, each
+	// table's rows as arrays to unnest (PostgreSQL), instead of a
+	// multi-row statement each per 128 rows: fewer round trips to a
+	// server, one statement to plan whatever the batch's size, nothing
+	// gained in-process (SQLite, which has neither INSERT in WITH nor
+	// arrays).
 	CombineWrites bool
 	// Pipeline, when set, sends stmts to the server on c together and then
 	// reads their results (PostgreSQL: a pgx batch): one round trip for

@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"fmt"
+	"reflect"
 	"testing"
 )
 
@@ -23,15 +24,23 @@ func TestCatchUp(t *testing.T) {
 	}
 }
 
-func TestSplit(t *testing.T) {
-	rows := func(n int) []any { return make([]any, 4*n) }
-	for _, c := range []struct {
-		n    int
-		want bool
-	}{{0, false}, {1, false}, {16, false}, {17, true}, {32, false}, {100, true}, {128, false}, {129, true}} {
-		if got := split(rows(c.n), 4); got != c.want {
-			t.Errorf("split(%d rows) = %t, want %t", c.n, got, c.want)
-		}
+// TestColumns checks the rows-to-arrays turn of the combined statement:
+// each column has its type, in row order, empty ones too.
+func TestColumns(t *testing.T) {
+	got := columns([]any{"a", int64(1), "b", int64(2), "c", int64(3)}, "si")
+	want := []any{[]string{"a", "b", "c"}, []int64{1, 2, 3}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("columns = %#v, want %#v", got, want)
+	}
+	got = columns(nil, entryTypes)
+	if len(got) != 11 {
+		t.Fatalf("%d columns of no rows, want 11", len(got))
+	}
+	if c, ok := got[0].([]int64); !ok || len(c) != 0 {
+		t.Errorf("seq column of no rows is %#v, want an empty []int64", got[0])
+	}
+	if c, ok := got[2].([]string); !ok || len(c) != 0 {
+		t.Errorf("actor column of no rows is %#v, want an empty []string", got[2])
 	}
 }
 

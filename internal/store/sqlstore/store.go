@@ -97,7 +97,6 @@ type Store struct {
 
 	// Multi-row statements by row count: int -> string.
 	entryQueries, objectQueries, labelQueries, deleteQueries sync.Map
-	combinedQueries                                          sync.Map // combinedKey -> string
 }
 
 // maxStmts bounds the prepared statement cache; queries past it run unprepared.

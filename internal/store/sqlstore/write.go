@@ -287,8 +287,8 @@ func (b *batchState) merge(t *txn) {
 }
 
 // objChunk bounds the rows of one multi-row insert of objects (8
-// parameters each), labels (4 each) or audit entries (11 each), and of one
-// delete (2 each).
+// parameters each), labels (4 each) or audit entries (11 each) where each
+// table has its own (writeApart), and of one delete (2 each).
 const objChunk = 128
 
 // batchWrites is what a batch writes, as statement arguments: the objects
@@ -488,109 +488,67 @@ func (s *Store) writeApart(ctx context.Context, tx dbtx, w batchWrites, head boo
 	return nil, nil
 }
 
-// writeCombined writes a batch's rows (its deletes and blobs are in) in as
-// few round trips as PostgreSQL allows: all but the last chunk of each
-// table go first, one statement each (a batch that fits one chunk per
-// table has none); then one statement inserts the last chunks and
-// moves the audit head, as data-modifying WITH parts. The
-// parts of one statement cannot see each other's rows, which is why the
-// deletes went before it; the label rows' foreign key is checked at the end
-// of the statement, after its objects are in. That statement is returned,
-// not run, to go with the commit.
-func (s *Store) writeCombined(ctx context.Context, tx dbtx, w batchWrites, head bool, seq int64, hash string) (*Piped, error) {
-	// A label row needs its object in before it: the objects go into the
-	// combined statement only when no label goes before it.
-	objs := w.objs
-	if split(objs, 8) || split(w.labels, 4) {
-		if err := s.execRows(ctx, tx, &s.objectQueries, insertObjectsHead, objectRow, "", objs, 8); err != nil {
-			return nil, fmt.Errorf("store objects: %w", err)
-		}
-		objs = nil
-	}
-	labels, err := s.execAllButLast(ctx, tx, &s.labelQueries, insertLabelsHead, labelRow, w.labels, 4)
-	if err != nil {
-		return nil, fmt.Errorf("index labels: %w", err)
-	}
-	var entries []any
-	if head {
-		if entries, err = s.execAllButLast(ctx, tx, &s.entryQueries, insertEntriesHead, entryRow, w.entries, 11); err != nil {
-			return nil, fmt.Errorf("append audit entries: %w", err)
-		}
-	}
-	key := combinedKey{objs: len(objs) / 8, labels: len(labels) / 4, entries: len(entries) / 11, head: head}
-	args := make([]any, 0, len(objs)+len(labels)+len(entries)+2)
-	args = append(append(append(args, objs...), labels...), entries...)
-	if head {
-		args = append(args, seq, hash)
-	}
-	return &Piped{SQL: s.combinedQuery(key), Args: args}, nil
+// writeCombined writes a batch's rows (its deletes and blobs are in) and
+// moves the audit head in one statement, whatever the batch's size
+// (PostgreSQL): each table's rows go as arrays, a column each, to unnest,
+// in data-modifying WITH parts. The statement never changes, so the server
+// plans it once, and a batch that a stall made large costs no more
+// statements, or parameters, than a small one. The parts of one statement
+// cannot see each other's rows, which is why the deletes went before it;
+// the label rows' foreign key is checked at the end of the statement,
+// after its objects are in. A batch that appended no entry sets the head
+// to what it was. The statement is returned, not run, to go with the
+// commit.
+func (s *Store) writeCombined(_ context.Context, _ dbtx, w batchWrites, _ bool, seq int64, hash string) (*Piped, error) {
+	args := make([]any, 0, 8+4+11+2)
+	args = append(args, columns(w.objs, objectTypes)...)
+	args = append(args, columns(w.labels, labelTypes)...)
+	args = append(args, columns(w.entries, entryTypes)...)
+	return &Piped{SQL: combinedQuery, Args: append(args, seq, hash)}, nil
 }
 
-// split reports whether the rows in args (width parameters each) take
-// more than one multi-row statement.
-func split(args []any, width int) bool {
-	n := len(args) / width
-	return chunkRows(n, objChunk) != n
-}
+// The types of the values in a row of batchWrites' objects, labels and
+// entries, 'i' for int64 and 's' for string, in the order of their
+// columns (objectRow, labelRow, entryCols).
+const (
+	objectTypes = "ssiiisss"
+	labelTypes  = "ssss"
+	entryTypes  = "iissssissss"
+)
 
-// execAllButLast runs the multi-row statements of all chunks of args but
-// the last, and returns the last chunk's arguments.
-func (s *Store) execAllButLast(ctx context.Context, tx dbtx, cache *sync.Map, head, rowSQL string, args []any, width int) ([]any, error) {
-	for len(args) > 0 {
-		n := chunkRows(len(args)/width, objChunk)
-		if n*width == len(args) {
-			return args, nil
-		}
-		if _, err := s.exec(ctx, tx, s.rowsQuery(cache, n, head, rowSQL, ""), args[:n*width]...); err != nil {
-			return nil, err
-		}
-		args = args[n*width:]
-	}
-	return nil, nil
-}
+// combinedQuery is writeCombined's statement, its parameters the columns
+// of objectTypes, labelTypes and entryTypes as arrays, then the head.
+const combinedQuery = `WITH
+o AS (INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status)
+	SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[])),
+l AS (INSERT INTO object_labels (kind, name, key, value)
+	SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[])),
+e AS (INSERT INTO audit_entries (` + entryCols + `)
+	SELECT * FROM unnest($13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[], $19::bigint[], $20::text[], $21::text[], $22::text[], $23::text[])),
+h AS (UPDATE audit_head SET seq = $24, hash = $25 WHERE id = 1)
+SELECT 1`
 
-// combinedKey names one shape of the combined statement: rows of each
-// table, and whether it moves the audit head.
-type combinedKey struct {
-	objs, labels, entries int
-	head                  bool
-}
-
-// combinedQuery returns, built once per shape, the statement that inserts
-// the rows of k and moves the audit head (when k.head).
-func (s *Store) combinedQuery(k combinedKey) string {
-	if q, ok := s.combinedQueries.Load(k); ok {
-		return q.(string)
-	}
-	var parts []string
-	add := func(name, head, row string, n int) {
-		if n == 0 {
-			return
-		}
-		var b strings.Builder
-		b.WriteString(name + " AS (" + head)
-		for i := range n {
-			if i > 0 {
-				b.WriteByte(',')
+// columns turns rows of len(types) values each into as many arrays, a
+// column each: an []int64 where types has 'i', a []string where it has 's'.
+func columns(rows []any, types string) []any {
+	n := len(rows) / len(types)
+	cols := make([]any, len(types))
+	for j, t := range []byte(types) {
+		if t == 'i' {
+			c := make([]int64, n)
+			for i := range c {
+				c[i] = rows[i*len(types)+j].(int64)
 			}
-			b.WriteString(row)
+			cols[j] = c
+			continue
 		}
-		b.WriteString(")")
-		parts = append(parts, b.String())
+		c := make([]string, n)
+		for i := range c {
+			c[i] = rows[i*len(types)+j].(string)
+		}
+		cols[j] = c
 	}
-	add("o", insertObjectsHead, objectRow, k.objs)
-	add("l", insertLabelsHead, labelRow, k.labels)
-	add("e", insertEntriesHead, entryRow, k.entries)
-	if k.head {
-		parts = append(parts, "h AS (UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1)")
-	}
-	q := "SELECT 1"
-	if len(parts) > 0 {
-		q = "WITH " + strings.Join(parts, ", ") + " " + q
-	}
-	q = s.d.rebind(q)
-	s.combinedQueries.Store(k, q)
-	return q
+	return cols
 }
 
 // putBlobs stores the batch's new blobs, one statement each.

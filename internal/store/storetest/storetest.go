@@ -772,8 +772,9 @@ func testConcurrentWriters(t *testing.T, st store.Store) {
 	}
 }
 
-// testLargeWrites writes more rows in one batch than one multi-row
-// statement takes (objects, labels and audit entries), then replaces and
+// testLargeWrites writes more rows in one batch than one of SQLite's
+// multi-row statements takes (objects, labels and audit entries; on
+// PostgreSQL, long arrays in one statement), then replaces and
 // deletes many of them in one write: every row must land, the old labels
 // must go, and the chain must verify.
 func testLargeWrites(t *testing.T, st store.Store) {
