@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -41,6 +42,30 @@ func TestColumns(t *testing.T) {
 	}
 	if c, ok := got[2].([]string); !ok || len(c) != 0 {
 		t.Errorf("actor column of no rows is %#v, want an empty []string", got[2])
+	}
+}
+
+// TestCombinedQueries checks the combined statement's shapes: only the
+// parts with rows, their array parameters numbered in order, then the head.
+func TestCombinedQueries(t *testing.T) {
+	all := combinedQueries[1|2|4|headPart]
+	for _, want := range []string{
+		"p0 AS (INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status) SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[]))",
+		"p1 AS (INSERT INTO object_labels (kind, name, key, value) SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[]))",
+		"unnest($13::bigint[], $14::bigint[], $15::text[],",
+		"h AS (UPDATE audit_head SET seq = $24::bigint, hash = $25::text WHERE id = 1) SELECT 1",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("statement with every part:\n%s\nlacks %s", all, want)
+		}
+	}
+	record := combinedQueries[4|headPart] // an entry alone
+	if strings.Contains(record, "objects") || strings.Contains(record, "object_labels") ||
+		!strings.HasPrefix(record, "WITH p2 AS (INSERT INTO audit_entries") || !strings.Contains(record, "seq = $12::bigint, hash = $13::text") {
+		t.Errorf("statement for entries alone: %s", record)
+	}
+	if q := combinedQueries[0]; q != "SELECT 1" {
+		t.Errorf("statement for nothing: %s", q)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -491,20 +492,29 @@ func (s *Store) writeApart(ctx context.Context, tx dbtx, w batchWrites, head boo
 // writeCombined writes a batch's rows (its deletes and blobs are in) and
 // moves the audit head in one statement, whatever the batch's size
 // (PostgreSQL): each table's rows go as arrays, a column each, to unnest,
-// in data-modifying WITH parts. The statement never changes, so the server
-// plans it once, and a batch that a stall made large costs no more
-// statements, or parameters, than a small one. The parts of one statement
-// cannot see each other's rows, which is why the deletes went before it;
-// the label rows' foreign key is checked at the end of the statement,
-// after its objects are in. A batch that appended no entry sets the head
-// to what it was. The statement is returned, not run, to go with the
+// in data-modifying WITH parts. The statement depends only on which tables
+// have rows, so the server plans each of its few shapes once, and a batch
+// that a stall made large costs no more statements, or parameters, than a
+// small one. (A part for a table without rows would still cost the server
+// opening the table and its indexes.) The parts of one statement cannot
+// see each other's rows, which is why the deletes went before it; the
+// label rows' foreign key is checked at the end of the statement, after
+// its objects are in. The statement is returned, not run, to go with the
 // commit.
-func (s *Store) writeCombined(_ context.Context, _ dbtx, w batchWrites, _ bool, seq int64, hash string) (*Piped, error) {
+func (s *Store) writeCombined(_ context.Context, _ dbtx, w batchWrites, head bool, seq int64, hash string) (*Piped, error) {
+	var shape int
 	args := make([]any, 0, 8+4+11+2)
-	args = append(args, columns(w.objs, objectTypes)...)
-	args = append(args, columns(w.labels, labelTypes)...)
-	args = append(args, columns(w.entries, entryTypes)...)
-	return &Piped{SQL: combinedQuery, Args: append(args, seq, hash)}, nil
+	for i, rows := range [...][]any{w.objs, w.labels, w.entries} {
+		if len(rows) > 0 {
+			shape |= 1 << i
+			args = append(args, columns(rows, combinedParts[i].types)...)
+		}
+	}
+	if head {
+		shape |= headPart
+		args = append(args, seq, hash)
+	}
+	return &Piped{SQL: combinedQueries[shape], Args: args}, nil
 }
 
 // The types of the values in a row of batchWrites' objects, labels and
@@ -516,17 +526,48 @@ const (
 	entryTypes  = "iissssissss"
 )
 
-// combinedQuery is writeCombined's statement, its parameters the columns
-// of objectTypes, labelTypes and entryTypes as arrays, then the head.
-const combinedQuery = `WITH
-o AS (INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status)
-	SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::text[], $8::text[])),
-l AS (INSERT INTO object_labels (kind, name, key, value)
-	SELECT * FROM unnest($9::text[], $10::text[], $11::text[], $12::text[])),
-e AS (INSERT INTO audit_entries (` + entryCols + `)
-	SELECT * FROM unnest($13::bigint[], $14::bigint[], $15::text[], $16::text[], $17::text[], $18::text[], $19::bigint[], $20::text[], $21::text[], $22::text[], $23::text[])),
-h AS (UPDATE audit_head SET seq = $24, hash = $25 WHERE id = 1)
-SELECT 1`
+// combinedParts are the tables of the combined statement, in order: its
+// shape has bit i set when it inserts into combinedParts[i], and headPart
+// when it moves the audit head.
+var combinedParts = [...]struct{ insert, types string }{
+	{"INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status)", objectTypes},
+	{"INSERT INTO object_labels (kind, name, key, value)", labelTypes},
+	{"INSERT INTO audit_entries (" + entryCols + ")", entryTypes},
+}
+
+const headPart = 1 << len(combinedParts)
+
+// combinedQueries holds the combined statement of every shape. Its
+// parameters are the columns of each part's table, as arrays, in
+// combinedParts' order, then the head's seq and hash.
+var combinedQueries = func() (qs [2 * headPart]string) {
+	for shape := range qs {
+		var parts []string
+		n := 0
+		param := func(typ string) string {
+			n++
+			return "$" + strconv.Itoa(n) + "::" + typ
+		}
+		for i, p := range combinedParts {
+			if shape&(1<<i) == 0 {
+				continue
+			}
+			cols := make([]string, len(p.types))
+			for j, t := range []byte(p.types) {
+				cols[j] = param(map[byte]string{'i': "bigint[]", 's': "text[]"}[t])
+			}
+			parts = append(parts, fmt.Sprintf("p%d AS (%s SELECT * FROM unnest(%s))", i, p.insert, strings.Join(cols, ", ")))
+		}
+		if shape&headPart != 0 {
+			parts = append(parts, "h AS (UPDATE audit_head SET seq = "+param("bigint")+", hash = "+param("text")+" WHERE id = 1)")
+		}
+		qs[shape] = "SELECT 1"
+		if len(parts) > 0 {
+			qs[shape] = "WITH " + strings.Join(parts, ", ") + " SELECT 1"
+		}
+	}
+	return qs
+}()
 
 // columns turns rows of len(types) values each into as many arrays, a
 // column each: an []int64 where types has 'i', a []string where it has 's'.
