@@ -84,6 +84,9 @@ func run() error {
 		serverCPU  func() (time.Duration, bool) // the database server's CPU time, when it is a local PostgreSQL
 		err        error
 	)
+	if (*kind == "file" || *kind == "postgres-floor") && *mode != "append" {
+		return fmt.Errorf("-store %s measures appends only (-mode append)", *kind)
+	}
 	switch *kind {
 	case "sqlite":
 		d, cleanup, err := benchDir(*dir)
@@ -100,9 +103,6 @@ func run() error {
 		}
 		durability = fmt.Sprintf("synchronous=%d fdatasync=%t", sync, msqlite.FdatasyncEnabled())
 	case "postgres":
-		if *dsn == "" {
-			return fmt.Errorf("-store postgres needs -dsn or AIRLOCK_BENCH_POSTGRES (see bench/README.md)")
-		}
 		db, drop, err := scratchDatabase(ctx, *dsn)
 		if err != nil {
 			return err
@@ -118,9 +118,6 @@ func run() error {
 		durability = "fsync=" + fsync + ",synchronous_commit=" + syncCommit
 		serverCPU = postgresCPU(ctx, st.DB())
 	case "file":
-		if *mode != "append" {
-			return fmt.Errorf("-store file measures appends only (-mode append)")
-		}
 		d, cleanup, err := benchDir(*dir)
 		if err != nil {
 			return err
@@ -132,12 +129,6 @@ func run() error {
 		defer floor.Close()
 		durability = "fdatasync=true ring=64MB"
 	case "postgres-floor":
-		if *mode != "append" {
-			return fmt.Errorf("-store postgres-floor measures appends only (-mode append)")
-		}
-		if *dsn == "" {
-			return fmt.Errorf("-store postgres-floor needs -dsn or AIRLOCK_BENCH_POSTGRES (see bench/README.md)")
-		}
 		db, drop, err := scratchDatabase(ctx, *dsn)
 		if err != nil {
 			return err
@@ -392,6 +383,9 @@ func procStat(pid int) ([]int64, bool) {
 // scratchDatabase creates an empty database on the server at server and
 // returns its URL and a function that drops it.
 func scratchDatabase(ctx context.Context, server string) (string, func(), error) {
+	if server == "" {
+		return "", nil, fmt.Errorf("a PostgreSQL store needs -dsn or AIRLOCK_BENCH_POSTGRES (see bench/README.md)")
+	}
 	admin, err := sql.Open("pgx", server)
 	if err != nil {
 		return "", nil, err

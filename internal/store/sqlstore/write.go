@@ -530,9 +530,9 @@ const (
 // shape has bit i set when it inserts into combinedParts[i], and headPart
 // when it moves the audit head.
 var combinedParts = [...]struct{ insert, types string }{
-	{"INSERT INTO objects (kind, name, revision, created_at, updated_at, labels, spec, status)", objectTypes},
-	{"INSERT INTO object_labels (kind, name, key, value)", labelTypes},
-	{"INSERT INTO audit_entries (" + entryCols + ")", entryTypes},
+	{strings.TrimSuffix(insertObjectsHead, " VALUES "), objectTypes},
+	{strings.TrimSuffix(insertLabelsHead, " VALUES "), labelTypes},
+	{strings.TrimSuffix(insertEntriesHead, " VALUES "), entryTypes},
 }
 
 const headPart = 1 << len(combinedParts)
@@ -554,7 +554,11 @@ var combinedQueries = func() (qs [2 * headPart]string) {
 			}
 			cols := make([]string, len(p.types))
 			for j, t := range []byte(p.types) {
-				cols[j] = param(map[byte]string{'i': "bigint[]", 's': "text[]"}[t])
+				typ := "text[]"
+				if t == 'i' {
+					typ = "bigint[]"
+				}
+				cols[j] = param(typ)
 			}
 			parts = append(parts, fmt.Sprintf("p%d AS (%s SELECT * FROM unnest(%s))", i, p.insert, strings.Join(cols, ", ")))
 		}
