@@ -26,7 +26,7 @@ type groupLog struct {
 	reqs    chan *logReq
 	done    chan struct{}
 	commit  func(batch []*logReq) error
-	close   func() error
+	closer  func() error // of what commit writes to
 	observe func(writes int, cycle, commit time.Duration)
 }
 
@@ -37,8 +37,8 @@ type logReq struct {
 	done chan error
 }
 
-func newGroupLog(commit func([]*logReq) error, close func() error, observe func(int, time.Duration, time.Duration)) *groupLog {
-	l := &groupLog{reqs: make(chan *logReq, 256), done: make(chan struct{}), commit: commit, close: close, observe: observe}
+func newGroupLog(commit func([]*logReq) error, closer func() error, observe func(int, time.Duration, time.Duration)) *groupLog {
+	l := &groupLog{reqs: make(chan *logReq, 256), done: make(chan struct{}), commit: commit, closer: closer, observe: observe}
 	go l.run()
 	return l
 }
@@ -98,7 +98,7 @@ func (l *groupLog) run() {
 func (l *groupLog) Close() error {
 	close(l.reqs)
 	<-l.done
-	return l.close()
+	return l.closer()
 }
 
 // openFileLog writes the records to a plain file, one line each (the
@@ -158,19 +158,14 @@ func openFileLog(path string, size int64, observe func(int, time.Duration, time.
 // inserts every record of the batch as its own transaction (one round trip,
 // one wait for the server's WAL flush). It is the least any store on that
 // server can do for a batch of entries, as the file is on this disk.
-func openPostgresLog(ctx context.Context, url string, observe func(int, time.Duration, time.Duration)) (*groupLog, string, error) {
+func openPostgresLog(ctx context.Context, url string, observe func(int, time.Duration, time.Duration)) (*groupLog, error) {
 	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
-	var durability string
-	err = conn.QueryRow(ctx, "SELECT 'fsync=' || current_setting('fsync') || ',synchronous_commit=' || current_setting('synchronous_commit')").Scan(&durability)
-	if err == nil {
-		_, err = conn.Exec(ctx, "CREATE TABLE floor_log (seq bigint NOT NULL, rec text NOT NULL, hash text NOT NULL)")
-	}
-	if err != nil {
+	if _, err := conn.Exec(ctx, "CREATE TABLE floor_log (seq bigint NOT NULL, rec text NOT NULL, hash text NOT NULL)"); err != nil {
 		conn.Close(ctx)
-		return nil, "", err
+		return nil, err
 	}
 	var (
 		seqs         []int64
@@ -189,5 +184,5 @@ func openPostgresLog(ctx context.Context, url string, observe func(int, time.Dur
 		}
 		return err
 	}
-	return newGroupLog(commit, func() error { return conn.Close(context.Background()) }, observe), durability, nil
+	return newGroupLog(commit, func() error { return conn.Close(context.Background()) }, observe), nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"database/sql"
 	"encoding/hex"
 	"os"
 	"path/filepath"
@@ -112,7 +113,7 @@ func TestPostgresLogChainsEveryRecord(t *testing.T) {
 	ctx := context.Background()
 	var batches, writes int
 	var mu sync.Mutex
-	l, durability, err := openPostgresLog(ctx, url, func(n int, _, _ time.Duration) {
+	l, err := openPostgresLog(ctx, url, func(n int, _, _ time.Duration) {
 		mu.Lock()
 		batches++
 		writes += n
@@ -121,8 +122,8 @@ func TestPostgresLogChainsEveryRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(durability, "synchronous_commit=") {
-		t.Errorf("durability %q does not give synchronous_commit", durability)
+	if d, err := postgresDurability(ctx, mustOpen(t, url)); err != nil || !strings.Contains(d, "synchronous_commit=") {
+		t.Errorf("durability %q (%v) does not give synchronous_commit", d, err)
 	}
 	var wg sync.WaitGroup
 	for w := range 8 {
@@ -180,4 +181,15 @@ func TestPostgresLogChainsEveryRecord(t *testing.T) {
 	if n != 400 {
 		t.Errorf("%d rows stored, want 400", n)
 	}
+}
+
+// mustOpen opens the database at url for the test.
+func mustOpen(t *testing.T, url string) *sql.DB {
+	t.Helper()
+	db, err := sql.Open("pgx", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }

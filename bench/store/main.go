@@ -111,11 +111,9 @@ func run() error {
 		if st, err = postgres.Open(ctx, db, opts); err != nil {
 			return err
 		}
-		var fsync, syncCommit string
-		if err := st.DB().QueryRowContext(ctx, "SELECT current_setting('fsync'), current_setting('synchronous_commit')").Scan(&fsync, &syncCommit); err != nil {
+		if durability, err = postgresDurability(ctx, st.DB()); err != nil {
 			return err
 		}
-		durability = "fsync=" + fsync + ",synchronous_commit=" + syncCommit
 		serverCPU = postgresCPU(ctx, st.DB())
 	case "file":
 		d, cleanup, err := benchDir(*dir)
@@ -134,14 +132,19 @@ func run() error {
 			return err
 		}
 		defer drop()
-		if floor, durability, err = openPostgresLog(ctx, db, ws.observe); err != nil {
+		pdb, err := sql.Open("pgx", db)
+		if err != nil {
+			return err
+		}
+		defer pdb.Close()
+		if durability, err = postgresDurability(ctx, pdb); err != nil {
+			return err
+		}
+		serverCPU = postgresCPU(ctx, pdb)
+		if floor, err = openPostgresLog(ctx, db, ws.observe); err != nil {
 			return err
 		}
 		defer floor.Close()
-		if pdb, err := sql.Open("pgx", db); err == nil {
-			defer pdb.Close()
-			serverCPU = postgresCPU(ctx, pdb)
-		}
 	default:
 		return fmt.Errorf("-store %q: want sqlite, postgres, file or postgres-floor", *kind)
 	}
@@ -304,6 +307,16 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// postgresDurability says whether the server at db acknowledges commits
+// only once they are on disk: its fsync and synchronous_commit settings.
+func postgresDurability(ctx context.Context, db *sql.DB) (string, error) {
+	var fsync, syncCommit string
+	if err := db.QueryRowContext(ctx, "SELECT current_setting('fsync'), current_setting('synchronous_commit')").Scan(&fsync, &syncCommit); err != nil {
+		return "", err
+	}
+	return "fsync=" + fsync + ",synchronous_commit=" + syncCommit, nil
 }
 
 // postgresCPU returns a function that reads the CPU time used so far by a
