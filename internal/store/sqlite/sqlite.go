@@ -78,7 +78,14 @@ func Open(ctx context.Context, path string, opts sqlstore.Options) (*sqlstore.St
 			f.Close()
 		}
 	}
+	if err := registerWALVFS(); err != nil {
+		closeFile()
+		return nil, err
+	}
 	q := url.Values{}
+	if useWALVFS {
+		q.Set("vfs", walVFSName)
+	}
 	q.Add("_pragma", "busy_timeout(10000)")
 	q.Add("_pragma", "journal_mode(WAL)")
 	q.Add("_pragma", "synchronous(FULL)")
