@@ -2,7 +2,8 @@
 // (modernc.org/sqlite, pure Go): WAL journal, synchronous=FULL so every
 // acknowledged write is on disk, and one writer goroutine that commits
 // queued writes together. Commits sync with fdatasync where the system has
-// it, as SQLite's own Linux builds do.
+// it, as SQLite's own Linux builds do, and write their WAL frames with one
+// call through a VFS of the package's own (walvfs.go).
 package sqlite
 
 import (
