@@ -68,6 +68,9 @@ func TestFileMode(t *testing.T) {
 	if err := st.DB().QueryRow("PRAGMA journal_mode").Scan(&mode); err != nil || mode != "wal" {
 		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
 	}
+	// FULL syncs every commit: acknowledged writes are durable, and the WAL
+	// VFS (walvfs.go) relies on it to write a commit's frames before any
+	// other connection may read them.
 	var sync int
 	if err := st.DB().QueryRow("PRAGMA synchronous").Scan(&sync); err != nil || sync != 2 {
 		t.Errorf("synchronous = %d, %v; want 2 (FULL)", sync, err)
