@@ -77,8 +77,7 @@ func TestWALVFSWritesACommitOnce(t *testing.T) {
 // checksums of every frame before it hold, so a write of the VFS that was
 // lost, reordered or put at the wrong offset loses commits here.
 func TestWALVFSCopyRecovers(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "airlock.db")
+	path := filepath.Join(t.TempDir(), "airlock.db")
 	st, err := Open(context.Background(), path, sqlstore.Options{CheckpointEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)
@@ -97,28 +96,11 @@ func TestWALVFSCopyRecovers(t *testing.T) {
 			t.Fatalf("a commit of %d creates of %d bytes reached the WAL in %d write, want it split", c.n, c.spec, calls)
 		}
 	}
-	copyPath := filepath.Join(dir, "copy.db")
-	for _, suffix := range []string{"", "-wal"} {
-		b, err := os.ReadFile(path + suffix)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if suffix == "-wal" && len(b) < 512<<10 {
-			t.Fatalf("the WAL holds %d bytes, want the commits in it (over 512 KiB)", len(b))
-		}
-		if err := os.WriteFile(copyPath+suffix, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
+	// The commits must still be in the WAL, not copied into the database.
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Size() < 512<<10 {
+		t.Fatalf("the WAL: %v, %v; want the commits in it (over 512 KiB)", fi, err)
 	}
-	db, err := sql.Open("sqlite", "file:"+copyPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	var check string
-	if err := db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
-		t.Fatalf("integrity_check of the copy: %q, %v", check, err)
-	}
+	db := OpenCopy(t, path)
 	var objects, entries int
 	if err := db.QueryRow("SELECT count(*) FROM objects WHERE kind = 'Release'").Scan(&objects); err != nil {
 		t.Fatal(err)
@@ -170,4 +152,33 @@ func BenchmarkCommit(b *testing.B) {
 			}
 		})
 	}
+}
+
+// OpenCopy copies the database at path and its WAL, as they are, to a new
+// directory and opens the copy with SQLite's default VFS, which recovers
+// the WAL's committed frames, checks every frame's checksum on the way,
+// and fails the test unless PRAGMA integrity_check passes. Nothing may
+// write to the database while it copies.
+func OpenCopy(t testing.TB, path string) *sql.DB {
+	t.Helper()
+	copyPath := filepath.Join(t.TempDir(), "copy.db")
+	for _, suffix := range []string{"", "-wal"} {
+		b, err := os.ReadFile(path + suffix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(copyPath+suffix, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	db, err := sql.Open("sqlite", "file:"+copyPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	var check string
+	if err := db.QueryRow("PRAGMA integrity_check").Scan(&check); err != nil || check != "ok" {
+		t.Fatalf("integrity_check of the copy: %q, %v", check, err)
+	}
+	return db
 }
