@@ -176,15 +176,20 @@ const maxWrite = 0x1ffff &^ 4095
 func walWrite(tls *libc.TLS, pFile, zBuf uintptr, iAmt int32, iOfst int64) int32 {
 	walWrites.Add(1)
 	e := ext(pFile)
-	if e.n > 0 && (iOfst != e.start+e.n || e.n+int64(iAmt) > walBufferSize) {
+	direct := int64(iAmt) > maxWrite // never with SQLite's page sizes, at most 64 KiB
+	// A write that does not continue the buffer, or would overflow it,
+	// comes after what the buffer holds; so does a rewrite of a frame
+	// already in it, which SQLite makes when a transaction changes a page
+	// twice.
+	if e.n > 0 && (direct || iOfst != e.start+e.n || e.n+int64(iAmt) > walBufferSize) {
 		if rc := flush(tls, pFile); rc != lib.SQLITE_OK {
 			return rc
 		}
 	}
-	if e.buf == 0 && int64(iAmt) <= maxWrite {
+	if e.buf == 0 && !direct {
 		e.buf = libc.Xmalloc(tls, walBufferSize) // 0 if there is no memory: write directly
 	}
-	if e.buf == 0 || int64(iAmt) > maxWrite {
+	if e.buf == 0 || direct {
 		walCalls.Add(1)
 		return fn[func(*libc.TLS, uintptr, uintptr, int32, int64) int32](baseMethods(pFile).FxWrite)(tls, pFile, zBuf, iAmt, iOfst)
 	}
