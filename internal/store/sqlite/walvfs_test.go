@@ -35,16 +35,24 @@ func createMany(t testing.TB, st store.Store, prefix string, n, specBytes int) {
 	}
 }
 
-// TestWALVFSWritesACommitOnce checks that a commit's frames reach the WAL
-// file in one write: SQLite asks for two writes a frame (its header, then
-// its page), and the VFS gathers them.
-func TestWALVFSWritesACommitOnce(t *testing.T) {
+// openUncopied opens a store on a new file, without the checkpoints that
+// would copy the WAL into the database, and returns it with the file's path.
+func openUncopied(t *testing.T) (*sqlstore.Store, string) {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "airlock.db")
 	st, err := Open(context.Background(), path, sqlstore.Options{CheckpointEvery: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
+	t.Cleanup(func() { st.Close() })
+	return st, path
+}
+
+// TestWALVFSWritesACommitOnce checks that a commit's frames reach the WAL
+// file in one write: SQLite asks for two writes a frame (its header, then
+// its page), and the VFS gathers them.
+func TestWALVFSWritesACommitOnce(t *testing.T) {
+	st, path := openUncopied(t)
 	createMany(t, st, "warm", 4, 100)
 
 	wal := path + "-wal"
@@ -72,17 +80,12 @@ func TestWALVFSWritesACommitOnce(t *testing.T) {
 }
 
 // TestWALVFSCopyRecovers copies the database and its WAL after commits of
-// every size, some over a write's 124 KiB limit or the buffer's, and opens the copy
-// with SQLite's own default VFS: recovery replays a WAL frame only if the
-// checksums of every frame before it hold, so a write of the VFS that was
-// lost, reordered or put at the wrong offset loses commits here.
+// every size, some over a write's 124 KiB limit or the buffer's, and opens
+// the copy with SQLite's own default VFS: recovery replays a WAL frame only
+// if the checksums of every frame before it hold, so a write of the VFS
+// that was lost, reordered or put at the wrong offset loses commits here.
 func TestWALVFSCopyRecovers(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "airlock.db")
-	st, err := Open(context.Background(), path, sqlstore.Options{CheckpointEvery: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st, path := openUncopied(t)
 	want := 0
 	for i, c := range []struct{ n, spec int }{{1, 600}, {3, 600}, {40, 600}, {2, 600}, {300, 600}, {7, 600}, {200, 3000}, {5, 600}, {1000, 18000}, {3, 600}} {
 		calls := walCalls.Load()
