@@ -164,7 +164,8 @@ func BenchmarkCommit(b *testing.B) {
 // directory and opens the copy with SQLite's default VFS, which recovers
 // the WAL's committed frames, checks every frame's checksum on the way,
 // and fails the test unless PRAGMA integrity_check passes. Nothing may
-// write to the database while it copies.
+// write to the database while it copies. (Exported for the tests of package
+// sqlite_test.)
 func OpenCopy(t testing.TB, path string) *sql.DB {
 	t.Helper()
 	copyPath := filepath.Join(t.TempDir(), "copy.db")
