@@ -56,6 +56,10 @@ var (
 	// walWrites and walCalls count, for tests, the writes SQLite asked of
 	// WAL files and the writes that reached the default VFS.
 	walWrites, walCalls atomic.Int64
+
+	// failWALWrites makes every write of a buffer fail, as a full disk
+	// would: for tests.
+	failWALWrites atomic.Bool
 )
 
 // walExt is what the VFS keeps with each open file, after the default VFS's
@@ -156,6 +160,10 @@ func flush(tls *libc.TLS, pFile uintptr) int32 {
 	e := ext(pFile)
 	if e.n == 0 {
 		return lib.SQLITE_OK
+	}
+	if failWALWrites.Load() {
+		e.n = 0
+		return lib.SQLITE_IOERR_WRITE
 	}
 	write := fn[func(*libc.TLS, uintptr, uintptr, int32, int64) int32](baseMethods(pFile).FxWrite)
 	for off := int64(0); off < e.n; off += maxWrite {

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -188,4 +189,55 @@ func OpenCopy(t testing.TB, path string) *sql.DB {
 		t.Fatalf("integrity_check of the copy: %q, %v", check, err)
 	}
 	return db
+}
+
+// TestWALWriteFailureChangesNothing makes the write of a commit's frames
+// fail, as a full disk would, where the VFS writes them: at the commit's
+// sync. The write must fail, leave nothing of itself behind (object, label
+// rows, audit entry, head), and the next write must succeed.
+func TestWALWriteFailureChangesNothing(t *testing.T) {
+	st, path := openUncopied(t)
+	ctx := context.Background()
+	createMany(t, st, "before", 3, 100)
+	seqBefore, hashBefore, err := st.Audit().Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	failWALWrites.Store(true)
+	err = st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+		_, err := tx.Create(ctx, storetest.Obj("Release", "lost", map[string]string{"app": "shop"}, `{"application":"shop"}`))
+		return err
+	})
+	failWALWrites.Store(false)
+	if err == nil {
+		t.Fatal("a write whose frames could not be written succeeded")
+	}
+	t.Logf("the failed write: %v", err)
+	if _, err := st.Get(ctx, "Release", "lost"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("get the failed write's release: %v, want not found", err)
+	}
+	var labels int
+	if err := st.DB().QueryRowContext(ctx, "SELECT count(*) FROM object_labels WHERE name = 'lost'").Scan(&labels); err != nil || labels != 0 {
+		t.Errorf("%d label rows of the failed write (%v), want 0", labels, err)
+	}
+	if seq, hash, err := st.Audit().Head(ctx); err != nil || seq != seqBefore || hash != hashBefore {
+		t.Errorf("audit head %d %s (%v) after the failed write, want %d %s", seq, hash, err, seqBefore, hashBefore)
+	}
+
+	createMany(t, st, "after", 2, 100)
+	if seq, _, err := st.Audit().Head(ctx); err != nil || seq != seqBefore+2 {
+		t.Errorf("audit head at %d (%v) after two more creates, want %d", seq, err, seqBefore+2)
+	}
+	var objects, entries int
+	db := OpenCopy(t, path)
+	if err := db.QueryRow("SELECT count(*) FROM objects WHERE kind = 'Release'").Scan(&objects); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.QueryRow("SELECT count(*) FROM audit_entries").Scan(&entries); err != nil {
+		t.Fatal(err)
+	}
+	if objects != 5 || entries != 5 {
+		t.Errorf("a copy of the files holds %d Releases and %d audit entries, want 5 of each", objects, entries)
+	}
 }
