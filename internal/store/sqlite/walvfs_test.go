@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -240,4 +241,107 @@ func TestWALWriteFailureChangesNothing(t *testing.T) {
 	if objects != 5 || entries != 5 {
 		t.Errorf("a copy of the files holds %d Releases and %d audit entries, want 5 of each", objects, entries)
 	}
+}
+
+// TestMain lets the test binary run as the writing process of
+// TestWALVFSTwoProcesses.
+func TestMain(m *testing.M) {
+	if path := os.Getenv("AIRLOCK_SQLITE_WRITER"); path != "" {
+		if err := writeFromChild(path); err != nil {
+			fmt.Fprintln(os.Stderr, "writer process:", err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+// childWrites is how many Releases the writing process creates, in
+// transactions of 1 to 40.
+const childWrites = 800
+
+func writeFromChild(path string) error {
+	ctx := context.Background()
+	st, err := Open(ctx, path, sqlstore.Options{CheckpointRestart: 256}) // the WAL starts over every 1 MiB
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	for i := 0; i < childWrites; {
+		n := min(1+i%40, childWrites-i)
+		err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
+			for k := range n {
+				obj := storetest.Obj("Release", fmt.Sprintf("child-%d", i+k), map[string]string{"app": "shop"}, `{"application":"shop","notes":"`+strings.Repeat("x", 900)+`"}`)
+				if _, err := tx.Create(ctx, obj); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		i += n
+	}
+	return nil
+}
+
+// TestWALVFSTwoProcesses reads a database while another process writes it
+// through the VFS, the WAL starting over every megabyte. A reader must
+// never meet a frame still in the writer's buffer: it would read a page
+// that is not there, and SQLite would report the database malformed. Every
+// read must succeed and see the writes grow, each with its audit entry.
+func TestWALVFSTwoProcesses(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "airlock.db")
+	st, err := Open(ctx, path, sqlstore.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+
+	child := exec.Command(os.Args[0], "-test.run=^$")
+	child.Env = append(os.Environ(), "AIRLOCK_SQLITE_WRITER="+path)
+	var stderr strings.Builder
+	child.Stderr = &stderr
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- child.Wait() }()
+
+	var reads, last int
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("writer process: %v\n%s", err, stderr.String())
+			}
+			running = false
+		default:
+		}
+		objs, err := st.List(ctx, "Release", nil)
+		if err != nil {
+			t.Fatalf("list while the other process writes (after %d reads): %v", reads, err)
+		}
+		seq, _, err := st.Audit().Head(ctx)
+		if err != nil {
+			t.Fatalf("audit head while the other process writes: %v", err)
+		}
+		if len(objs) < last || seq < int64(len(objs)) {
+			t.Fatalf("read %d: %d releases (%d before) and audit head %d; want no fewer than before, and an entry for each", reads, len(objs), last, seq)
+		}
+		if len(objs) > 0 {
+			if _, err := st.Get(ctx, "Release", objs[len(objs)/2].Metadata.Name); err != nil {
+				t.Fatalf("get a listed release: %v", err)
+			}
+		}
+		last = len(objs)
+		reads++
+	}
+	objs, err := st.List(ctx, "Release", nil)
+	if err != nil || len(objs) != childWrites {
+		t.Fatalf("after the writer ended: %d releases (%v), want %d", len(objs), err, childWrites)
+	}
+	t.Logf("%d reads while the other process wrote", reads)
 }
