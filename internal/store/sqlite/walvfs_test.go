@@ -17,12 +17,11 @@ import (
 	"github.com/airlock-dev/airlock/internal/store/storetest"
 )
 
-// createMany creates n Releases named prefix-0 … in one Write, each with a
+// createN creates n Releases named prefix-0 … in one Write, each with a
 // spec of about specBytes, so one transaction and one commit.
-func createMany(t testing.TB, st store.Store, prefix string, n, specBytes int) {
-	t.Helper()
+func createN(st store.Store, prefix string, n, specBytes int) error {
 	pad := strings.Repeat("x", specBytes)
-	err := st.Write(context.Background(), store.Actor{Name: "ci"}, func(tx store.Tx) error {
+	return st.Write(context.Background(), store.Actor{Name: "ci"}, func(tx store.Tx) error {
 		for i := range n {
 			obj := storetest.Obj("Release", fmt.Sprintf("%s-%d", prefix, i), map[string]string{"app": "shop"},
 				`{"application":"shop","notes":"`+pad+`"}`)
@@ -32,7 +31,12 @@ func createMany(t testing.TB, st store.Store, prefix string, n, specBytes int) {
 		}
 		return nil
 	})
-	if err != nil {
+}
+
+// createMany is createN failing the test on an error.
+func createMany(t testing.TB, st store.Store, prefix string, n, specBytes int) {
+	t.Helper()
+	if err := createN(st, prefix, n, specBytes); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -261,24 +265,14 @@ func TestMain(m *testing.M) {
 const childWrites = 800
 
 func writeFromChild(path string) error {
-	ctx := context.Background()
-	st, err := Open(ctx, path, sqlstore.Options{CheckpointRestart: 256}) // the WAL starts over every 1 MiB
+	st, err := Open(context.Background(), path, sqlstore.Options{CheckpointRestart: 256}) // the WAL starts over every 1 MiB
 	if err != nil {
 		return err
 	}
 	defer st.Close()
 	for i := 0; i < childWrites; {
 		n := min(1+i%40, childWrites-i)
-		err := st.Write(ctx, store.Actor{Name: "ci"}, func(tx store.Tx) error {
-			for k := range n {
-				obj := storetest.Obj("Release", fmt.Sprintf("child-%d", i+k), map[string]string{"app": "shop"}, `{"application":"shop","notes":"`+strings.Repeat("x", 900)+`"}`)
-				if _, err := tx.Create(ctx, obj); err != nil {
-					return err
-				}
-			}
-			return nil
-		})
-		if err != nil {
+		if err := createN(st, fmt.Sprintf("child%d", i), n, 900); err != nil {
 			return err
 		}
 		i += n
