@@ -16,9 +16,12 @@ import (
 // frames made 30 pwrite calls, each 2-5 µs of the writer's time on a
 // virtual machine (bench/README.md, "One write a commit"). This VFS
 // gathers the contiguous writes to a WAL file in a buffer and writes them
-// with one call when SQLite next does anything else to that file: sync it
-// (every commit, with synchronous=FULL), read it, truncate it, ask its size
-// or close it, or write somewhere that does not continue the buffer.
+// with one call before SQLite next does anything else with that file's
+// contents: sync it (every commit, with synchronous=FULL), read or map it,
+// truncate it, ask its size, pass it a file control, unlock or close it,
+// or write somewhere that does not continue the buffer. Only the calls
+// that do not touch the contents (lock, reserved-lock check, sector size,
+// device characteristics, shared memory, unmapping) go straight through.
 //
 // What is durable when is unchanged: SQLite writes a commit's frames and
 // then syncs the file, and the buffer is written before the sync. What
